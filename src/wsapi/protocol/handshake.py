@@ -1,0 +1,239 @@
+"""The client's opening handshake (RFC 6455 4.1), with h11 doing the HTTP/1.1.
+
+``build_request`` writes the upgrade request; ``ResponseReader`` reads the server's answer
+and ``validate_response`` applies the RFC's checks to it. Nothing here raises on what the
+server sends: every problem becomes a ``HandshakeError`` value with a readable reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import h11
+
+from .constants import MAX_HANDSHAKE_RESPONSE_SIZE
+
+__all__ = [
+    "GUID",
+    "HandshakeError",
+    "HandshakeRequest",
+    "ResponseReader",
+    "accept_value",
+    "build_request",
+    "validate_response",
+]
+
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+"""RFC 6455 1.3: the globally unique identifier appended to the key."""
+
+# Headers the protocol itself writes; a caller may not set them (RFC 6455 4.1).
+RESERVED_REQUEST_HEADERS = frozenset(
+    {"host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version",
+     "sec-websocket-protocol", "sec-websocket-extensions", "sec-websocket-accept"}
+)  # fmt: skip
+
+
+def accept_value(key: str) -> str:
+    """The ``Sec-WebSocket-Accept`` value a server must send for ``key`` (RFC 6455 4.2.2)."""
+    digest = hashlib.sha1((key + GUID).encode("ascii")).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeRequest:
+    """What the client asked for: the checks on the response depend on it."""
+
+    data: bytes
+    """The request bytes to write."""
+    key: str
+    """The ``Sec-WebSocket-Key`` that was sent."""
+    protocols: tuple[str, ...]
+    """The subprotocols that were requested, in order."""
+
+
+def build_request(
+    host: str,
+    resource: str,
+    *,
+    protocols: Sequence[str] = (),
+    headers: Sequence[tuple[str, str]] = (),
+) -> tuple[HandshakeRequest, h11.Connection]:
+    """Write the opening handshake request of RFC 6455 4.1 and return it with the h11
+    connection that will read the response.
+
+    ``host`` is the ``Host`` header value (with the port when it is not the default);
+    ``resource`` the /resource name/ (path and query); ``headers`` are extra headers
+    (``Origin``, ``Cookie``, ``User-Agent``, ...), which may not be the protocol's own.
+    """
+    for name, _ in headers:
+        if name.lower() in RESERVED_REQUEST_HEADERS:
+            raise ValueError(f"the {name} header belongs to the WebSocket protocol")
+    # 4.1: "The request MUST include a header field with the name |Sec-WebSocket-Key|. The
+    # value of this header field MUST be a nonce consisting of a randomly selected 16-byte
+    # value that has been base64-encoded" -- chosen randomly for each connection.
+    key = base64.b64encode(os.urandom(16)).decode("ascii")
+    request_headers = [
+        ("Host", host),
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", key),
+        ("Sec-WebSocket-Version", "13"),
+    ]
+    if protocols:
+        request_headers.append(("Sec-WebSocket-Protocol", ", ".join(protocols)))
+    request_headers.extend(headers)
+    connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HANDSHAKE_RESPONSE_SIZE)
+    data = connection.send(h11.Request(method="GET", target=resource, headers=request_headers))
+    assert data is not None
+    request = HandshakeRequest(data, key, tuple(protocols))
+    return request, connection
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeResponse:
+    """The server's response head."""
+
+    status_code: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    """Names lower-cased, values decoded as ISO-8859-1 (HTTP's historical charset)."""
+
+    def values(self, name: str) -> list[str]:
+        return [value for key, value in self.headers if key == name]
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeError:
+    """Why the handshake failed, for the failure event."""
+
+    reason: str
+    status_code: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class ResponseReader:
+    """Reads the response head with h11; hands back the bytes that follow it (frames the
+    server sent in the same packet as its 101)."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: h11.Connection) -> None:
+        self._connection = connection
+
+    def receive(self, data: bytes) -> HandshakeResponse | HandshakeError | None:
+        """Feed bytes (``b""`` for end of stream); returns the response once its head is
+        complete, an error, or None when more bytes are needed."""
+        connection = self._connection
+        try:
+            connection.receive_data(data)
+            event = connection.next_event()
+        except h11.RemoteProtocolError as exc:
+            if exc.error_status_hint == 431:
+                return HandshakeError(
+                    f"the handshake response head exceeds {MAX_HANDSHAKE_RESPONSE_SIZE} bytes"
+                )
+            return HandshakeError(f"the handshake response is not valid HTTP/1.1: {exc}")
+        if event is h11.NEED_DATA:
+            return None
+        if isinstance(event, (h11.InformationalResponse, h11.Response)):
+            headers = tuple(
+                (name.decode("ascii", "replace").lower(), value.decode("latin-1"))
+                for name, value in event.headers
+            )
+            return HandshakeResponse(
+                event.status_code, event.reason.decode("latin-1", "replace"), headers
+            )
+        if isinstance(event, h11.ConnectionClosed):
+            return HandshakeError("the server closed the connection before responding")
+        return HandshakeError(f"unexpected HTTP event {type(event).__name__}")
+
+    @property
+    def trailing_data(self) -> bytes:
+        """Bytes received after the response head."""
+        return bytes(self._connection.trailing_data[0])
+
+
+def _tokens(values: list[str]) -> list[str]:
+    return [token.strip().lower() for value in values for token in value.split(",")]
+
+
+def validate_response(
+    request: HandshakeRequest, response: HandshakeResponse
+) -> tuple[str, str] | HandshakeError:
+    """Apply the client's checks of RFC 6455 4.1 to the response; return the selected
+    subprotocol and extensions, or the reason the connection must fail."""
+    status, headers = response.status_code, response.headers
+    # 4.1: "If the status code received from the server is not 101, the client handles the
+    # response per HTTP [RFC2616] procedures." A WebSocket client follows no redirect and
+    # answers no authentication challenge (the API specifications fail the connection).
+    if status != 101:
+        phrase = f" {response.reason}" if response.reason else ""
+        return HandshakeError(
+            f"the server answered HTTP {status}{phrase} instead of 101 Switching Protocols",
+            status,
+            headers,
+        )
+    # 4.1 check 2: "If the response lacks an |Upgrade| header field or the |Upgrade| header
+    # field contains a value that is not an ASCII case-insensitive match for the value
+    # "websocket", the client MUST _Fail the WebSocket Connection_."
+    upgrade = response.values("upgrade")
+    if len(upgrade) != 1 or upgrade[0].strip().lower() != "websocket":
+        return HandshakeError(f"the response's Upgrade header is {_show(upgrade)}, not websocket")
+    # 4.1 check 3: "If the response lacks a |Connection| header field or the |Connection|
+    # header field doesn't contain a token that is an ASCII case-insensitive match for the
+    # value "Upgrade", the client MUST _Fail the WebSocket Connection_."
+    connection = response.values("connection")
+    if "upgrade" not in _tokens(connection):
+        return HandshakeError(
+            f"the response's Connection header is {_show(connection)}, without Upgrade"
+        )
+    # 4.1 check 4: the |Sec-WebSocket-Accept| must be the base64-encoded SHA-1 of the key
+    # concatenated with the GUID, "ignoring any leading and trailing whitespace".
+    accept = response.values("sec-websocket-accept")
+    if len(accept) != 1 or accept[0].strip() != accept_value(request.key):
+        return HandshakeError(
+            f"the response's Sec-WebSocket-Accept is {_show(accept)}, "
+            f"not {accept_value(request.key)!r} for the key sent"
+        )
+    # 4.1 check 5: "If the response includes a |Sec-WebSocket-Extensions| header field and
+    # this header field indicates the use of an extension that was not present in the
+    # client's handshake (the server has indicated an extension not requested by the
+    # client), the client MUST _Fail the WebSocket Connection_."
+    extensions = response.values("sec-websocket-extensions")
+    extension_value = ", ".join(value.strip() for value in extensions if value.strip())
+    # No extension is offered yet (permessage-deflate comes with the compression issue).
+    if extension_value:
+        return HandshakeError(
+            f"the server selected the extension {extension_value!r}, which was not offered"
+        )
+    # 4.1 check 6: "If the response includes a |Sec-WebSocket-Protocol| header field and
+    # this header field indicates the use of a subprotocol that was not present in the
+    # client's handshake (the server has indicated a subprotocol not requested by the
+    # client), the client MUST _Fail the WebSocket Connection_."
+    protocols = response.values("sec-websocket-protocol")
+    if len(protocols) > 1:
+        return HandshakeError(
+            f"the server sent {len(protocols)} Sec-WebSocket-Protocol headers, not one"
+        )
+    protocol = protocols[0].strip() if protocols else ""
+    if protocol and protocol not in request.protocols:
+        return HandshakeError(
+            f"the server selected the subprotocol {protocol!r}, which was not requested"
+        )
+    # The API specifications (CR 2011 and WHATWG) establish the connection only if the server
+    # selected one of the requested subprotocols when any were requested.
+    if request.protocols and not protocol:
+        return HandshakeError(
+            "the server selected no subprotocol; requested: " + ", ".join(request.protocols)
+        )
+    return protocol, extension_value
+
+
+def _show(values: list[str]) -> str:
+    if not values:
+        return "missing"
+    return ", ".join(repr(value) for value in values)
