@@ -3,7 +3,7 @@
 
 Usage::
 
-    python autobahn/run.py --driver "CMD ..." [--cases "1.*" "2.*" ...] [--exclude ...]
+    python autobahn/run.py [--driver "CMD ..."] [--cases "1.*" "2.*" ...] [--exclude ...]
                            [--outdir DIR] [--agent NAME] [--port 0] [--expect-cases N]
 
 Steps: run install.sh (Python 2.7 server in $AUTOBAHN_HOME, default
@@ -291,8 +291,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--driver",
-        required=True,
-        help="driver command line (split with shlex; gets AUTOBAHN_URL, AUTOBAHN_AGENT)",
+        default=f"{shlex.quote(sys.executable)} {shlex.quote(str(HERE / 'client.py'))}",
+        help="driver command line (split with shlex; gets AUTOBAHN_URL, AUTOBAHN_AGENT); "
+        "default: wsapi's driver, autobahn/client.py, on this interpreter",
     )
     p.add_argument(
         "--cases",

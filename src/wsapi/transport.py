@@ -192,8 +192,8 @@ class WebSocketTransport(asyncio.Protocol):
             # RFC 6455 7.1.1: the server closes TCP first; wait for it, but not forever.
             self._start_timer(self._close_transport, "the peer did not close TCP in time")
         elif isinstance(event, Failed):
+            # The next pump step reports the close if TCP is already gone.
             self._dispatch_failure(event)
-            return
         elif isinstance(event, PongReceived):
             self.last_pong = event.data
         elif isinstance(event, PingReceived):

@@ -1,0 +1,175 @@
+"""Shared test helpers: real servers on 127.0.0.1 and a handler that records events."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from wsapi.protocol.engine import ClientConnection
+from wsapi.protocol.events import CloseReceived, Failed, Opened
+from wsapi.transport import WebSocketTransport, open_connection
+from wsapi.url import parse_websocket_url
+
+TIMEOUT = float(os.environ.get("WSAPI_TEST_TIMEOUT_SCALE", "1"))
+"""One unit of test time, in seconds; raise WSAPI_TEST_TIMEOUT_SCALE on a slow machine."""
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+@dataclass
+class Recorder:
+    """A ConnectionHandler that logs every call, for assertions on order."""
+
+    log: list[tuple[str, object]] = field(default_factory=list)
+    closed: asyncio.Future[tuple[bool, int, str]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    opened: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    transport: WebSocketTransport | None = None
+    on_message_hook: Callable[[str | bytes], None] | None = None
+
+    def on_open(self, event: Opened) -> None:
+        self.log.append(("open", event.protocol))
+        self.opened.set_result(None)
+
+    def on_message(self, data: str | bytes) -> None:
+        self.log.append(("message", data))
+        if self.on_message_hook is not None:
+            self.on_message_hook(data)
+
+    def on_close_frame(self, event: CloseReceived) -> None:
+        self.log.append(("close_frame", (event.code, event.reason)))
+
+    def on_failure(self, event: Failed) -> None:
+        self.log.append(("failure", event))
+
+    def on_closed(self, was_clean: bool, code: int, reason: str) -> None:
+        self.log.append(("closed", (was_clean, code, reason)))
+        self.closed.set_result((was_clean, code, reason))
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _ in self.log]
+
+    def failure(self) -> Failed:
+        failures = [value for kind, value in self.log if kind == "failure"]
+        assert len(failures) == 1, self.log
+        assert isinstance(failures[0], Failed)
+        return failures[0]
+
+
+async def connect(
+    url: str,
+    *,
+    protocols: tuple[str, ...] = (),
+    open_timeout: float | None = 10 * TIMEOUT,
+    close_timeout: float | None = 10 * TIMEOUT,
+    max_message_size: int | None = 64 * 1024 * 1024,
+) -> tuple[WebSocketTransport | None, Recorder]:
+    """Open a connection with a Recorder as handler."""
+    parsed = parse_websocket_url(url)
+    engine = ClientConnection(
+        parsed.host_header,
+        parsed.resource_name,
+        protocols=protocols,
+        max_message_size=max_message_size,
+    )
+    recorder = Recorder()
+    transport = await open_connection(
+        parsed.host,
+        parsed.port,
+        engine,
+        recorder,
+        open_timeout=open_timeout,
+        close_timeout=close_timeout,
+    )
+    recorder.transport = transport
+    return transport, recorder
+
+
+def accept_for(request: bytes) -> bytes:
+    """The Sec-WebSocket-Accept value for a raw request's key."""
+    match = re.search(rb"(?i)sec-websocket-key:\s*(\S+)", request)
+    assert match is not None, request
+    return base64.b64encode(hashlib.sha1(match.group(1) + GUID).digest())
+
+
+def switching_protocols(request: bytes, extra: bytes = b"") -> bytes:
+    """A correct 101 response to ``request``."""
+    return (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept_for(request) + b"\r\n" + extra + b"\r\n"
+    )
+
+
+def server_frame(opcode: int, payload: bytes = b"", fin: bool = True) -> bytes:
+    """An unmasked frame as a server sends it."""
+    first = (0x80 if fin else 0) | opcode
+    n = len(payload)
+    if n < 126:
+        header = bytes([first, n])
+    elif n < 65536:
+        header = bytes([first, 126]) + n.to_bytes(2, "big")
+    else:
+        header = bytes([first, 127]) + n.to_bytes(8, "big")
+    return header + payload
+
+
+async def read_client_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """Read one masked client frame; return (opcode, unmasked payload)."""
+    first, second = await reader.readexactly(2)
+    assert second & 0x80, "client frames must be masked"
+    length = second & 0x7F
+    if length == 126:
+        length = int.from_bytes(await reader.readexactly(2), "big")
+    elif length == 127:
+        length = int.from_bytes(await reader.readexactly(8), "big")
+    key = await reader.readexactly(4)
+    masked = await reader.readexactly(length)
+    payload = bytes(b ^ key[i % 4] for i, b in enumerate(masked))
+    return first & 0x0F, payload
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    return await reader.readuntil(b"\r\n\r\n")
+
+
+RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@asynccontextmanager
+async def raw_server(handler: RawHandler) -> AsyncIterator[str]:
+    """A raw TCP server on 127.0.0.1 that runs ``handler`` per connection (a misbehaving
+    peer written byte by byte); yields its ws:// URL. Handler tasks are awaited on exit."""
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.ensure_future(run(reader, writer))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"ws://127.0.0.1:{port}/"
+    finally:
+        server.close()
+        for task in list(tasks):
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await server.wait_closed()

@@ -1,0 +1,262 @@
+"""The asyncio transport against real peers: the websockets library's server and raw
+asyncio servers that misbehave on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from websockets.asyncio.server import ServerConnection, serve
+
+from support import (
+    TIMEOUT,
+    connect,
+    raw_server,
+    read_client_frame,
+    read_request,
+    server_frame,
+    switching_protocols,
+)
+from wsapi.echo import start_echo_server
+from wsapi.protocol.engine import State
+from wsapi.transport import READ_HIGH_WATER
+
+
+async def test_round_trip_with_websockets_server() -> None:
+    """Text and binary messages of many sizes come back unchanged from a real server."""
+    async with await start_echo_server() as server:
+        transport, recorder = await connect(server.url)
+        assert transport is not None
+        await recorder.opened
+        messages: list[str | bytes] = ["", "é" * 70_000, b"", bytes(range(256)) * 4096]
+        for message in messages:
+            if isinstance(message, str):
+                transport.send_text(message)
+            else:
+                transport.send_binary(message)
+        while len([k for k in recorder.kinds() if k == "message"]) < len(messages):
+            await asyncio.sleep(0.01)
+        transport.close(1000, "done")
+        assert await recorder.closed == (True, 1000, "done")
+    received = [value for kind, value in recorder.log if kind == "message"]
+    assert received == messages
+    assert recorder.kinds()[0] == "open"
+
+
+async def test_server_initiated_close_is_clean() -> None:
+    """A server's Close is echoed; the close is clean with the server's code and reason."""
+
+    async def handler(connection: ServerConnection) -> None:
+        await connection.close(4001, "bye")
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        transport, recorder = await connect(f"ws://127.0.0.1:{port}/")
+        assert await recorder.closed == (True, 4001, "bye")
+    assert recorder.kinds() == ["open", "close_frame", "closed"]
+    assert transport is not None
+    assert transport.engine.state is State.CLOSED
+
+
+async def test_subprotocol_selected() -> None:
+    """The echo server selects the requested subprotocol and the handler sees it."""
+    async with await start_echo_server() as server:
+        transport, recorder = await connect(server.url, protocols=("chat", "superchat"))
+        assert transport is not None
+        await recorder.opened
+        assert recorder.log[0] == ("open", "chat")
+        transport.close()
+        assert await recorder.closed == (True, 1005, "")
+
+
+async def test_connection_refused_fails() -> None:
+    """A refused TCP connection ends in failure, then closed 1006, not clean."""
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    transport, recorder = await connect(f"ws://127.0.0.1:{port}/")
+    assert transport is None
+    assert await recorder.closed == (False, 1006, "")
+    assert recorder.kinds() == ["failure", "closed"]
+    assert "could not connect" in recorder.failure().reason
+
+
+async def test_http_404_fails_with_status() -> None:
+    """A non-101 response fails the connection; the failure keeps the status and headers."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 404 Not Found\r\nX-Why: nope\r\nContent-Length: 0\r\n\r\n")
+        await reader.read()
+
+    async with raw_server(handler) as url:
+        _, recorder = await connect(url)
+        assert await recorder.closed == (False, 1006, "")
+    failure = recorder.failure()
+    assert failure.status_code == 404
+    assert ("x-why", "nope") in failure.headers
+    assert "404" in failure.reason
+    assert recorder.kinds() == ["failure", "closed"]
+
+
+async def test_open_timeout_on_silent_server() -> None:
+    """A server that accepts TCP and never answers fails within open_timeout."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+
+    async with raw_server(handler) as url:
+        start = time.monotonic()
+        _, recorder = await connect(url, open_timeout=0.3 * TIMEOUT)
+        assert await recorder.closed == (False, 1006, "")
+        assert time.monotonic() - start < 5 * TIMEOUT
+    assert "opening handshake took more than" in recorder.failure().reason
+
+
+async def test_abrupt_tcp_close_after_open_fails() -> None:
+    """TCP closed without a Close frame after open: failure, then 1006 (RFC 6455 7.2.1)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(switching_protocols(await read_request(reader)) + server_frame(1, b"hi"))
+        await writer.drain()
+
+    async with raw_server(handler) as url:
+        _, recorder = await connect(url)
+        assert await recorder.closed == (False, 1006, "")
+    assert recorder.kinds() == ["open", "message", "failure", "closed"]
+    assert recorder.failure().close_code is None
+
+
+async def test_101_and_close_in_one_packet() -> None:
+    """A 101 followed by a Close in the same write: open, the Close, a clean close."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await read_request(reader)
+        close = server_frame(8, (1000).to_bytes(2, "big") + b"now")
+        writer.write(switching_protocols(request) + close)
+        assert await read_client_frame(reader) == (8, (1000).to_bytes(2, "big"))
+
+    async with raw_server(handler) as url:
+        _, recorder = await connect(url)
+        assert await recorder.closed == (True, 1000, "now")
+    assert recorder.kinds() == ["open", "close_frame", "closed"]
+
+
+async def test_reply_to_message_precedes_failure_on_next_frame() -> None:
+    """A reply to message N goes out before a bad frame N+1 fails the connection."""
+    server_saw: list[tuple[int, bytes]] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await read_request(reader)
+        reserved_opcode = server_frame(3, b"")
+        writer.write(switching_protocols(request) + server_frame(1, b"first") + reserved_opcode)
+        server_saw.append(await read_client_frame(reader))
+        server_saw.append(await read_client_frame(reader))
+
+    async with raw_server(handler) as url:
+        transport, recorder = await connect(url)
+        assert transport is not None
+
+        def reply(data: str | bytes) -> None:
+            assert isinstance(data, str)
+            transport.send_text("echo " + data)
+
+        recorder.on_message_hook = reply
+        assert await recorder.closed == (False, 1006, "")
+    assert server_saw == [(1, b"echo first"), (8, (1002).to_bytes(2, "big"))]
+    assert recorder.kinds() == ["open", "message", "failure", "closed"]
+    assert recorder.failure().close_code == 1002
+
+
+async def test_close_timeout_when_peer_never_answers_close() -> None:
+    """Our Close unanswered: the connection is dropped within close_timeout, 1006."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(switching_protocols(await read_request(reader)))
+        await reader.read()
+
+    async with raw_server(handler) as url:
+        transport, recorder = await connect(url, close_timeout=0.3 * TIMEOUT)
+        assert transport is not None
+        await recorder.opened
+        start = time.monotonic()
+        transport.close(1000)
+        assert await recorder.closed == (False, 1006, "")
+        assert time.monotonic() - start < 5 * TIMEOUT
+
+
+async def test_peer_keeps_tcp_open_after_closing_handshake() -> None:
+    """After both Close frames, a peer that keeps TCP open is dropped within close_timeout;
+    the close is still clean (the handshake completed)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(switching_protocols(await read_request(reader)))
+        assert (await read_client_frame(reader))[0] == 8
+        writer.write(server_frame(8, (1000).to_bytes(2, "big")))
+        await reader.read()
+
+    async with raw_server(handler) as url:
+        transport, recorder = await connect(url, close_timeout=0.3 * TIMEOUT)
+        assert transport is not None
+        await recorder.opened
+        start = time.monotonic()
+        transport.close(1000)
+        assert await recorder.closed == (True, 1000, "")
+        assert time.monotonic() - start < 5 * TIMEOUT
+
+
+async def test_reading_pauses_while_messages_wait() -> None:
+    """A flood of messages does not grow the unparsed buffer far past the high-water mark."""
+    count = 40_000
+    payload = b"x" * 1000
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(switching_protocols(await read_request(reader)))
+        frame = server_frame(2, payload)
+        for _ in range(count // 100):
+            writer.write(frame * 100)
+            await writer.drain()
+        writer.write(server_frame(8, (1000).to_bytes(2, "big")))
+        await writer.drain()
+        await read_client_frame(reader)
+
+    async with raw_server(handler) as url:
+        transport, recorder = await connect(url)
+        assert transport is not None
+        peak = 0
+
+        def watch(data: str | bytes) -> None:
+            nonlocal peak
+            assert transport is not None
+            peak = max(peak, transport.engine.buffered)
+
+        recorder.on_message_hook = watch
+        assert await recorder.closed == (True, 1000, "")
+    assert len([k for k in recorder.kinds() if k == "message"]) == count
+    # One read (at most 256 KiB on the default loop) can land past the mark.
+    assert peak <= READ_HIGH_WATER + 256 * 1024
+
+
+async def test_handler_exception_is_reported_and_pump_continues() -> None:
+    """A handler that raises is reported to the loop's exception handler; later events
+    still arrive."""
+    reported: list[object] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda loop, context: reported.append(context["exception"]))
+    async with await start_echo_server() as server:
+        transport, recorder = await connect(server.url)
+        assert transport is not None
+
+        def explode(data: str | bytes) -> None:
+            raise RuntimeError(f"boom {data!r}")
+
+        recorder.on_message_hook = explode
+        await recorder.opened
+        transport.send_text("a")
+        transport.send_text("b")
+        while len(reported) < 2:
+            await asyncio.sleep(0.01)
+        transport.close(1000)
+        assert await recorder.closed == (True, 1000, "")
+    assert [str(exc) for exc in reported] == ["boom 'a'", "boom 'b'"]
