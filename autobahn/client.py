@@ -11,9 +11,14 @@ import json
 import os
 import sys
 
-from wsapi.protocol.engine import ClientConnection, State
-from wsapi.protocol.events import CloseReceived, Failed, Opened
-from wsapi.transport import WebSocketTransport, open_connection
+from wsapi.agent import UserAgent
+from wsapi.protocol.engine import State
+from wsapi.protocol.events import CloseReceived, Opened
+from wsapi.transport import (
+    ConnectionFailure,
+    WebSocketTransport,
+    establish_a_websocket_connection,
+)
 from wsapi.url import parse_websocket_url
 
 CASE_TIMEOUT = 120.0
@@ -39,15 +44,15 @@ class Echo:
         transport = self.transport
         if transport is None or transport.engine.state is not State.OPEN:
             return
-        if isinstance(data, str):
-            transport.send_text(data)
-        else:
-            transport.send_binary(data)
+        transport.send_message(data, len(data))
 
     def on_close_frame(self, event: CloseReceived) -> None:
         pass
 
-    def on_failure(self, event: Failed) -> None:
+    def on_failure(self, event: ConnectionFailure) -> None:
+        pass
+
+    def on_drained(self) -> None:
         pass
 
     def on_closed(self, was_clean: bool, code: int, reason: str) -> None:
@@ -57,10 +62,10 @@ class Echo:
 
 async def run(url: str, *, echo: bool = True) -> Echo:
     """Connect to ``url``, echo (or collect) messages until the connection closes."""
-    parsed = parse_websocket_url(url)
-    engine = ClientConnection(parsed.host_header, parsed.resource_name)
     handler = Echo(echo)
-    transport = await open_connection(parsed.host, parsed.port, engine, handler)
+    transport = await establish_a_websocket_connection(
+        UserAgent(proxy=None), parse_websocket_url(url), handler
+    )
     handler.transport = transport
     try:
         await asyncio.wait_for(asyncio.shield(handler.done), CASE_TIMEOUT)

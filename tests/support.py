@@ -11,9 +11,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from wsapi.protocol.engine import ClientConnection
-from wsapi.protocol.events import CloseReceived, Failed, Opened
-from wsapi.transport import WebSocketTransport, open_connection
+from wsapi.agent import UserAgent
+from wsapi.protocol.events import CloseReceived, Opened
+from wsapi.transport import (
+    ConnectionFailure,
+    WebSocketTransport,
+    establish_a_websocket_connection,
+)
 from wsapi.url import parse_websocket_url
 
 TIMEOUT = float(os.environ.get("WSAPI_TEST_TIMEOUT_SCALE", "1"))
@@ -48,21 +52,30 @@ class Recorder:
     def on_close_frame(self, event: CloseReceived) -> None:
         self.log.append(("close_frame", (event.code, event.reason)))
 
-    def on_failure(self, event: Failed) -> None:
-        self.log.append(("failure", event))
+    def on_failure(self, failure: ConnectionFailure) -> None:
+        self.log.append(("failure", failure))
 
     def on_closed(self, was_clean: bool, code: int, reason: str) -> None:
         self.log.append(("closed", (was_clean, code, reason)))
         self.closed.set_result((was_clean, code, reason))
 
+    def on_drained(self) -> None:
+        pass
+
     def kinds(self) -> list[str]:
         return [kind for kind, _ in self.log]
 
-    def failure(self) -> Failed:
+    def failure(self) -> ConnectionFailure:
         failures = [value for kind, value in self.log if kind == "failure"]
         assert len(failures) == 1, self.log
-        assert isinstance(failures[0], Failed)
+        assert isinstance(failures[0], ConnectionFailure)
         return failures[0]
+
+
+def send(transport: WebSocketTransport, message: str | bytes) -> None:
+    """Send a message through the transport, counting its size as the API does."""
+    size = len(message.encode()) if isinstance(message, str) else len(message)
+    transport.send_message(message, size)
 
 
 async def connect(
@@ -74,21 +87,15 @@ async def connect(
     max_message_size: int | None = 64 * 1024 * 1024,
 ) -> tuple[WebSocketTransport | None, Recorder]:
     """Open a connection with a Recorder as handler."""
-    parsed = parse_websocket_url(url)
-    engine = ClientConnection(
-        parsed.host_header,
-        parsed.resource_name,
-        protocols=protocols,
+    agent = UserAgent(
+        proxy=None,
+        open_timeout=open_timeout,
+        close_timeout=close_timeout,
         max_message_size=max_message_size,
     )
     recorder = Recorder()
-    transport = await open_connection(
-        parsed.host,
-        parsed.port,
-        engine,
-        recorder,
-        open_timeout=open_timeout,
-        close_timeout=close_timeout,
+    transport = await establish_a_websocket_connection(
+        agent, parse_websocket_url(url), recorder, protocols=protocols
     )
     recorder.transport = transport
     return transport, recorder

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ssl
 import sys
 from collections.abc import Sequence
 
+from .agent import UserAgent
 from .echo import start_echo_server
-from .protocol.engine import ClientConnection, State
-from .protocol.events import CloseReceived, Failed, Opened
-from .transport import WebSocketTransport, open_connection
+from .protocol.engine import State
+from .protocol.events import CloseReceived, Opened
+from .transport import ConnectionFailure, WebSocketTransport, establish_a_websocket_connection
 from .url import parse_websocket_url
 
 DEMO_MESSAGES: tuple[str | bytes, ...] = ("Hello from wsapi", b"\x00\x01\x02 binary")
@@ -46,10 +46,13 @@ class Printer:
     def on_close_frame(self, event: CloseReceived) -> None:
         print(f"closing  code={event.code} reason={event.reason!r}")
 
-    def on_failure(self, event: Failed) -> None:
+    def on_failure(self, event: ConnectionFailure) -> None:
         print(f"error    {event.reason}")
         if not self.opened.done():
             self.opened.set_result(False)
+
+    def on_drained(self) -> None:
+        pass
 
     def on_closed(self, was_clean: bool, code: int, reason: str) -> None:
         print(f"close    code={code} reason={reason!r} wasClean={was_clean}")
@@ -59,22 +62,18 @@ class Printer:
 
 
 def _send(transport: WebSocketTransport, message: str | bytes) -> None:
-    if isinstance(message, str):
-        transport.send_text(message)
-    else:
-        transport.send_binary(message)
+    size = len(message.encode()) if isinstance(message, str) else len(message)
+    transport.send_message(message, size)
 
 
 async def _connect(
     url: str, protocols: Sequence[str]
 ) -> tuple[WebSocketTransport | None, Printer]:
     parsed = parse_websocket_url(url)
-    engine = ClientConnection(parsed.host_header, parsed.resource_name, protocols=protocols)
     printer = Printer()
     print(f"connecting to {parsed.href}")
-    context = ssl.create_default_context() if parsed.secure else None
-    transport = await open_connection(
-        parsed.host, parsed.port, engine, printer, ssl=context, server_hostname=parsed.host
+    transport = await establish_a_websocket_connection(
+        UserAgent(), parsed, printer, protocols=protocols
     )
     return transport, printer
 
@@ -106,7 +105,7 @@ async def lines(url: str, protocols: Sequence[str]) -> int:
         if not line:
             break
         if transport.engine.state is State.OPEN:
-            transport.send_text(line.rstrip("\n"))
+            _send(transport, line.rstrip("\n"))
     if transport.engine.state is State.OPEN:
         await asyncio.sleep(0.5)  # Let replies to the last lines arrive.
         transport.close(1000, "")

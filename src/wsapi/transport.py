@@ -4,7 +4,8 @@
 writes what the engine queues, and hands the engine's events to a ``ConnectionHandler`` (the
 API layer) one event per event-loop callback, in order. Because the engine parses lazily
 (see ``protocol.engine``), the handler's reaction to message N (a reply, a close) is written
-before frame N+1 is even parsed.
+before frame N+1 is even parsed. No handler call is ever made from inside a call the handler
+made (``send``, ``close``, ``fail``): those only queue work for the pump.
 
 Flow control: reading pauses while more than ``READ_HIGH_WATER`` bytes wait unparsed and the
 pump still has events to hand over, and resumes once the engine needs more bytes. Memory per
@@ -14,47 +15,84 @@ Timeouts: ``open_timeout`` covers TCP, TLS and the opening handshake; ``close_ti
 bounds the wait for the peer's Close after ours, and for the peer's TCP close after the
 closing handshake (RFC 6455 7.1.1: the server closes first; the client may close after "a
 reasonable time period").
+
+``establish_a_websocket_connection`` is the whole opening: DNS, the one-connection-in-
+CONNECTING-per-address rule of RFC 6455 4.1, TCP, TLS and the handshake, with every failure
+reported as a ``ConnectionFailure`` whose ``kind`` says which step failed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import ssl as ssl_module
-from collections.abc import Callable
+import socket
+import ssl
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
+from .agent import UserAgent
 from .protocol.constants import CloseCode
 from .protocol.engine import ClientConnection, State
-from .protocol.events import CloseReceived, Failed, Opened, PingReceived, PongReceived
+from .protocol.events import CloseReceived, Failed, Opened, PongReceived
+from .url import WebSocketURL
 
 __all__ = [
-    "DEFAULT_CLOSE_TIMEOUT",
-    "DEFAULT_OPEN_TIMEOUT",
+    "FAILURE_KINDS",
     "READ_HIGH_WATER",
+    "ConnectionFailure",
     "ConnectionHandler",
     "WebSocketTransport",
-    "open_connection",
+    "establish_a_websocket_connection",
 ]
 
 logger = logging.getLogger("wsapi")
-
-DEFAULT_OPEN_TIMEOUT = 30.0
-"""Seconds for DNS, TCP, TLS and the opening handshake together. Browsers give up after
-roughly this long on an unanswered handshake; long enough for a slow network, short enough
-that a black-holed server does not hang a program."""
-
-DEFAULT_CLOSE_TIMEOUT = 10.0
-"""Seconds to wait for the peer's Close frame, then for its TCP close."""
 
 READ_HIGH_WATER = 1024 * 1024
 """Unparsed bytes past which reading pauses while messages wait to be handed over: a
 peer that floods a slow consumer fills the socket buffers, not our memory."""
 
+FAILURE_KINDS = (
+    "dns",  # the host name did not resolve
+    "refused",  # the server refused the TCP connection
+    "unreachable",  # any other network error while connecting
+    "tls",  # the TLS handshake failed (certificate, host name, protocol)
+    "timeout",  # open_timeout passed before the connection opened
+    "http_status",  # the server answered the handshake with a status other than 101
+    "handshake",  # the server's 101 response broke a rule of RFC 6455 4.1
+    "protocol",  # the peer broke RFC 6455 after the opening (wsapi sent 1002/1007/1009)
+    "connection_lost",  # TCP closed or reset without a Close frame
+    "close_timeout",  # the peer did not answer our Close within close_timeout
+    "proxy",  # the proxy refused or failed
+    "blocked",  # the agent refused the URL (blocked port, mixed content)
+    "buffer_full",  # bufferedAmount passed the agent's maximum
+    "aborted",  # close() before the connection opened, or the program ended
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionFailure:
+    """Why a connection failed: the readable reason the standard events may not carry (the
+    living standard hides it from scripts; a Python program is not a web page)."""
+
+    kind: str
+    """One of ``FAILURE_KINDS``."""
+    reason: str
+    """A sentence for people and logs."""
+    status_code: int | None = None
+    """The HTTP status, when the server answered the handshake with one other than 101."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """That response's headers (names lower-cased)."""
+
+    def __str__(self) -> str:
+        return self.reason
+
 
 class ConnectionHandler(Protocol):
     """What the transport tells the layer above. Each call is made from its own event-loop
-    callback, in the order the events happened."""
+    callback, in the order the events happened; ``on_failure`` is followed by ``on_closed``
+    in the same callback or a later one."""
 
     def on_open(self, event: Opened) -> None:
         """The opening handshake succeeded."""
@@ -65,11 +103,14 @@ class ConnectionHandler(Protocol):
     def on_close_frame(self, event: CloseReceived) -> None:
         """The peer's Close frame arrived (the closing handshake started, or completed)."""
 
-    def on_failure(self, event: Failed) -> None:
+    def on_failure(self, failure: ConnectionFailure) -> None:
         """The connection failed; ``on_closed`` follows."""
 
     def on_closed(self, was_clean: bool, code: int, reason: str) -> None:
         """The TCP connection is closed: the last call."""
+
+    def on_drained(self) -> None:
+        """Everything written so far has been handed to the operating system."""
 
 
 class WebSocketTransport(asyncio.Protocol):
@@ -80,18 +121,26 @@ class WebSocketTransport(asyncio.Protocol):
         engine: ClientConnection,
         handler: ConnectionHandler,
         *,
-        close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT,
+        close_timeout: float | None,
+        on_settled: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
         self.handler = handler
         self.close_timeout = close_timeout
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
+        self._on_settled = on_settled
         self._pump_scheduled = False
         self._reading_paused = False
         self._lost = False
         self._closed_reported = False
         self._timer: asyncio.TimerHandle | None = None
+        self._failure_kind: str | None = None
+        # bufferedAmount accounting: the wire offset at which each message's frame ends and
+        # its application bytes, for messages not yet wholly handed to the OS.
+        self._wire_written = 0
+        self._in_flight: deque[tuple[int, int]] = deque()
+        self._in_flight_total = 0
         self.last_pong: bytes | None = None
 
     # asyncio.Protocol.
@@ -99,6 +148,9 @@ class WebSocketTransport(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        # pause_writing() as soon as anything stays buffered, resume_writing() once the buffer
+        # is empty: exact drain notifications for bufferedAmount and drained().
+        transport.set_write_buffer_limits(high=0, low=0)
         self._flush()
 
     def data_received(self, data: bytes) -> None:
@@ -123,15 +175,21 @@ class WebSocketTransport(asyncio.Protocol):
             logger.debug("connection lost: %s", exc)
         self._schedule_pump()
 
-    # Calls from the layer above.
+    def pause_writing(self) -> None:
+        pass  # Sends are never refused here; the API layer watches bufferedAmount.
 
-    def send_text(self, data: str) -> None:
-        self.engine.send_text(data)
-        self._flush()
+    def resume_writing(self) -> None:
+        self._call(self.handler.on_drained)
 
-    def send_binary(self, data: bytes | bytearray | memoryview) -> None:
-        self.engine.send_binary(data)
-        self._flush()
+    # Calls from the layer above: they queue work, they never call the handler.
+
+    def send_message(self, data: str | bytes | bytearray | memoryview, size: int) -> None:
+        """Send a text (``str``) or binary message whose application data is ``size`` bytes."""
+        if isinstance(data, str):
+            self.engine.send_text(data)
+        else:
+            self.engine.send_binary(data)
+        self._flush(size)
 
     def send_ping(self, data: bytes = b"") -> None:
         self.engine.send_ping(data)
@@ -142,20 +200,41 @@ class WebSocketTransport(asyncio.Protocol):
         does not arrive within ``close_timeout``."""
         self.engine.send_close(code, reason)
         self._flush()
-        self._start_timer(self._abort, "the peer did not answer our Close frame")
+        self._start_timer(self._close_timed_out)
+
+    def fail(self, code: int | None, reason: str, kind: str) -> None:
+        """_Fail the WebSocket Connection_ for a local reason: a Close with ``code`` goes out
+        if it still can, and the failure is reported from the pump."""
+        if self.engine.state is State.CLOSED:
+            return
+        self._failure_kind = kind
+        self.engine.fail(code, reason)
+        self._flush()
+        self._schedule_pump()
 
     def abort(self) -> None:
-        """Drop the TCP connection now (no closing handshake)."""
+        """Drop the TCP connection now, without a closing handshake."""
         if self.transport is not None:
             self.transport.abort()
 
-    def fail(self, code: int | None, reason: str) -> None:
-        """_Fail the WebSocket Connection_ for a local reason (e.g. a timeout)."""
-        if self.engine.state is State.CLOSED:
-            return
-        failure = self.engine.fail(code, reason)
-        self._flush()
-        self._dispatch_failure(failure)
+    def untransmitted(self) -> int:
+        """Application bytes of sent messages not yet handed to the operating system."""
+        if not self._in_flight:
+            return 0
+        transport = self.transport
+        buffered = 0 if transport is None or self._lost else transport.get_write_buffer_size()
+        if self._lost:
+            # Nothing more will be transmitted: what is left stays counted.
+            return self._in_flight_total
+        transmitted = self._wire_written - buffered
+        in_flight = self._in_flight
+        while in_flight and in_flight[0][0] <= transmitted:
+            self._in_flight_total -= in_flight.popleft()[1]
+        if not in_flight:
+            return 0
+        end, size = in_flight[0]
+        # The payload is the tail of its frame: what is not yet out of it is payload.
+        return self._in_flight_total - size + min(size, end - transmitted)
 
     # The pump.
 
@@ -185,32 +264,39 @@ class WebSocketTransport(asyncio.Protocol):
             self._call(handler.on_message, event)
         elif isinstance(event, Opened):
             self._cancel_timer()
+            self._settle()
             self._call(handler.on_open, event)
         elif isinstance(event, CloseReceived):
             self._cancel_timer()
             self._call(handler.on_close_frame, event)
             # RFC 6455 7.1.1: the server closes TCP first; wait for it, but not forever.
-            self._start_timer(self._close_transport, "the peer did not close TCP in time")
+            self._start_timer(self._close_transport)
         elif isinstance(event, Failed):
-            # The next pump step reports the close if TCP is already gone.
             self._dispatch_failure(event)
         elif isinstance(event, PongReceived):
             self.last_pong = event.data
-        elif isinstance(event, PingReceived):
-            pass  # The engine answered it.
         self._flush()
         self._schedule_pump()
 
     def _dispatch_failure(self, event: Failed) -> None:
-        logger.info("WebSocket connection failed: %s", event.reason)
         self._cancel_timer()
-        self._call(self.handler.on_failure, event)
+        self._settle()
+        if event.kind == "handshake":
+            kind = "http_status" if event.status_code is not None else "handshake"
+        elif event.kind == "local":
+            kind = self._failure_kind or "aborted"
+        else:
+            kind = event.kind
+        failure = ConnectionFailure(kind, event.reason, event.status_code, event.headers)
+        logger.info("WebSocket connection failed (%s): %s", kind, event.reason)
+        self._call(self.handler.on_failure, failure)
         self._close_transport()
 
     def _report_closed(self) -> None:
         if self._closed_reported:
             return
         self._closed_reported = True
+        self._settle()
         engine = self.engine
         # RFC 6455 7.1.5: the close code is the one in the peer's Close frame, else 1006;
         # 7.1.4: the close is clean when the closing handshake completed before TCP closed.
@@ -220,30 +306,55 @@ class WebSocketTransport(asyncio.Protocol):
             code, reason = received.code, received.reason
         else:
             code, reason = CloseCode.ABNORMAL_CLOSURE, ""
+        logger.debug("WebSocket closed: code %d, clean %s", code, clean)
         self._call(self.handler.on_closed, clean, int(code), reason)
 
     # Helpers.
 
-    def _flush(self) -> None:
+    def _flush(self, message_size: int = 0) -> None:
         data = self.engine.data_to_send()
-        if data and self.transport is not None and not self._lost:
-            self.transport.writelines(data)
+        if not data:
+            return
+        transport = self.transport
+        if transport is None or self._lost:
+            return
+        for chunk in data:
+            self._wire_written += len(chunk)
+        if message_size:
+            self._in_flight.append((self._wire_written, message_size))
+            self._in_flight_total += message_size
+        transport.writelines(data)
 
-    def _close_transport(self, reason: str = "") -> None:
-        if reason:
-            logger.debug("closing TCP: %s", reason)
+    def _settle(self) -> None:
+        """The connection left CONNECTING: let the next one to the same address go."""
+        if self._on_settled is not None:
+            on_settled, self._on_settled = self._on_settled, None
+            on_settled()
+
+    def _close_transport(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
-    def _abort(self, reason: str) -> None:
-        logger.info("dropping the connection: %s", reason)
-        if self.transport is not None:
-            self.transport.abort()
+    def _close_timed_out(self) -> None:
+        logger.info("the peer did not answer our Close within %s s", self.close_timeout)
+        self.fail(None, "the peer did not answer our Close frame in time", "close_timeout")
+        self.abort()
 
-    def _start_timer(self, callback: Callable[[str], None], reason: str) -> None:
+    def _start_timer(self, callback: Callable[[], None]) -> None:
         self._cancel_timer()
         if self.close_timeout is not None and not self._lost:
-            self._timer = self.loop.call_later(self.close_timeout, callback, reason)
+            self._timer = self.loop.call_later(self.close_timeout, callback)
+
+    def start_open_timer(self, deadline: float, open_timeout: float) -> None:
+        """Fail the connection if the handshake has not completed by ``deadline``."""
+
+        def expired() -> None:
+            if self.engine.state is State.CONNECTING:
+                reason = f"the connection did not open within {open_timeout} s"
+                self.fail(None, reason, "timeout")
+
+        self._cancel_timer()
+        self._timer = self.loop.call_at(deadline, expired)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -259,55 +370,152 @@ class WebSocketTransport(asyncio.Protocol):
             )
 
 
-async def open_connection(
-    host: str,
-    port: int,
-    engine: ClientConnection,
+async def establish_a_websocket_connection(
+    agent: UserAgent,
+    url: WebSocketURL,
     handler: ConnectionHandler,
     *,
-    ssl: ssl_module.SSLContext | None = None,
-    server_hostname: str | None = None,
-    open_timeout: float | None = DEFAULT_OPEN_TIMEOUT,
-    close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT,
+    protocols: Sequence[str] = (),
+    headers: Sequence[tuple[str, str]] = (),
 ) -> WebSocketTransport | None:
-    """Connect, run the opening handshake and keep pumping in the background.
-
-    Never raises for a network failure: a refused connection, a DNS failure or a timeout is
-    reported to ``handler`` as ``on_failure`` then ``on_closed`` (1006), and None is returned.
-    """
+    """RFC 6455 4.1 "establish a WebSocket connection", in the background of the API's
+    constructor. Never raises for a network problem: a failure is reported to ``handler``
+    (``on_failure`` then ``on_closed`` with 1006) and None is returned. Cancelling it (the
+    program ends) reports an "aborted" failure and re-raises."""
     loop = asyncio.get_running_loop()
+    open_timeout = agent.open_timeout
+
+    def fail(kind: str, reason: str) -> None:
+        _report_failure(handler, ConnectionFailure(kind, reason))
+
+    proxy = agent.proxy_for(url.secure, url.host)
+    if proxy is not None:
+        fail("proxy", f"proxy {proxy} selected, but proxies are not supported yet")
+        return None
+    # Resolve first: the throttle of 4.1 step 2 is per IP address, "even if the remote host
+    # is known by another name".
+    try:
+        infos = await asyncio.wait_for(
+            loop.getaddrinfo(url.host, url.port, type=socket.SOCK_STREAM), open_timeout
+        )
+    except asyncio.TimeoutError:
+        fail("timeout", f"resolving {url.host} took more than {open_timeout} s")
+        return None
+    except OSError as exc:
+        fail("dns", f"could not resolve {url.host}: {exc.strerror or exc}")
+        return None
+    except asyncio.CancelledError:
+        fail("aborted", "the connection was cancelled while resolving the host")
+        raise
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    key = (addresses[0], url.port)
+    # 4.1 step 2: "If the client already has a WebSocket connection to the remote host (IP
+    # address) identified by /host/ and port /port/ pair, even if the remote host is known by
+    # another name, the client MUST wait until that connection has been established or for
+    # that connection to have failed."
+    try:
+        await agent.acquire_connecting_slot(key)
+    except asyncio.CancelledError:
+        fail("aborted", "the connection was cancelled while waiting for its turn")
+        raise
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            agent.release_connecting_slot(key)
+
+    deadline = None if open_timeout is None else loop.time() + open_timeout
+    engine = ClientConnection(
+        url.host_header,
+        url.resource_name,
+        protocols=protocols,
+        headers=headers,
+        max_message_size=agent.max_message_size,
+    )
+    context = _ssl_context(agent) if url.secure else None
     protocol: WebSocketTransport | None = None
 
     def factory() -> WebSocketTransport:
         nonlocal protocol
-        protocol = WebSocketTransport(engine, handler, close_timeout=close_timeout)
+        protocol = WebSocketTransport(
+            engine, handler, close_timeout=agent.close_timeout, on_settled=release
+        )
         return protocol
 
-    deadline = None if open_timeout is None else loop.time() + open_timeout
     try:
-        connect = loop.create_connection(
-            factory, host, port, ssl=ssl, server_hostname=server_hostname if ssl else None
-        )
-        await asyncio.wait_for(connect, open_timeout)
-    except (OSError, asyncio.TimeoutError, ssl_module.SSLError) as exc:
-        reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc)
-        _report_failure(engine, handler, f"could not connect to {host}:{port}: {reason}")
+        error: BaseException | None = None
+        for address in addresses:
+            remaining = None if deadline is None else max(0.0, deadline - loop.time())
+            try:
+                connect = loop.create_connection(
+                    factory,
+                    address,
+                    url.port,
+                    ssl=context,
+                    server_hostname=url.host if context is not None else None,
+                )
+                await asyncio.wait_for(connect, remaining)
+                break
+            except (OSError, asyncio.TimeoutError) as exc:
+                error = exc
+                if isinstance(exc, (ssl.SSLError, ssl.CertificateError, asyncio.TimeoutError)):
+                    break  # The address answered (or the time is up): no point trying more.
+        else:
+            assert error is not None
+            release()
+            kind, reason = _classify(error, url, open_timeout)
+            fail(kind, reason)
+            return None
+    except asyncio.CancelledError:
+        release()
+        if protocol is not None:
+            protocol.abort()
+        fail("aborted", "the connection was cancelled while connecting")
+        raise
+    if protocol is None or protocol.transport is None:
+        release()
+        assert error is not None
+        fail(*_classify(error, url, open_timeout))
         return None
-    assert protocol is not None
     if deadline is not None and engine.state is State.CONNECTING:
-        opened = protocol
-
-        def handshake_timeout() -> None:
-            if opened.engine.state is State.CONNECTING:
-                opened.fail(None, f"the opening handshake took more than {open_timeout} s")
-
-        protocol._timer = loop.call_at(deadline, handshake_timeout)
+        protocol.start_open_timer(deadline, open_timeout or 0.0)
     return protocol
 
 
-def _report_failure(engine: ClientConnection, handler: ConnectionHandler, reason: str) -> None:
-    failure = engine.fail(None, reason)
-    logger.info("WebSocket connection failed: %s", reason)
+def _classify(error: BaseException, url: WebSocketURL, timeout: float | None) -> tuple[str, str]:
+    where = f"{url.host}:{url.port}"
+    if isinstance(error, asyncio.TimeoutError):
+        return "timeout", f"connecting to {where} took more than {timeout} s"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return "tls", f"the TLS certificate of {where} was refused: {error.verify_message}"
+    if isinstance(error, (ssl.SSLError, ssl.CertificateError)):
+        return "tls", f"the TLS handshake with {where} failed: {error}"
+    if isinstance(error, ConnectionRefusedError):
+        return "refused", f"{where} refused the connection"
+    if isinstance(error, OSError):
+        return "unreachable", f"could not connect to {where}: {error.strerror or error}"
+    return "unreachable", f"could not connect to {where}: {error}"
+
+
+_default_contexts: dict[int, ssl.SSLContext] = {}
+
+
+def _ssl_context(agent: UserAgent) -> ssl.SSLContext:
+    if agent.ssl_context is not None:
+        return agent.ssl_context
+    # One verifying context serves every agent without one: loading the trust store costs
+    # milliseconds, and the context holds no per-connection state.
+    context = _default_contexts.get(0)
+    if context is None:
+        context = _default_contexts[0] = ssl.create_default_context()
+    return context
+
+
+def _report_failure(handler: ConnectionHandler, failure: ConnectionFailure) -> None:
+    logger.info("WebSocket connection failed (%s): %s", failure.kind, failure.reason)
+    loop = asyncio.get_running_loop()
     for callback, args in (
         (handler.on_failure, (failure,)),
         (handler.on_closed, (False, int(CloseCode.ABNORMAL_CLOSURE), "")),
@@ -315,6 +523,4 @@ def _report_failure(engine: ClientConnection, handler: ConnectionHandler, reason
         try:
             callback(*args)
         except Exception as exc:
-            asyncio.get_running_loop().call_exception_handler(
-                {"message": "WebSocket handler raised", "exception": exc}
-            )
+            loop.call_exception_handler({"message": "WebSocket handler raised", "exception": exc})

@@ -187,7 +187,9 @@ class ClientConnection:
         if event is None and self._eof:
             # RFC 6455 7.1.5/7.2.1: the connection closed without a Close frame, after every
             # complete frame before the end was delivered.
-            return self._fail(None, "the connection closed without a Close frame")
+            return self._fail(
+                None, "the connection closed without a Close frame", "connection_lost"
+            )
         return event
 
     # Sending (local calls: these may raise on misuse, never because of the peer).
@@ -221,10 +223,13 @@ class ClientConnection:
         self.close_sent = (code, reason)
         self.state = State.CLOSING
 
-    def fail(self, code: int | None, reason: str) -> Failed:
+    def fail(self, code: int | None, reason: str) -> None:
         """_Fail the WebSocket Connection_ for a local reason (a timeout, a limit the layer
-        above enforces): send a Close with ``code`` when still possible, then CLOSED."""
-        return self._fail(code, reason)
+        above enforces): send a Close with ``code`` when still possible, then CLOSED. The
+        ``Failed`` event comes out of ``next_event`` like any other, so that the layer above
+        reports it from its own callback."""
+        if self.state is not State.CLOSED:
+            self._pending.append(self._fail(code, reason, "local"))
 
     # Internals: the handshake.
 
@@ -248,7 +253,7 @@ class ClientConnection:
                 return
         self._reader = None
         self.state = State.CLOSED
-        self.failure = Failed(result.reason, None, result.status_code, result.headers)
+        self.failure = Failed(result.reason, "handshake", None, result.status_code, result.headers)
         self._pending.append(self.failure)
 
     # Internals: frames.
@@ -400,7 +405,9 @@ class ClientConnection:
             echoed = None if code == CloseCode.NO_STATUS_RECEIVED else code
             self._write_frame(_CLOSE, _close_payload(echoed, ""))
             self.close_sent = (echoed, "")
-        self.state = State.CLOSING
+        # The stream may already have ended behind the Close (a server closes TCP right
+        # after its Close): the connection is then closed, and cleanly if ours went out.
+        self.state = State.CLOSED if self._eof else State.CLOSING
         return event
 
     def _fail_protocol(self, reason: str) -> Failed:
@@ -409,7 +416,7 @@ class ClientConnection:
     def _fail_utf8(self) -> Failed:
         return self._fail(CloseCode.INVALID_FRAME_PAYLOAD_DATA, "a text message is not UTF-8")
 
-    def _fail(self, code: int | None, reason: str) -> Failed:
+    def _fail(self, code: int | None, reason: str, kind: str = "protocol") -> Failed:
         # RFC 6455 7.1.7: "If _The WebSocket Connection is Established_ prior to the point
         # where the endpoint is required to _Fail the WebSocket Connection_, the endpoint
         # SHOULD send a Close frame with an appropriate status code (Section 7.4) before
@@ -430,7 +437,7 @@ class ClientConnection:
         self._buffer = bytearray()
         self._message = bytearray()
         self._message_opcode = None
-        self.failure = Failed(reason, sent)
+        self.failure = Failed(reason, kind, sent)
         return self.failure
 
     def _send_data(self, opcode: int, payload: bytes | bytearray | memoryview) -> None:

@@ -63,6 +63,10 @@ class Failed:
 
     reason: str
     """A readable explanation, for logs and the Python-side failure reason."""
+    kind: str = "protocol"
+    """What failed: "handshake" (the opening handshake), "protocol" (a violation by the peer
+    after it), "connection_lost" (the stream ended without a Close frame) or "local" (the
+    layer above called ``fail``)."""
     close_code: int | None = None
     """The status code of the Close frame the engine sent, or None when it sent none."""
     status_code: int | None = None

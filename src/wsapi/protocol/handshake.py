@@ -119,27 +119,32 @@ class ResponseReader:
     """Reads the response head with h11; hands back the bytes that follow it (frames the
     server sent in the same packet as its 101)."""
 
-    __slots__ = ("_connection",)
+    __slots__ = ("_connection", "_received")
 
     def __init__(self, connection: h11.Connection) -> None:
         self._connection = connection
+        self._received = 0
 
     def receive(self, data: bytes) -> HandshakeResponse | HandshakeError | None:
         """Feed bytes (``b""`` for end of stream); returns the response once its head is
         complete, an error, or None when more bytes are needed."""
         connection = self._connection
+        self._received += len(data)
         try:
             connection.receive_data(data)
             event = connection.next_event()
         except h11.RemoteProtocolError as exc:
             if exc.error_status_hint == 431:
-                return HandshakeError(
-                    f"the handshake response head exceeds {MAX_HANDSHAKE_RESPONSE_SIZE} bytes"
-                )
+                return _too_large()
             return HandshakeError(f"the handshake response is not valid HTTP/1.1: {exc}")
         if event is h11.NEED_DATA:
             return None
         if isinstance(event, (h11.InformationalResponse, h11.Response)):
+            # h11 enforces its size limit only on a head still incomplete; a complete head
+            # that arrived in one read is measured here.
+            head_size = self._received - len(connection.trailing_data[0])
+            if head_size > MAX_HANDSHAKE_RESPONSE_SIZE:
+                return _too_large()
             headers = tuple(
                 (name.decode("ascii", "replace").lower(), value.decode("latin-1"))
                 for name, value in event.headers
@@ -155,6 +160,12 @@ class ResponseReader:
     def trailing_data(self) -> bytes:
         """Bytes received after the response head."""
         return bytes(self._connection.trailing_data[0])
+
+
+def _too_large() -> HandshakeError:
+    return HandshakeError(
+        f"the handshake response head exceeds {MAX_HANDSHAKE_RESPONSE_SIZE} bytes"
+    )
 
 
 def _tokens(values: list[str]) -> list[str]:

@@ -1,0 +1,312 @@
+"""UserAgent: what a browser knows about its environment and a Python program must say.
+
+The specification speaks of "the user agent" (its cookie store, the ports it blocks, the
+connections it has in flight) and of "the entry script" (its origin). A browser knows these;
+a Python program states them once, in a ``UserAgent``, and every ``WebSocket`` created with
+that agent shares them. One default instance serves when no agent is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import sys
+import urllib.request
+import weakref
+from collections import deque
+from collections.abc import Iterable, Mapping
+from email.message import Message
+from enum import Enum
+from http.cookiejar import CookieJar
+from typing import Any, Literal
+
+import ada_url
+
+from . import __version__
+from .protocol.constants import MAX_MESSAGE_SIZE
+from .protocol.handshake import RESERVED_REQUEST_HEADERS
+
+__all__ = [
+    "BAD_PORTS",
+    "DEFAULT_MAX_BUFFERED_AMOUNT",
+    "UserAgent",
+    "default_agent",
+]
+
+Standard = Literal["cr-2011", "whatwg"]
+
+BAD_PORTS = frozenset(
+    {0, 1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95,
+     101, 102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179,
+     389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601,
+     636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000,
+     6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080}
+)  # fmt: skip
+"""The Fetch standard's "bad port" list: ports of protocols that a WebSocket handshake could
+be smuggled into (SMTP, IRC, ...). The CR tells user agents to block "well-known ports like
+SMTP" and never 80 or 443; browsers block exactly this list."""
+
+DEFAULT_MAX_BUFFERED_AMOUNT = 256 * 1024 * 1024
+"""``bufferedAmount`` past which ``send()`` finds "the buffer is full" and closes the connection
+with prejudice (error, close 1006), as the specification says. 256 MiB: four times the largest
+message the default receive limit accepts, so that no program that streams large messages at
+network speed ever meets it, while a program that sends faster than the network forever runs
+out of this budget long before it runs out of memory."""
+
+DEFAULT_USER_AGENT = (
+    f"wsapi/{__version__} Python/{sys.version_info.major}.{sys.version_info.minor}"
+)
+
+_PROXY_SCHEMES = ("http", "https", "socks5", "socks5h", "socks4")
+
+
+class _Unset(Enum):
+    """Marks a setting whose default depends on another (compression on ``standard``)."""
+
+    UNSET = 0
+
+
+class UserAgent:
+    """The settings every ``WebSocket`` made with this agent shares (keyword-only)."""
+
+    __slots__ = (
+        "__weakref__",
+        "_throttles",
+        "base_url",
+        "blocked_ports",
+        "close_timeout",
+        "compression",
+        "cookie_jar",
+        "headers",
+        "max_buffered_amount",
+        "max_message_size",
+        "open_timeout",
+        "origin",
+        "ping_interval",
+        "ping_timeout",
+        "proxy",
+        "ssl_context",
+        "standard",
+        "user_agent",
+    )
+
+    def __init__(
+        self,
+        *,
+        standard: Standard = "cr-2011",
+        origin: str | None = None,
+        base_url: str | None = None,
+        cookie_jar: CookieJar | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        compression: Literal["deflate"] | _Unset | None = _Unset.UNSET,
+        proxy: str | None = "env",
+        open_timeout: float | None = 30.0,
+        close_timeout: float | None = 10.0,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
+        max_message_size: int | None = MAX_MESSAGE_SIZE,
+        max_buffered_amount: int = DEFAULT_MAX_BUFFERED_AMOUNT,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        user_agent: str | None = DEFAULT_USER_AGENT,
+        blocked_ports: Iterable[int] = BAD_PORTS,
+    ) -> None:
+        if standard not in ("cr-2011", "whatwg"):
+            raise ValueError(f"standard is 'cr-2011' or 'whatwg', not {standard!r}")
+        self.standard: Standard = standard
+        self.origin = None if origin is None else _serialize_origin(origin)
+        if base_url is not None:
+            try:
+                base_url = ada_url.URL(base_url).href
+            except ValueError:
+                raise ValueError(f"base_url {base_url!r} is not an absolute URL") from None
+        self.base_url = base_url
+        self.cookie_jar = CookieJar() if cookie_jar is None else cookie_jar
+        self.ssl_context = ssl_context
+        if compression is _Unset.UNSET:
+            # The CR's constructor offers "an empty list for the extensions"; the living
+            # standard offers permessage-deflate, as browsers do.
+            compression = "deflate" if standard == "whatwg" else None
+        if compression not in (None, "deflate"):
+            raise ValueError(f"compression is None or 'deflate', not {compression!r}")
+        self.compression = compression
+        if proxy is not None and proxy != "env":
+            _check_proxy_url(proxy)
+        self.proxy = proxy
+        self.open_timeout = _seconds("open_timeout", open_timeout)
+        self.close_timeout = _seconds("close_timeout", close_timeout)
+        self.ping_interval = _seconds("ping_interval", ping_interval)
+        self.ping_timeout = _seconds("ping_timeout", ping_timeout)
+        if max_message_size is not None and max_message_size < 0:
+            raise ValueError(f"max_message_size must be >= 0 or None, not {max_message_size}")
+        self.max_message_size = max_message_size
+        if max_buffered_amount <= 0:
+            raise ValueError(f"max_buffered_amount must be > 0, not {max_buffered_amount}")
+        self.max_buffered_amount = max_buffered_amount
+        pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
+        for name, value in pairs:
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise TypeError("headers are pairs of str")
+            if name.lower() in RESERVED_REQUEST_HEADERS:
+                raise ValueError(f"the {name} header belongs to the WebSocket protocol")
+        self.headers = tuple(pairs)
+        self.user_agent = user_agent
+        self.blocked_ports = frozenset(blocked_ports)
+        # RFC 6455 4.1 step 2: at most one connection per (IP address, port) in CONNECTING,
+        # per event loop (a connection belongs to one loop).
+        self._throttles: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[tuple[str, int], deque[asyncio.Future[None]]]
+        ] = weakref.WeakKeyDictionary()
+
+    def __repr__(self) -> str:
+        return f"UserAgent(standard={self.standard!r}, origin={self.origin!r})"
+
+    # Cookies (RFC 6265 through http.cookiejar).
+
+    def cookie_header(self, http_url: str) -> str | None:
+        """The ``Cookie`` header value for ``http_url`` (the ws URL as http/https, as the
+        cookie rules know only HTTP), or None when no cookie applies."""
+        request = urllib.request.Request(http_url)
+        self.cookie_jar.add_cookie_header(request)
+        return request.get_header("Cookie")
+
+    def store_cookies(self, http_url: str, headers: Iterable[tuple[str, str]]) -> None:
+        """Store the cookies of a handshake response's ``Set-Cookie`` headers."""
+        message = Message()
+        for name, value in headers:
+            if name == "set-cookie":
+                message["Set-Cookie"] = value
+        if message.get_all("Set-Cookie"):
+            response: Any = _Response(message)  # http.cookiejar only calls .info()
+            self.cookie_jar.extract_cookies(response, urllib.request.Request(http_url))
+
+    # Proxies.
+
+    def proxy_for(self, secure: bool, host: str) -> str | None:
+        """The proxy URL to use for a connection, or None for a direct one.
+
+        From the environment, ``ws:`` takes ``ws_proxy``, then ``http_proxy``, then
+        ``all_proxy``; ``wss:`` takes ``wss_proxy``, then ``https_proxy``, then
+        ``all_proxy``; ``no_proxy`` is honoured (any case for every name).
+        """
+        if self.proxy is None:
+            return None
+        if self.proxy != "env":
+            return self.proxy
+        names = ("wss_proxy", "https_proxy") if secure else ("ws_proxy", "http_proxy")
+        for name in (*names, "all_proxy"):
+            value = _getenv(name)
+            if value:
+                if _bypassed(host, _getenv("no_proxy") or ""):
+                    return None
+                _check_proxy_url(value)
+                return value
+        return None
+
+    # The connection throttle of RFC 6455 4.1 step 2.
+
+    async def acquire_connecting_slot(self, key: tuple[str, int]) -> None:
+        """Wait until no other connection to ``key`` (address, port) is CONNECTING."""
+        loop = asyncio.get_running_loop()
+        queues = self._throttles.setdefault(loop, {})
+        queue = queues.get(key)
+        if queue is None:
+            queues[key] = deque()
+            return
+        waiter: asyncio.Future[None] = loop.create_future()
+        queue.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release_connecting_slot(key)  # We were handed the slot: pass it on.
+            else:
+                queue.remove(waiter)
+            raise
+
+    def release_connecting_slot(self, key: tuple[str, int]) -> None:
+        """The connection to ``key`` is established or failed: let the next one go."""
+        queues = self._throttles.get(asyncio.get_running_loop())
+        if queues is None or key not in queues:
+            return
+        queue = queues[key]
+        while queue:
+            waiter = queue.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        del queues[key]
+
+
+class _Response:
+    """The one method http.cookiejar needs from a response."""
+
+    def __init__(self, message: Message) -> None:
+        self._message = message
+
+    def info(self) -> Message:
+        return self._message
+
+
+def _seconds(name: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} is a number of seconds or None, not {value!r}")
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0 seconds or None, not {value!r}")
+    return float(value)
+
+
+def _serialize_origin(origin: str) -> str:
+    try:
+        parsed = ada_url.URL(origin)
+    except ValueError:
+        raise ValueError(f"origin {origin!r} is not a URL such as 'https://app.example'") from None
+    serialized = parsed.origin
+    if serialized == "null":
+        raise ValueError(f"origin {origin!r} has an opaque origin (use http or https)")
+    return serialized
+
+
+def _check_proxy_url(url: str) -> None:
+    try:
+        parsed = ada_url.URL(url)
+    except ValueError:
+        raise ValueError(f"proxy {url!r} is not a URL") from None
+    scheme = parsed.protocol[:-1]
+    if scheme not in _PROXY_SCHEMES or not parsed.hostname:
+        raise ValueError(
+            f"proxy {url!r}: the scheme must be one of {', '.join(_PROXY_SCHEMES)}, with a host"
+        )
+
+
+def _getenv(name: str) -> str | None:
+    return os.environ.get(name.lower()) or os.environ.get(name.upper())
+
+
+def _bypassed(host: str, no_proxy: str) -> bool:
+    """Whether ``no_proxy`` (comma-separated hosts, domain suffixes, ``*``) covers host, as
+    curl and requests read it."""
+    host = host.lower().rstrip(".")
+    for raw in no_proxy.replace(" ", ",").split(","):
+        entry = raw.strip().lower().rstrip(".")
+        if entry == "*":
+            return True
+        if entry.count(":") == 1:
+            entry = entry.split(":")[0]  # host:port; IPv6 addresses have more colons
+        entry = entry.lstrip(".").strip("[]")
+        if entry and (host == entry or host.endswith("." + entry)):
+            return True
+    return False
+
+
+_default_agent: UserAgent | None = None
+
+
+def default_agent() -> UserAgent:
+    """The agent a ``WebSocket`` uses when none is given (created on first use)."""
+    global _default_agent
+    if _default_agent is None:
+        _default_agent = UserAgent()
+    return _default_agent

@@ -1,0 +1,472 @@
+"""Tests of the opening handshake: the request, the response reader and RFC 6455 4.1 checks."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+
+import h11
+import pytest
+
+from wsapi.protocol.constants import MAX_HANDSHAKE_RESPONSE_SIZE
+from wsapi.protocol.handshake import (
+    GUID,
+    HandshakeError,
+    HandshakeRequest,
+    ResponseReader,
+    accept_value,
+    build_request,
+    validate_response,
+)
+
+
+def parse_request(data: bytes) -> tuple[str, str, list[tuple[str, str]]]:
+    """Split request bytes into method, target and headers (names as sent)."""
+    head, sep, rest = data.partition(b"\r\n\r\n")
+    assert sep
+    assert rest == b""
+    request_line, *lines = head.decode("ascii").split("\r\n")
+    method, target, version = request_line.split(" ")
+    assert version == "HTTP/1.1"
+    headers = []
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers.append((name, value.strip()))
+    return method, target, headers
+
+
+def response_bytes(status_line: str, headers: Sequence[tuple[str, str]]) -> bytes:
+    lines = [status_line, *(f"{name}: {value}" for name, value in headers)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def good_headers(request: HandshakeRequest) -> list[tuple[str, str]]:
+    return [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", accept_value(request.key)),
+    ]
+
+
+def check(
+    headers: Sequence[tuple[str, str]],
+    *,
+    protocols: Sequence[str] = (),
+    status_line: str = "HTTP/1.1 101 Switching Protocols",
+    request: HandshakeRequest | None = None,
+    connection: h11.Connection | None = None,
+) -> tuple[str, str] | HandshakeError:
+    """Read ``headers`` as a response to a fresh request and validate it."""
+    if request is None or connection is None:
+        request, connection = build_request("example.com", "/chat", protocols=protocols)
+    result = ResponseReader(connection).receive(response_bytes(status_line, headers))
+    assert result is not None
+    if isinstance(result, HandshakeError):
+        return result
+    return validate_response(request, result)
+
+
+def fresh(protocols: Sequence[str] = ()) -> tuple[HandshakeRequest, h11.Connection]:
+    return build_request("example.com", "/chat", protocols=protocols)
+
+
+# build_request
+
+
+def test_build_request_headers() -> None:
+    """The request is a GET of the resource with the RFC 6455 4.1 headers."""
+    request, _ = build_request("example.com:8080", "/chat?x=1")
+    method, target, headers = parse_request(request.data)
+    assert (method, target) == ("GET", "/chat?x=1")
+    lower = {name.lower(): value for name, value in headers}
+    assert len(lower) == len(headers)
+    assert lower["host"] == "example.com:8080"
+    assert lower["upgrade"].lower() == "websocket"
+    assert "upgrade" in [t.strip().lower() for t in lower["connection"].split(",")]
+    assert lower["sec-websocket-key"] == request.key
+    assert lower["sec-websocket-version"] == "13"
+    assert "sec-websocket-protocol" not in lower
+    assert "sec-websocket-extensions" not in lower
+    assert request.protocols == ()
+
+
+def test_build_request_key_is_16_random_bytes_base64() -> None:
+    """Sec-WebSocket-Key is the base64 of 16 bytes (RFC 6455 4.1 item 7)."""
+    request, _ = build_request("h", "/")
+    raw = base64.b64decode(request.key, validate=True)
+    assert len(raw) == 16
+    assert len(request.key) == 24
+
+
+def test_build_request_key_differs_per_call() -> None:
+    """Each request carries a fresh nonce."""
+    keys = {build_request("h", "/")[0].key for _ in range(50)}
+    assert len(keys) == 50
+
+
+def test_build_request_protocols() -> None:
+    """Requested subprotocols go in one Sec-WebSocket-Protocol header, in order."""
+    request, _ = build_request("h", "/", protocols=["chat", "superchat"])
+    _, _, headers = parse_request(request.data)
+    values = [v for n, v in headers if n.lower() == "sec-websocket-protocol"]
+    assert values == ["chat, superchat"]
+    assert request.protocols == ("chat", "superchat")
+
+
+def test_build_request_extra_headers() -> None:
+    """Extra headers are sent as given, after the protocol's own."""
+    request, _ = build_request("h", "/", headers=[("Origin", "http://o.test"), ("X-A", "b")])
+    _, _, headers = parse_request(request.data)
+    assert ("Origin", "http://o.test") in headers
+    assert ("X-A", "b") in headers
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Host",
+        "upgrade",
+        "CONNECTION",
+        "Sec-WebSocket-Key",
+        "sec-websocket-version",
+        "Sec-WebSocket-Protocol",
+        "Sec-WebSocket-Extensions",
+        "Sec-WebSocket-Accept",
+    ],
+)
+def test_build_request_refuses_reserved_headers(name: str) -> None:
+    """A caller may not set a header the protocol writes, in any case."""
+    with pytest.raises(ValueError, match=name):
+        build_request("h", "/", headers=[(name, "x")])
+
+
+# accept_value
+
+
+def test_accept_value_rfc_example() -> None:
+    """The RFC 6455 1.3 example key gives the RFC's accept value."""
+    assert accept_value("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def test_guid() -> None:
+    """The GUID is the RFC 6455 1.3 string."""
+    assert GUID == "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+# validate_response: success
+
+
+def test_validate_response_ok() -> None:
+    """A correct 101 is accepted with no subprotocol and no extensions."""
+    request, connection = fresh()
+    assert check(good_headers(request), request=request, connection=connection) == ("", "")
+
+
+def test_validate_response_selected_protocol() -> None:
+    """A requested subprotocol selected by the server is returned."""
+    request, connection = fresh(["chat", "superchat"])
+    headers = [*good_headers(request), ("Sec-WebSocket-Protocol", "superchat")]
+    assert check(headers, request=request, connection=connection) == ("superchat", "")
+
+
+def test_validate_response_header_names_case_insensitive() -> None:
+    """Header names match in any case (RFC 6455 4.1, RFC 2616)."""
+    request, connection = fresh(["chat"])
+    headers = [
+        ("UPGRADE", "websocket"),
+        ("connection", "Upgrade"),
+        ("sec-websocket-ACCEPT", accept_value(request.key)),
+        ("SEC-WEBSOCKET-PROTOCOL", "chat"),
+    ]
+    assert check(headers, request=request, connection=connection) == ("chat", "")
+
+
+def test_validate_response_upgrade_value_case_insensitive() -> None:
+    """The Upgrade value is an ASCII case-insensitive match for "websocket" (4.1 check 2)."""
+    request, connection = fresh()
+    headers = [
+        ("Upgrade", "WebSocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", accept_value(request.key)),
+    ]
+    assert check(headers, request=request, connection=connection) == ("", "")
+
+
+def test_validate_response_connection_token_case_insensitive() -> None:
+    """Connection needs a token matching "Upgrade" case-insensitively among others (check 3)."""
+    request, connection = fresh()
+    headers = [
+        ("Upgrade", "websocket"),
+        ("Connection", "keep-alive, UPGRADE"),
+        ("Sec-WebSocket-Accept", accept_value(request.key)),
+    ]
+    assert check(headers, request=request, connection=connection) == ("", "")
+
+
+def test_validate_response_connection_token_across_headers() -> None:
+    """The upgrade token may be in a second Connection header line."""
+    request, connection = fresh()
+    headers = [
+        ("Upgrade", "websocket"),
+        ("Connection", "keep-alive"),
+        ("Connection", "upgrade"),
+        ("Sec-WebSocket-Accept", accept_value(request.key)),
+    ]
+    assert check(headers, request=request, connection=connection) == ("", "")
+
+
+def test_validate_response_accept_surrounding_whitespace() -> None:
+    """Leading and trailing whitespace around the accept value is ignored (check 4)."""
+    request, connection = fresh()
+    headers = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", f"  {accept_value(request.key)}\t"),
+    ]
+    assert check(headers, request=request, connection=connection) == ("", "")
+
+
+# validate_response: failures
+
+
+def test_validate_response_non_101_keeps_status_and_headers() -> None:
+    """A non-101 status fails with its status code and headers kept (4.1 check 1)."""
+    result = check(
+        [("Content-Length", "0"), ("X-Why", "nope")], status_line="HTTP/1.1 404 Not Found"
+    )
+    assert isinstance(result, HandshakeError)
+    assert result.status_code == 404
+    assert result.headers == (("content-length", "0"), ("x-why", "nope"))
+    assert "404" in result.reason
+
+
+def test_validate_response_200_with_upgrade_headers_fails() -> None:
+    """Even with WebSocket headers, a 200 is not an upgrade."""
+    request, connection = fresh()
+    headers = [*good_headers(request), ("Content-Length", "0")]
+    result = check(headers, status_line="HTTP/1.1 200 OK", request=request, connection=connection)
+    assert isinstance(result, HandshakeError)
+    assert result.status_code == 200
+
+
+@pytest.mark.parametrize("upgrade", [None, "websocket2", "h2c", "web socket", ""])
+def test_validate_response_bad_upgrade(upgrade: str | None) -> None:
+    """A missing or wrong Upgrade value fails (4.1 check 2)."""
+    request, connection = fresh()
+    headers = [h for h in good_headers(request) if h[0] != "Upgrade"]
+    if upgrade is not None:
+        headers.append(("Upgrade", upgrade))
+    result = check(headers, request=request, connection=connection)
+    assert isinstance(result, HandshakeError)
+    assert result.status_code is None
+
+
+@pytest.mark.parametrize("value", [None, "keep-alive", "close", "upgraded", ""])
+def test_validate_response_connection_without_upgrade(value: str | None) -> None:
+    """A Connection header without an upgrade token, or none, fails (4.1 check 3)."""
+    request, connection = fresh()
+    headers = [h for h in good_headers(request) if h[0] != "Connection"]
+    if value is not None:
+        headers.append(("Connection", value))
+    result = check(headers, request=request, connection=connection)
+    assert isinstance(result, HandshakeError)
+
+
+def test_validate_response_missing_accept() -> None:
+    """A missing Sec-WebSocket-Accept fails (4.1 check 4)."""
+    request, connection = fresh()
+    headers = [h for h in good_headers(request) if h[0] != "Sec-WebSocket-Accept"]
+    assert isinstance(check(headers, request=request, connection=connection), HandshakeError)
+
+
+def test_validate_response_wrong_accept() -> None:
+    """An accept value for another key fails (4.1 check 4)."""
+    request, connection = fresh()
+    headers = [h for h in good_headers(request) if h[0] != "Sec-WebSocket-Accept"]
+    headers.append(("Sec-WebSocket-Accept", accept_value("dGhlIHNhbXBsZSBub25jZQ==")))
+    assert isinstance(check(headers, request=request, connection=connection), HandshakeError)
+
+
+def test_validate_response_accept_is_case_sensitive() -> None:
+    """The accept value is base64 and compared exactly, not case-insensitively."""
+    request, connection = fresh()
+    accept = accept_value(request.key)
+    swapped = accept.swapcase()
+    assert swapped != accept
+    headers = [h for h in good_headers(request) if h[0] != "Sec-WebSocket-Accept"]
+    headers.append(("Sec-WebSocket-Accept", swapped))
+    assert isinstance(check(headers, request=request, connection=connection), HandshakeError)
+
+
+def test_validate_response_accept_of_raw_key_fails() -> None:
+    """The accept must hash the key string, so echoing the key fails."""
+    request, connection = fresh()
+    headers = [h for h in good_headers(request) if h[0] != "Sec-WebSocket-Accept"]
+    headers.append(("Sec-WebSocket-Accept", request.key))
+    assert isinstance(check(headers, request=request, connection=connection), HandshakeError)
+
+
+def test_validate_response_duplicate_accept() -> None:
+    """Two Sec-WebSocket-Accept headers fail, even if both are right."""
+    request, connection = fresh()
+    headers = [*good_headers(request), ("Sec-WebSocket-Accept", accept_value(request.key))]
+    assert isinstance(check(headers, request=request, connection=connection), HandshakeError)
+
+
+def test_validate_response_unrequested_extension() -> None:
+    """An extension the client did not offer fails (4.1 check 5)."""
+    request, connection = fresh()
+    headers = [*good_headers(request), ("Sec-WebSocket-Extensions", "permessage-deflate")]
+    result = check(headers, request=request, connection=connection)
+    assert isinstance(result, HandshakeError)
+    assert "permessage-deflate" in result.reason
+
+
+def test_validate_response_unrequested_subprotocol() -> None:
+    """A subprotocol the client did not request fails (4.1 check 6)."""
+    request, connection = fresh(["chat"])
+    headers = [*good_headers(request), ("Sec-WebSocket-Protocol", "superchat")]
+    assert isinstance(check(headers, request=request, connection=connection), HandshakeError)
+
+
+def test_validate_response_subprotocol_when_none_requested() -> None:
+    """Any subprotocol fails when none was requested (4.1 check 6)."""
+    request, connection = fresh()
+    headers = [*good_headers(request), ("Sec-WebSocket-Protocol", "chat")]
+    assert isinstance(check(headers, request=request, connection=connection), HandshakeError)
+
+
+def test_validate_response_subprotocol_list_fails() -> None:
+    """A server that echoes the whole requested list selected no single subprotocol."""
+    request, connection = fresh(["chat", "superchat"])
+    headers = [*good_headers(request), ("Sec-WebSocket-Protocol", "chat, superchat")]
+    assert isinstance(check(headers, request=request, connection=connection), HandshakeError)
+
+
+def test_validate_response_missing_subprotocol_when_requested() -> None:
+    """No subprotocol in the response fails when some were requested (WebSocket API)."""
+    request, connection = fresh(["chat"])
+    assert isinstance(
+        check(good_headers(request), request=request, connection=connection), HandshakeError
+    )
+
+
+def test_validate_response_two_protocol_headers() -> None:
+    """Two Sec-WebSocket-Protocol headers fail, even with the same requested value."""
+    request, connection = fresh(["chat"])
+    headers = [
+        *good_headers(request),
+        ("Sec-WebSocket-Protocol", "chat"),
+        ("Sec-WebSocket-Protocol", "chat"),
+    ]
+    assert isinstance(check(headers, request=request, connection=connection), HandshakeError)
+
+
+# ResponseReader
+
+
+def good_response(request: HandshakeRequest) -> bytes:
+    return response_bytes("HTTP/1.1 101 Switching Protocols", good_headers(request))
+
+
+def test_reader_byte_by_byte() -> None:
+    """A response fed one byte at a time completes on its last byte."""
+    request, connection = fresh()
+    data = good_response(request)
+    reader = ResponseReader(connection)
+    for i in range(len(data) - 1):
+        assert reader.receive(data[i : i + 1]) is None
+    result = reader.receive(data[-1:])
+    assert not isinstance(result, HandshakeError)
+    assert result is not None
+    assert result.status_code == 101
+    assert result.reason == "Switching Protocols"
+    assert result.headers == (
+        ("upgrade", "websocket"),
+        ("connection", "Upgrade"),
+        ("sec-websocket-accept", accept_value(request.key)),
+    )
+    assert validate_response(request, result) == ("", "")
+    assert reader.trailing_data == b""
+
+
+def test_reader_trailing_frames() -> None:
+    """Frames sent in the same packet as the 101 come back as trailing data."""
+    request, connection = fresh()
+    frames = b"\x81\x05Hello\x89\x00"
+    reader = ResponseReader(connection)
+    result = reader.receive(good_response(request) + frames)
+    assert result is not None
+    assert not isinstance(result, HandshakeError)
+    assert result.status_code == 101
+    assert reader.trailing_data == frames
+
+
+def test_reader_garbage_status_line() -> None:
+    """A response that is not HTTP gives a HandshakeError, not an exception."""
+    _, connection = fresh()
+    result = ResponseReader(connection).receive(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+    assert isinstance(result, HandshakeError)
+    assert result.status_code is None
+
+
+def test_reader_garbage_header_line() -> None:
+    """A malformed header line gives a HandshakeError."""
+    _, connection = fresh()
+    result = ResponseReader(connection).receive(
+        b"HTTP/1.1 101 Switching Protocols\r\nno colon here\r\n\r\n"
+    )
+    assert isinstance(result, HandshakeError)
+
+
+def test_reader_oversized_head_never_ending() -> None:
+    """A head that grows past MAX_HANDSHAKE_RESPONSE_SIZE without ending is a HandshakeError."""
+    _, connection = fresh()
+    reader = ResponseReader(connection)
+    assert reader.receive(b"HTTP/1.1 101 Switching Protocols\r\n") is None
+    line = b"X-Filler: " + b"a" * 1000 + b"\r\n"
+    result = None
+    sent = 0
+    while result is None and sent < 2 * MAX_HANDSHAKE_RESPONSE_SIZE:
+        result = reader.receive(line)
+        sent += len(line)
+    assert isinstance(result, HandshakeError)
+    assert str(MAX_HANDSHAKE_RESPONSE_SIZE) in result.reason
+
+
+def test_reader_oversized_complete_head_in_one_chunk() -> None:
+    """A complete head larger than MAX_HANDSHAKE_RESPONSE_SIZE in one chunk is refused."""
+    request, connection = fresh()
+    filler = [(f"X-Filler-{i}", "a" * 1000) for i in range(MAX_HANDSHAKE_RESPONSE_SIZE // 1000)]
+    data = response_bytes("HTTP/1.1 101 Switching Protocols", [*good_headers(request), *filler])
+    assert len(data) > MAX_HANDSHAKE_RESPONSE_SIZE
+    result = ResponseReader(connection).receive(data)
+    assert isinstance(result, HandshakeError)
+
+
+def test_reader_eof_before_response() -> None:
+    """End of stream before any response is a HandshakeError."""
+    _, connection = fresh()
+    result = ResponseReader(connection).receive(b"")
+    assert isinstance(result, HandshakeError)
+
+
+def test_reader_eof_in_the_middle_of_the_head() -> None:
+    """End of stream inside the head is a HandshakeError."""
+    request, connection = fresh()
+    reader = ResponseReader(connection)
+    assert reader.receive(good_response(request)[:30]) is None
+    assert isinstance(reader.receive(b""), HandshakeError)
+
+
+def test_reader_non_101_response() -> None:
+    """A final response is returned with its status, reason and lower-cased header names."""
+    _, connection = fresh()
+    result = ResponseReader(connection).receive(
+        b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nX-Reason: \xe9t\xe9\r\n\r\n"
+    )
+    assert result is not None
+    assert not isinstance(result, HandshakeError)
+    assert result.status_code == 403
+    assert result.reason == "Forbidden"
+    assert result.headers == (("content-length", "0"), ("x-reason", "\xe9t\xe9"))
