@@ -74,8 +74,10 @@ class Recorder:
 
 def send(transport: WebSocketTransport, message: str | bytes) -> None:
     """Send a message through the transport, counting its size as the API does."""
-    size = len(message.encode()) if isinstance(message, str) else len(message)
-    transport.send_message(message, size)
+    if isinstance(message, str):
+        transport.send_message(message.encode(), text=True)
+    else:
+        transport.send_message(message, text=False)
 
 
 async def connect(

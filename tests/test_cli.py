@@ -19,7 +19,7 @@ def test_no_url_round_trip_with_embedded_echo_server() -> None:
     )
     assert result.returncode == 0, result.stderr
     lines = [line.split()[0] for line in result.stdout.splitlines()]
-    assert lines == ["embedded", "connecting", "open", "message", "message", "closing", "close"]
+    assert lines == ["embedded", "connecting", "open", "message", "message", "close"]
     assert "Hello from wsapi" in result.stdout
     assert "code=1000 reason='done' wasClean=True" in result.stdout
 
@@ -34,4 +34,5 @@ def test_bad_url_is_a_usage_error() -> None:
         check=False,
     )
     assert result.returncode == 2
+    assert "SyntaxError" in result.stderr
     assert "needs ws or wss" in result.stderr

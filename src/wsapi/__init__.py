@@ -1,13 +1,32 @@
 """wsapi: the web platform's WebSocket API for Python, on asyncio, over an RFC 6455 engine of
 its own.
 
-The API objects (``WebSocket``, events, ``Blob``, ``UserAgent``) are being built; today the
-package holds the engine (``wsapi.protocol``), the asyncio transport (``wsapi.transport``),
-URL parsing (``wsapi.url``) and the embedded echo server (``wsapi.echo``).
+``WebSocket(url, protocols)`` is the object a browser script gets, with the same attributes,
+exceptions and events in the same order. See the README for the Python conveniences around it
+(``await ws.opened``, ``await ws.closed``, ``async with``, ``ws.failure``).
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
-
 __version__ = "0.1.0"
+
+from .agent import UserAgent
+from .blob import Blob
+from .errors import DOMException
+from .events import CloseEvent, Event, EventTarget, MessageEvent
+from .transport import ConnectionFailure
+from .websocket import WebSocket, WebSocketError, ping
+
+__all__ = [
+    "Blob",
+    "CloseEvent",
+    "ConnectionFailure",
+    "DOMException",
+    "Event",
+    "EventTarget",
+    "MessageEvent",
+    "UserAgent",
+    "WebSocket",
+    "WebSocketError",
+    "ping",
+]

@@ -1,5 +1,5 @@
 """The ``wsapi`` command: a first, line-based client (the full interactive client is the
-command-line issue's work).
+command-line issue's work). It shows the events a browser script would see.
 
 ``wsapi`` with no URL starts the embedded echo server on 127.0.0.1 and runs a round trip
 against it; ``wsapi URL`` sends each line of standard input as a text message and prints
@@ -15,101 +15,89 @@ from collections.abc import Sequence
 
 from .agent import UserAgent
 from .echo import start_echo_server
-from .protocol.engine import State
-from .protocol.events import CloseReceived, Opened
-from .transport import ConnectionFailure, WebSocketTransport, establish_a_websocket_connection
-from .url import parse_websocket_url
+from .errors import DOMException
+from .events import CloseEvent, Event, MessageEvent
+from .websocket import WebSocket, WebSocketError
 
 DEMO_MESSAGES: tuple[str | bytes, ...] = ("Hello from wsapi", b"\x00\x01\x02 binary")
 
 
-class Printer:
-    """Prints the connection's events as a browser's event log would show them."""
+def _watch(ws: WebSocket) -> None:
+    """Print every event as it is dispatched."""
 
-    def __init__(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.opened: asyncio.Future[bool] = loop.create_future()
-        self.closed: asyncio.Future[int] = loop.create_future()
-        self.received = 0
+    def on_open(event: Event) -> None:
+        print(f"open     protocol={ws.protocol!r} extensions={ws.extensions!r}")
 
-    def on_open(self, event: Opened) -> None:
-        print(f"open     protocol={event.protocol!r} extensions={event.extensions!r}")
-        self.opened.set_result(True)
-
-    def on_message(self, data: str | bytes) -> None:
-        self.received += 1
+    def on_message(event: MessageEvent) -> None:
+        data = event.data
         if isinstance(data, str):
             print(f"message  text ({len(data)} chars): {data}")
-        else:
+        else:  # bytes: binaryType is "arraybuffer"
             print(f"message  binary ({len(data)} bytes): {data.hex(' ')}")
 
-    def on_close_frame(self, event: CloseReceived) -> None:
-        print(f"closing  code={event.code} reason={event.reason!r}")
+    def on_error(event: Event) -> None:
+        reason = f": {ws.failure}" if ws.failure else ""
+        print(f"error{reason}")
 
-    def on_failure(self, event: ConnectionFailure) -> None:
-        print(f"error    {event.reason}")
-        if not self.opened.done():
-            self.opened.set_result(False)
+    def on_close(event: CloseEvent) -> None:
+        print(f"close    code={event.code} reason={event.reason!r} wasClean={event.wasClean}")
 
-    def on_drained(self) -> None:
-        pass
-
-    def on_closed(self, was_clean: bool, code: int, reason: str) -> None:
-        print(f"close    code={code} reason={reason!r} wasClean={was_clean}")
-        if not self.opened.done():
-            self.opened.set_result(False)
-        self.closed.set_result(code)
+    ws.binaryType = "arraybuffer"
+    ws.onopen = on_open
+    ws.onmessage = on_message
+    ws.onerror = on_error
+    ws.onclose = on_close
 
 
-def _send(transport: WebSocketTransport, message: str | bytes) -> None:
-    size = len(message.encode()) if isinstance(message, str) else len(message)
-    transport.send_message(message, size)
-
-
-async def _connect(
-    url: str, protocols: Sequence[str]
-) -> tuple[WebSocketTransport | None, Printer]:
-    parsed = parse_websocket_url(url)
-    printer = Printer()
-    print(f"connecting to {parsed.href}")
-    transport = await establish_a_websocket_connection(
-        UserAgent(), parsed, printer, protocols=protocols
-    )
-    return transport, printer
+def _open(url: str, protocols: Sequence[str], agent: UserAgent) -> WebSocket:
+    ws = WebSocket(url, list(protocols), agent=agent)
+    print(f"connecting to {ws.url}")
+    _watch(ws)
+    return ws
 
 
 async def demo(protocols: Sequence[str]) -> int:
     """Round trip against the embedded echo server."""
     async with await start_echo_server() as server:
         print(f"embedded echo server listening on {server.url}")
-        transport, printer = await _connect(server.url, protocols)
-        if transport is None or not await printer.opened:
+        # The echo server is local: no proxy from the environment applies to it.
+        ws = _open(server.url, protocols, UserAgent(proxy=None))
+        received: list[object] = []
+        ws.addEventListener("message", lambda event: received.append(event.data))
+        try:
+            await ws.opened
+        except WebSocketError:
+            await ws.closed
             return 1
         for message in DEMO_MESSAGES:
-            _send(transport, message)
-        while printer.received < len(DEMO_MESSAGES) and not printer.closed.done():
+            ws.send(message)
+        while len(received) < len(DEMO_MESSAGES) and ws.readyState == WebSocket.OPEN:
             await asyncio.sleep(0.01)
-        transport.close(1000, "done")
-        await printer.closed
-        return 0 if printer.received == len(DEMO_MESSAGES) else 1
+        ws.close(1000, "done")
+        await ws.closed
+        return 0 if len(received) == len(DEMO_MESSAGES) else 1
 
 
 async def lines(url: str, protocols: Sequence[str]) -> int:
     """Send each line of standard input; print what arrives."""
-    transport, printer = await _connect(url, protocols)
-    if transport is None or not await printer.opened:
+    ws = _open(url, protocols, UserAgent())
+    try:
+        await ws.opened
+    except WebSocketError:
+        await ws.closed
         return 1
     loop = asyncio.get_running_loop()
-    while not printer.closed.done():
+    while ws.readyState == WebSocket.OPEN:
         line = await loop.run_in_executor(None, sys.stdin.readline)
         if not line:
             break
-        if transport.engine.state is State.OPEN:
-            _send(transport, line.rstrip("\n"))
-    if transport.engine.state is State.OPEN:
+        if ws.readyState == WebSocket.OPEN:
+            ws.send(line.rstrip("\n"))
+    if ws.readyState == WebSocket.OPEN:
+        await ws.drained()
         await asyncio.sleep(0.5)  # Let replies to the last lines arrive.
-        transport.close(1000, "")
-    await printer.closed
+        ws.close(1000)
+    await ws.closed
     return 0
 
 
@@ -122,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.url is None:
             return asyncio.run(demo(args.protocol))
         return asyncio.run(lines(args.url, args.protocol))
-    except ValueError as exc:
-        parser.error(str(exc))
+    except DOMException as exc:
+        parser.error(f"{exc.name}: {exc.message}")
     except KeyboardInterrupt:
         return 130

@@ -183,13 +183,10 @@ class WebSocketTransport(asyncio.Protocol):
 
     # Calls from the layer above: they queue work, they never call the handler.
 
-    def send_message(self, data: str | bytes | bytearray | memoryview, size: int) -> None:
-        """Send a text (``str``) or binary message whose application data is ``size`` bytes."""
-        if isinstance(data, str):
-            self.engine.send_text(data)
-        else:
-            self.engine.send_binary(data)
-        self._flush(size)
+    def send_message(self, payload: bytes | bytearray | memoryview, *, text: bool) -> None:
+        """Send a message: ``text`` with ``payload`` the UTF-8 of the string, else binary."""
+        self.engine.send_message(payload, text=text)
+        self._flush(len(payload))
 
     def send_ping(self, data: bytes = b"") -> None:
         self.engine.send_ping(data)

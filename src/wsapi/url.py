@@ -1,11 +1,15 @@
 """WebSocket URL parsing on the WHATWG URL parser (``ada-url``, the parser inside Node.js).
 
-The W3C API's constructor (CR 2011, "parse a WebSocket URL's components", and RFC 6455 3)
-needs /host/, /port/, /resource name/ and /secure/ from the URL; this module gives them.
+``parse_websocket_url`` is the CR's "parse a WebSocket URL's components" (section 7, on RFC
+6455 3) and, with ``standard="whatwg"``, the living standard's constructor steps 1-7 (a
+relative URL resolved against a base, ``http:``/``https:`` turned into ``ws:``/``wss:``). It
+raises ``ValueError`` with a readable reason; the API turns that into a "SyntaxError"
+``DOMException``.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import ada_url
@@ -13,6 +17,7 @@ import ada_url
 __all__ = ["WebSocketURL", "parse_websocket_url"]
 
 DEFAULT_PORTS = {"ws": 80, "wss": 443}
+_WHATWG_SCHEMES = {"http": "ws", "https": "wss"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,26 +32,75 @@ class WebSocketURL:
     port: int
     resource_name: str
     """The path (``/`` if empty) and the query, with its ``?``."""
+    explicit_port: bool = False
+    """Whether the URL named its port (the serialization then shows it)."""
 
     @property
     def host_header(self) -> str:
         """The ``Host`` request header: the host, and the port when it is not the default
-        (RFC 6455 4.1 step "the |Host| header field ... followed by ":" and the port")."""
+        (RFC 6455 4.1: "the |Host| header field ... followed by ":" and the port")."""
+        return self.authority
+
+    @property
+    def authority(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         if self.port == DEFAULT_PORTS["wss" if self.secure else "ws"]:
             return host
         return f"{host}:{self.port}"
 
+    @property
+    def scheme(self) -> str:
+        return "wss" if self.secure else "ws"
 
-def parse_websocket_url(url: str) -> WebSocketURL:
-    """Parse an absolute ``ws:`` or ``wss:`` URL; raise ``ValueError`` saying what is wrong."""
-    try:
-        parsed = ada_url.URL(url)
-    except ValueError:
-        raise ValueError(f"{url!r} is not a valid absolute URL") from None
-    scheme = parsed.protocol[:-1]
+    @property
+    def http_url(self) -> str:
+        """The URL with ``http``/``https`` for ``ws``/``wss``, as Fetch and the cookie rules
+        see the handshake request."""
+        return ("https" if self.secure else "http") + "://" + self.authority + self.resource_name
+
+    def origin(self, *, unicode: bool) -> str:
+        """The serialization of the URL's origin; ``unicode`` gives the CR's "Unicode
+        serialization" (IDN host names decoded), otherwise the ASCII one."""
+        host = _unicode_host(self.host) if unicode else self.host
+        host = f"[{host}]" if ":" in host else host
+        default = DEFAULT_PORTS[self.scheme]
+        port = "" if self.port == default else f":{self.port}"
+        return f"{self.scheme}://{host}{port}"
+
+
+def parse_websocket_url(
+    url: str, *, standard: str = "cr-2011", base_url: str | None = None
+) -> WebSocketURL:
+    """Parse a WebSocket URL; raise ``ValueError`` saying what is wrong."""
+    if standard == "whatwg":
+        # WHATWG constructor step 2: "Let urlRecord be the result of applying the URL parser
+        # to url with baseURL."  Step 3: failure is a SyntaxError.
+        try:
+            parsed = ada_url.URL(url, base_url) if base_url is not None else ada_url.URL(url)
+        except ValueError:
+            if base_url is None:
+                raise ValueError(
+                    f"{url!r} is not an absolute URL, and the agent has no base_url"
+                ) from None
+            raise ValueError(f"{url!r} is not a valid URL against {base_url!r}") from None
+        scheme = parsed.protocol[:-1]
+        # Steps 4-5: "http" becomes "ws", "https" becomes "wss".
+        if scheme in _WHATWG_SCHEMES:
+            parsed.protocol = _WHATWG_SCHEMES[scheme] + ":"
+            scheme = parsed.protocol[:-1]
+    else:
+        # CR section 7 step 1: "If the url string is not an absolute URL, then fail."
+        try:
+            parsed = ada_url.URL(url)
+        except ValueError:
+            raise ValueError(f"{url!r} is not an absolute URL") from None
+        scheme = parsed.protocol[:-1]
+    # CR 7 step 3 / WHATWG step 6: the scheme must be ws or wss.
     if scheme not in DEFAULT_PORTS:
-        raise ValueError(f"the URL scheme is {scheme!r}; a WebSocket URL needs ws or wss")
+        allowed = "ws, wss, http or https" if standard == "whatwg" else "ws or wss"
+        raise ValueError(f"the URL scheme is {scheme!r}; a WebSocket URL needs {allowed}")
+    # CR 7 step 4 / WHATWG step 7: "If urlRecord's fragment is non-null, throw" -- an empty
+    # fragment ("ws://h/#") is non-null too.
     if parsed.hash or parsed.href.endswith("#"):
         raise ValueError(f"a WebSocket URL may not have a fragment: {url!r}")
     secure = scheme == "wss"
@@ -54,9 +108,23 @@ def parse_websocket_url(url: str) -> WebSocketURL:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     port = int(parsed.port) if parsed.port else DEFAULT_PORTS[scheme]
-    # WHATWG "establish a WebSocket connection": the path, then "?" and the query when the
-    # query is non-null -- an empty query ("ws://h/?") keeps its "?". ada-url reports an
-    # empty query as "", like a missing one; the serialization tells them apart.
+    # CR 7 steps 8-9 / WHATWG "obtain a WebSocket connection": the path ("/" if empty),
+    # then "?" and the query when the query is non-null -- an empty query ("ws://h/?")
+    # keeps its "?". ada-url reports an empty query as "", like a missing one; the
+    # serialization tells them apart.
     query = parsed.search or ("?" if "?" in parsed.href else "")
     resource_name = (parsed.pathname or "/") + query
-    return WebSocketURL(parsed.href, secure, host, port, resource_name)
+    return WebSocketURL(parsed.href, secure, host, port, resource_name, bool(parsed.port))
+
+
+def _unicode_host(host: str) -> str:
+    """Decode the punycode labels of an IDN host name (for display: the CR's Unicode
+    serialization of an origin)."""
+    return ".".join(_unicode_label(label) for label in host.split("."))
+
+
+def _unicode_label(label: str) -> str:
+    if label.lower().startswith("xn--"):
+        with contextlib.suppress(UnicodeError, ValueError):
+            return label[4:].encode("ascii").decode("punycode")
+    return label

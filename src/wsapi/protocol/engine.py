@@ -203,6 +203,11 @@ class ClientConnection:
         """Send a binary message."""
         self._send_data(_BINARY, data)
 
+    def send_message(self, payload: bytes | bytearray | memoryview, *, text: bool) -> None:
+        """Send a message whose payload is ready: for ``text``, bytes of valid UTF-8 (the
+        API layer has encoded the string already)."""
+        self._send_data(_TEXT if text else _BINARY, payload)
+
     def send_ping(self, data: bytes = b"") -> None:
         """Send a Ping (at most 125 bytes)."""
         self._send_control(_PING, data)

@@ -1,0 +1,765 @@
+"""The ``WebSocket`` interface: the W3C WebSocket API (CR 2011-12-08), and the WHATWG living
+standard when the agent's ``standard`` is ``"whatwg"``.
+
+Theory of operation
+-------------------
+Rule 1: the specification's steps, in its order, with its names. The constructor, ``send()``,
+``close()`` and the attribute setters are the IDL's steps, numbered as in the CR (and the
+WHATWG steps where they differ). API misuse raises at once, with the specification's
+``DOMException``; nothing a peer does is ever raised.
+
+Rule 2: events are tasks. The transport calls this object's ``on_*`` methods each from its
+own event-loop callback, in the order things happened; each of those methods is one of the
+specification's queued tasks ("feedback from the protocol"): it changes ``readyState`` and
+fires its events there, never earlier. Nothing is dispatched from inside the constructor,
+``send()`` or ``close()``.
+
+Rule 3: ``bufferedAmount`` is measured, not estimated: the transport knows which bytes of
+each message the operating system has taken. The value seen by a program is refreshed at
+most once per turn of the event loop, and every ``send()`` adds to it at once, so it includes
+what was sent in the current callback and only goes down between callbacks, as the CR says.
+
+Rule 4: a WebSocket stays alive while it can still deliver events: the event loop holds it
+until its close event has fired (its transport and the loop's registry reference it), so a
+program may drop its own reference. When a loop ends with WebSockets still open (the end of
+``asyncio.run()``), they are "made to disappear" as the specification says: the ones still
+connecting fail, the open ones start the closing handshake with 1001, and the loop waits a
+short, bounded time for them to close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import threading
+import weakref
+from collections import deque
+from collections.abc import AsyncGenerator, Sequence
+from types import TracebackType
+from typing import Any, Final, Literal
+
+from .agent import UserAgent, default_agent
+from .blob import SPOOL_THRESHOLD, Blob
+from .errors import DOMException
+from .events import (
+    CloseEvent,
+    Event,
+    EventHandler,
+    EventTarget,
+    MessageEvent,
+    dispatch_trusted,
+    fire_an_event,
+)
+from .protocol.constants import CloseCode
+from .protocol.engine import State
+from .protocol.events import CloseReceived, Opened
+from .transport import (
+    ConnectionFailure,
+    WebSocketTransport,
+    _report_failure,
+    establish_a_websocket_connection,
+)
+from .url import parse_websocket_url
+
+__all__ = ["MAKE_DISAPPEAR_TIMEOUT", "WebSocket", "WebSocketError", "ping"]
+
+logger = logging.getLogger("wsapi")
+
+MAKE_DISAPPEAR_TIMEOUT = 2.0
+"""Seconds the end of an event loop waits for the closing handshakes it starts (1001) before
+dropping the connections that did not finish: long enough for any live peer on a sane network,
+short enough not to hold up a program's exit on a dead one."""
+
+# RFC 2616 2.2 separators: not allowed in a Sec-WebSocket-Protocol element (RFC 6455 4.1).
+_SEPARATORS = frozenset('()<>@,;:\\"/[]?={} \t')
+
+CONNECTING: Final = 0
+OPEN: Final = 1
+CLOSING: Final = 2
+CLOSED: Final = 3
+
+
+class WebSocketError(Exception):
+    """The connection never opened: raised by ``await ws.opened`` and ``async with``.
+    ``failure`` says why (``None`` only if the reason is unknown)."""
+
+    def __init__(self, failure: ConnectionFailure | None) -> None:
+        super().__init__(failure.reason if failure else "the WebSocket connection failed")
+        self.failure = failure
+
+
+class WebSocket(EventTarget):
+    """``WebSocket(url, protocols=None, *, agent=None)``: the browser's WebSocket object.
+
+    Call it on a thread with a running asyncio event loop; it returns at once and connects
+    in the background. Use it from that loop's thread only.
+    """
+
+    CONNECTING: Final = CONNECTING
+    OPEN: Final = OPEN
+    CLOSING: Final = CLOSING
+    CLOSED: Final = CLOSED
+
+    onopen = EventHandler[Event]("open")
+    onerror = EventHandler[Event]("error")
+    onclose = EventHandler[CloseEvent]("close")
+    onmessage = EventHandler[MessageEvent]("message")
+
+    def __init__(
+        self,
+        url: str,
+        protocols: str | Sequence[str] | None = None,
+        *,
+        agent: UserAgent | None = None,
+    ) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "WebSocket() needs a running asyncio event loop: create it inside a coroutine "
+                "or a callback of the loop (for example under asyncio.run())"
+            ) from None
+        if not isinstance(url, str):
+            raise TypeError(f"url must be a str, not {type(url).__name__}")
+        if agent is None:
+            agent = default_agent()
+        elif not isinstance(agent, UserAgent):
+            raise TypeError(f"agent must be a UserAgent, not {type(agent).__name__}")
+        super().__init__()
+        whatwg = agent.standard == "whatwg"
+        # CR step 1 (WHATWG steps 1-7): parse the URL; failure is a SyntaxError.
+        try:
+            parsed = parse_websocket_url(url, standard=agent.standard, base_url=agent.base_url)
+        except ValueError as exc:
+            raise DOMException(str(exc), "SyntaxError") from None
+        blocked: str | None = None
+        # CR step 2: "If secure is false but the origin of the entry script has a scheme
+        # component that is itself a secure protocol, e.g. HTTPS, then throw a SecurityError
+        # exception." (WHATWG: Fetch blocks the mixed-content request: the connection fails.)
+        if not parsed.secure and agent.origin is not None and agent.origin.startswith("https:"):
+            reason = f"a ws: URL from the secure origin {agent.origin} is mixed content"
+            if not whatwg:
+                raise DOMException(reason, "SecurityError")
+            blocked = reason
+        # CR step 3: "If port is a port to which the user agent is configured to block
+        # access, then throw a SecurityError exception." Ports 80 and 443 are never blocked.
+        # (WHATWG: Fetch's "bad port" check makes the request a network error.)
+        if parsed.port in agent.blocked_ports and parsed.port not in (80, 443):
+            reason = f"port {parsed.port} is blocked (the Fetch standard's bad ports)"
+            if not whatwg:
+                raise DOMException(reason, "SecurityError")
+            blocked = blocked or reason
+        # CR steps 4-5: absent protocols are an empty array; a string is an array of one.
+        if protocols is None:
+            protocol_list: list[str] = []
+        elif isinstance(protocols, str):
+            protocol_list = [protocols]
+        elif isinstance(protocols, (bytes, bytearray, memoryview)) or not isinstance(
+            protocols, Sequence
+        ):
+            raise TypeError(
+                f"protocols must be a str or a sequence of str, not {type(protocols).__name__}"
+            )
+        else:
+            protocol_list = list(protocols)
+            for item in protocol_list:
+                if not isinstance(item, str):
+                    raise TypeError(f"each protocol must be a str, not {type(item).__name__}")
+        # CR step 6: "If any of the values in protocols occur more than once or otherwise fail
+        # to match the requirements for elements that comprise the value of
+        # Sec-WebSocket-Protocol header fields ..., then throw a SyntaxError exception."
+        _check_protocols(protocol_list, case_insensitive=whatwg)
+        # CR step 7: "Let origin be the ASCII serialization of the origin of the entry
+        # script, converted to ASCII lowercase." (UserAgent.origin is already serialized.)
+        self._agent = agent
+        self._loop = loop
+        self._thread = threading.get_ident()
+        self._url = parsed
+        self._whatwg = whatwg
+        self._protocols = tuple(protocol_list)
+        self._ready_state = CONNECTING
+        self._protocol = ""
+        self._extensions = ""
+        self._binary_type = "blob"
+        self._message_origin = parsed.origin(unicode=not whatwg)
+        self._transport: WebSocketTransport | None = None
+        self._failure: ConnectionFailure | None = None
+        self._was_opened = False
+        self._fail_required = False
+        self._full = False
+        self._close_event: CloseEvent | None = None
+        self._opened: asyncio.Future[None] | None = None
+        self._closed: asyncio.Future[CloseEvent] | None = None
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        # bufferedAmount (rule 3): the value last shown, whether the loop has turned since,
+        # and the bytes that will never be transmitted (sent after closing started).
+        self._buffered_amount = 0
+        self._buffered_stale = False
+        self._never_sent = 0
+        # Sends waiting behind a Blob whose bytes are being read from its file, in order.
+        self._outbox: deque[tuple[Literal["text", "data", "close"], Any, int]] = deque()
+        self._outbox_size = 0
+        _registry(loop).add(self)
+        # CR step 8: "Return a new WebSocket object, and continue these steps in the
+        # background (without blocking scripts)." Step 9: establish a WebSocket connection.
+        self._connect_task: asyncio.Task[None] | None = loop.create_task(
+            self._establish(blocked), name=f"wsapi connect {parsed.href}"
+        )
+
+    # The background part of the constructor.
+
+    async def _establish(self, blocked: str | None) -> None:
+        agent, url = self._agent, self._url
+        try:
+            if blocked is not None:
+                _report_failure(self, ConnectionFailure("blocked", blocked))
+                return
+            headers: list[tuple[str, str]] = []
+            if agent.origin is not None:
+                headers.append(("Origin", agent.origin))
+            # CR step 9: "The headers to send appropriate cookies must be a Cookie header
+            # whose value is the cookie-string computed from the user's cookie store and the
+            # URL url".
+            cookie = agent.cookie_header(url.http_url)
+            if cookie:
+                headers.append(("Cookie", cookie))
+            if agent.user_agent is not None:
+                headers.append(("User-Agent", agent.user_agent))
+            headers.extend(agent.headers)
+            self._transport = await establish_a_websocket_connection(
+                agent, url, self, protocols=self._protocols, headers=headers
+            )
+        finally:
+            self._connect_task = None
+
+    # Attributes.
+
+    @property
+    def url(self) -> str:
+        """The URL, resolved and serialized."""
+        return self._url.href
+
+    @property
+    def readyState(self) -> int:
+        """CONNECTING (0), OPEN (1), CLOSING (2) or CLOSED (3)."""
+        return self._ready_state
+
+    @property
+    def bufferedAmount(self) -> int:
+        """Bytes of application data queued by ``send()`` and not yet transmitted to the
+        network, as of the start of the current event-loop callback (rule 3)."""
+        self._refresh_buffered_amount()
+        return self._buffered_amount
+
+    @property
+    def extensions(self) -> str:
+        """The extensions the server selected (``""`` until open)."""
+        return self._extensions
+
+    @property
+    def protocol(self) -> str:
+        """The subprotocol the server selected (``""`` until open)."""
+        return self._protocol
+
+    @property
+    def binaryType(self) -> str:
+        """``"blob"`` (the default) or ``"arraybuffer"``: what binary messages become."""
+        return self._binary_type
+
+    @binaryType.setter
+    def binaryType(self, value: str) -> None:
+        self._check_thread()
+        if not isinstance(value, str):
+            raise TypeError(f"binaryType must be a str, not {type(value).__name__}")
+        if value in ("blob", "arraybuffer"):
+            self._binary_type = value
+        elif not self._whatwg:
+            # CR: "Otherwise, throw a SyntaxError exception."
+            raise DOMException(
+                f"binaryType must be 'blob' or 'arraybuffer', not {value!r}", "SyntaxError"
+            )
+        # WHATWG: an enumeration attribute ignores a value outside the enumeration.
+
+    # Python conveniences (outside the IDL).
+
+    @property
+    def failure(self) -> ConnectionFailure | None:
+        """Why the connection failed, once it has (the events carry only 1006)."""
+        return self._failure
+
+    @property
+    def opened(self) -> asyncio.Future[None]:
+        """Awaitable: done when the connection opens (after the open event); raises
+        ``WebSocketError`` if it closes first. Unawaited, it leaves no unretrieved
+        exception behind."""
+        if self._opened is None:
+            self._opened = self._loop.create_future()
+            if self._ready_state != CONNECTING:
+                self._settle_opened()
+        return self._opened
+
+    @property
+    def closed(self) -> asyncio.Future[CloseEvent]:
+        """Awaitable: the close event, once it has been dispatched. Never raises."""
+        if self._closed is None:
+            self._closed = self._loop.create_future()
+            if self._close_event is not None:
+                self._closed.set_result(self._close_event)
+        return self._closed
+
+    async def drained(self) -> None:
+        """Wait until everything sent has been handed to the network (or the connection has
+        closed, after which nothing more will be): a producer's alternative to polling
+        ``bufferedAmount``."""
+        while self._pending_bytes() and self._ready_state != CLOSED:
+            waiter: asyncio.Future[None] = self._loop.create_future()
+            self._drain_waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._drain_waiters:
+                    self._drain_waiters.remove(waiter)
+
+    async def __aenter__(self) -> WebSocket:
+        await self.opened
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._ready_state in (CONNECTING, OPEN):
+            # 1000 when the block ends normally; 1001 "going away" when it ends by an
+            # exception, as a browser sends when a page goes away.
+            self._close(1000 if exc_type is None else 1001, "")
+        await asyncio.shield(self.closed)
+
+    def __repr__(self) -> str:
+        state = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")[self._ready_state]
+        return f"<WebSocket {self.url} {state}>"
+
+    # Methods.
+
+    def send(self, data: str | bytes | bytearray | memoryview | Blob) -> None:
+        """Transmit ``data``: ``str`` as a text message; ``bytes``, ``bytearray``,
+        ``memoryview`` (only the view's bytes) or ``Blob`` as a binary message."""
+        self._check_thread()
+        # "If the readyState attribute is CONNECTING, it must throw an InvalidStateError."
+        if self._ready_state == CONNECTING:
+            raise DOMException(
+                "send() was called while the WebSocket is still CONNECTING; wait for open",
+                "InvalidStateError",
+            )
+        message: bytes | Blob
+        text = isinstance(data, str)
+        if isinstance(data, str):
+            # CR: "If the data argument has any unpaired surrogates, then throw a SyntaxError
+            # exception." WHATWG: USVString conversion replaces them by U+FFFD.
+            message = self._encode_text(data, "send()")
+            size = len(message)
+        elif isinstance(data, Blob):
+            message, size = data, data.size
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            # Copy now: the caller may change a bytearray or the memory under a view later.
+            message = data.tobytes() if isinstance(data, memoryview) else bytes(data)
+            size = len(message)
+        else:
+            raise TypeError(
+                "send() takes str, bytes, bytearray, memoryview or Blob, "
+                f"not {type(data).__name__}"
+            )
+        self._refresh_buffered_amount()
+        # "Any invocation of this method ... that does not throw an exception must increase
+        # the bufferedAmount attribute by the number of bytes" (of UTF-8, of the data).
+        self._buffered_amount += size
+        transport = self._transport
+        # "If the WebSocket connection is established, and the WebSocket closing handshake
+        # has not yet started, then the user agent must send a WebSocket Message".
+        if transport is None or not _can_send(transport):
+            self._never_sent += size
+            return
+        # "if the data cannot be sent, e.g. because it would need to be buffered but the
+        # buffer is full, the user agent must close the WebSocket connection with prejudice"
+        # (WHATWG: "flag the WebSocket as full and then close the WebSocket connection").
+        if self._pending_bytes() + size > self._agent.max_buffered_amount:
+            self._never_sent += size
+            self._close_with_prejudice()
+            return
+        if isinstance(message, Blob):
+            if self._outbox or message._file_backed:
+                self._enqueue("data", message, size)
+                return
+            message = message._read_all()
+        if self._outbox:
+            self._enqueue("text" if text else "data", message, size)
+        else:
+            transport.send_message(message, text=text)
+
+    def close(self, code: int | float | None = None, reason: str | None = None) -> None:
+        """Start the closing handshake: ``code`` 1000 or 3000-4999, ``reason`` at most 123
+        bytes of UTF-8. With neither, the Close frame has no body."""
+        self._check_thread()
+        # WebIDL [Clamp] unsigned short conversion of the code.
+        if code is not None:
+            code = _clamp_unsigned_short(code)
+        if reason is not None and not isinstance(reason, str):
+            raise TypeError(f"close() reason must be a str, not {type(reason).__name__}")
+        # Step 1: "If the method's first argument is present but is not an integer equal to
+        # 1000 or in the range 3000 to 4999, throw an InvalidAccessError exception".
+        if code is not None and code != 1000 and not 3000 <= code <= 4999:
+            raise DOMException(
+                f"close code {code} is not 1000 or in 3000-4999", "InvalidAccessError"
+            )
+        # Steps 2-3: unpaired surrogates (CR) and the 123-byte limit: SyntaxError.
+        reason_bytes = b""
+        if reason is not None:
+            reason_bytes = self._encode_text(reason, "close() reason")
+            if len(reason_bytes) > 123:
+                raise DOMException(
+                    f"close() reason is {len(reason_bytes)} bytes of UTF-8; at most 123",
+                    "SyntaxError",
+                )
+        self._close(code, reason_bytes.decode("utf-8") if reason is not None else None)
+
+    def _close(self, code: int | None, reason: str | None) -> None:
+        # Step 4: run the first matching steps.
+        state = self._ready_state
+        # "If the readyState attribute is in the CLOSING (2) or CLOSED (3) state: Do nothing."
+        if state in (CLOSING, CLOSED):
+            return
+        transport = self._transport
+        # "If the WebSocket connection is not yet established: Fail the WebSocket connection
+        # and set the readyState attribute's value to CLOSING (2)."
+        if state == CONNECTING:
+            self._ready_state = CLOSING
+            self._abort_connecting("close() was called before the connection opened")
+            return
+        # "If the WebSocket closing handshake has not yet been started: Start the WebSocket
+        # closing handshake and set the readyState attribute's value to CLOSING (2)." With
+        # neither code nor reason, the Close frame has no body (WHATWG).
+        self._ready_state = CLOSING
+        if transport is not None and _can_send(transport):
+            # A reason without a code cannot be sent (the reason follows the code in the
+            # frame): the Close frame then has no body.
+            if code is None:
+                reason = None
+            if self._outbox:
+                # WHATWG: close() "does not discard previously sent messages before starting
+                # the WebSocket closing handshake".
+                self._enqueue("close", (code, reason or ""), 0)
+            else:
+                transport.close(code, reason or "")
+        # "Otherwise: Set the readyState attribute's value to CLOSING (2)." -- done above.
+
+    # Feedback from the protocol (section 5): each method runs as its own task (rule 2).
+
+    def on_open(self, event: Opened) -> None:
+        """ "When the WebSocket connection is established, the user agent must queue a task
+        to run these steps"."""
+        if self._ready_state != CONNECTING:
+            # close() was called after the 101 arrived but before this task: the connection
+            # is being failed; the close task will report it.
+            return
+        # 1. Change the readyState attribute's value to OPEN (1).
+        self._ready_state = OPEN
+        # 2-3. The extensions and the subprotocol in use.
+        self._extensions = event.extensions
+        self._protocol = event.protocol
+        # 4. "Act as if the user agent had received a set-cookie-string consisting of the
+        # cookies set during the server's opening handshake".
+        self._agent.store_cookies(self._url.http_url, event.headers)
+        self._was_opened = True
+        self._settle_opened()
+        # 5. Fire a simple event named open.
+        fire_an_event(self, "open")
+
+    def on_message(self, data: str | bytes) -> None:
+        """ "When a WebSocket message has been received with type type and data data, the
+        user agent must queue a task"."""
+        # 1. "If the readyState attribute's value is not OPEN (1), then abort these steps."
+        if self._ready_state != OPEN:
+            return
+        # 2-4. Text as a string; binary as a Blob or an ArrayBuffer (bytes).
+        if type(data) is bytes and self._binary_type == "blob":
+            # The spec invites spooling "blob" data to disk: large messages go to a
+            # temporary file instead of staying in memory for the Blob's lifetime.
+            message: str | bytes | Blob = (
+                Blob._spooled(data) if len(data) > SPOOL_THRESHOLD else Blob._from_bytes(data)
+            )
+        else:
+            message = data
+        # 5. Dispatch a MessageEvent whose origin is the serialization of the URL's origin.
+        fire_an_event(self, "message", MessageEvent, data=message, origin=self._message_origin)
+
+    def on_close_frame(self, event: CloseReceived) -> None:
+        """ "When the WebSocket closing handshake is started, the user agent must queue a task
+        to change the readyState attribute's value to CLOSING (2)."""
+        if self._ready_state == OPEN:
+            self._ready_state = CLOSING
+
+    def on_failure(self, failure: ConnectionFailure) -> None:
+        """The user agent was required to fail the WebSocket connection: remembered for the
+        close task, which fires error before close."""
+        self._fail_required = True
+        if self._failure is None:
+            self._failure = failure
+
+    def on_closed(self, was_clean: bool, code: int, reason: str) -> None:
+        """ "When the WebSocket connection is closed, possibly cleanly, the user agent must
+        queue a task to run the following substeps"."""
+        # 1. Change the readyState attribute's value to CLOSED (3).
+        self._ready_state = CLOSED
+        self._transport = None
+        _registry(self._loop).discard(self)
+        self._settle_opened()
+        self._wake_drain_waiters()
+        # 2. "If the user agent was required to fail the websocket connection or the
+        # WebSocket connection is closed with prejudice, fire a simple event named error".
+        if self._fail_required or self._full:
+            fire_an_event(self, "error")
+        # 3. The close event: wasClean, the close code, and the reason decoded as UTF-8.
+        close_event = CloseEvent("close", {"wasClean": was_clean, "code": code, "reason": reason})
+        self._close_event = close_event
+        dispatch_trusted(self, close_event)
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(close_event)
+
+    def on_drained(self) -> None:
+        """The transport's write buffer emptied."""
+        self._wake_drain_waiters()
+
+    # Internals.
+
+    def _check_thread(self) -> None:
+        if threading.get_ident() != self._thread:
+            raise RuntimeError(
+                "a WebSocket is used from its event loop's thread only; use "
+                "loop.call_soon_threadsafe() to reach it from another thread"
+            )
+
+    def _encode_text(self, text: str, what: str) -> bytes:
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            pass
+        # A surrogate pair spelled as two code points is the character it encodes, as the
+        # same UTF-16 code units are in JavaScript; only unpaired surrogates are an error.
+        units = text.encode("utf-16-le", "surrogatepass")
+        if self._whatwg:
+            return units.decode("utf-16-le", "replace").encode("utf-8")
+        try:
+            return units.decode("utf-16-le").encode("utf-8")
+        except UnicodeDecodeError:
+            raise DOMException(f"{what} text has unpaired surrogates", "SyntaxError") from None
+
+    def _refresh_buffered_amount(self) -> None:
+        if self._buffered_stale:
+            self._buffered_stale = False
+            self._buffered_amount = self._pending_bytes() + self._never_sent
+            self._loop.call_soon(self._mark_buffered_stale)
+
+    def _mark_buffered_stale(self) -> None:
+        self._buffered_stale = True
+
+    def _pending_bytes(self) -> int:
+        transport = self._transport
+        in_transport = transport.untransmitted() if transport is not None else 0
+        return in_transport + self._outbox_size
+
+    def _wake_drain_waiters(self) -> None:
+        if not self._drain_waiters:
+            return
+        if self._ready_state != CLOSED and self._pending_bytes():
+            return
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._drain_waiters.clear()
+
+    def _close_with_prejudice(self) -> None:
+        # "flag the WebSocket as full and then close the WebSocket connection": the TCP
+        # connection closes without a closing handshake; the close task fires error, then
+        # close with 1006.
+        self._full = True
+        transport = self._transport
+        if transport is not None:
+            if self._failure is None:
+                limit = self._agent.max_buffered_amount
+                self._failure = ConnectionFailure(
+                    "buffer_full", f"bufferedAmount would exceed the maximum of {limit} bytes"
+                )
+            transport.abort()
+
+    def _abort_connecting(self, reason: str) -> None:
+        transport = self._transport
+        if transport is not None:
+            transport.fail(None, reason, "aborted")
+        elif self._connect_task is not None:
+            self._connect_task.cancel(reason)
+
+    def _enqueue(self, kind: Literal["text", "data", "close"], item: Any, size: int) -> None:
+        start = not self._outbox
+        self._outbox.append((kind, item, size))
+        self._outbox_size += size
+        if start:
+            task = self._loop.create_task(self._flush_outbox())
+            _background_tasks.add(task)
+            task.add_done_callback(_background_tasks.discard)
+
+    async def _flush_outbox(self) -> None:
+        """Send queued messages in order, reading file-backed Blobs in a worker thread."""
+        outbox = self._outbox
+        while outbox:
+            kind, item, size = outbox[0]
+            if kind == "data" and isinstance(item, Blob):
+                data: Any = await asyncio.to_thread(item._read_all)
+            else:
+                data = item
+            outbox.popleft()
+            self._outbox_size -= size
+            transport = self._transport
+            if transport is None or not _can_send(transport):
+                self._never_sent += size
+                continue
+            if kind == "close":
+                transport.close(*data)
+            else:
+                transport.send_message(data, text=kind == "text")
+
+    def _settle_opened(self) -> None:
+        opened = self._opened
+        if opened is None or opened.done():
+            return
+        if self._was_opened:
+            opened.set_result(None)
+        elif self._ready_state == CLOSED:
+            opened.set_exception(WebSocketError(self._failure))
+            opened.exception()  # Retrieved: an unawaited failure logs nothing.
+
+
+def _can_send(transport: WebSocketTransport) -> bool:
+    """The connection is established and the closing handshake has not started."""
+    engine = transport.engine
+    return (
+        engine.state is State.OPEN and engine.close_sent is None and engine.close_received is None
+    )
+
+
+def _clamp_unsigned_short(value: object) -> int:
+    """WebIDL "convert to unsigned short" with [Clamp]: NaN is 0, else round half to even
+    and clamp to 0-65535."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"close() code must be a number, not {type(value).__name__}")
+    if isinstance(value, float):
+        if math.isnan(value):
+            return 0
+        value = max(0.0, min(65535.0, value))
+        return round(value)  # Python's round() is half to even, as [Clamp] requires.
+    return max(0, min(65535, value))
+
+
+def _check_protocols(protocols: list[str], *, case_insensitive: bool) -> None:
+    seen: set[str] = set()
+    for protocol in protocols:
+        # RFC 6455 4.1: "non-empty strings with characters in the range U+0021 to U+007E not
+        # including separator characters as defined in [RFC2616]".
+        if not protocol or any(
+            not "\x21" <= char <= "\x7e" or char in _SEPARATORS for char in protocol
+        ):
+            raise DOMException(
+                f"the subprotocol {protocol!r} is not a valid token (RFC 6455 4.1: visible "
+                "ASCII without separators)",
+                "SyntaxError",
+            )
+        key = protocol.lower() if case_insensitive else protocol
+        if key in seen:
+            raise DOMException(f"the subprotocol {protocol!r} occurs twice", "SyntaxError")
+        seen.add(key)
+
+
+def ping(ws: WebSocket, data: bytes = b"") -> None:
+    """Send a Ping on an open connection (outside the IDL, like undici's ``ping()``); the
+    Pong is not an event. ``data`` is at most 125 bytes."""
+    ws._check_thread()
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"ping data must be bytes, not {type(data).__name__}")
+    payload = bytes(data)
+    if len(payload) > 125:
+        raise ValueError(f"a Ping carries at most 125 bytes, not {len(payload)}")
+    transport = ws._transport
+    if ws.readyState != OPEN or transport is None or not _can_send(transport):
+        raise DOMException("ping() needs an OPEN WebSocket", "InvalidStateError")
+    transport.send_ping(payload)
+
+
+# The end of an event loop (rule 4).
+
+_background_tasks: set[asyncio.Task[Any]] = set()
+_registries: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[WebSocket]] = (
+    weakref.WeakKeyDictionary()
+)
+_guards: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _registry(loop: asyncio.AbstractEventLoop) -> set[WebSocket]:
+    registry = _registries.get(loop)
+    if registry is None:
+        registry = _registries[loop] = set()
+        _install_guard(loop)
+    return registry
+
+
+def _install_guard(loop: asyncio.AbstractEventLoop) -> None:
+    """Start an async generator that the loop finalizes in ``shutdown_asyncgens()`` -- the
+    step of ``asyncio.run()`` after the program's tasks are cancelled and before the loop
+    closes, while the loop can still run a closing handshake."""
+    guard = _loop_guard()
+    # The first step registers the generator with the running loop (its firstiter hook)
+    # and stops at the yield.
+    first_step: Any = guard.asend(None)
+    with contextlib.suppress(StopIteration):
+        first_step.send(None)
+    _guards[loop] = guard
+
+
+async def _loop_guard() -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await _make_disappear_all(asyncio.get_running_loop())
+
+
+async def _make_disappear_all(loop: asyncio.AbstractEventLoop) -> None:
+    sockets = list(_registries.get(loop, ()))
+    for ws in sockets:
+        _make_disappear(ws)
+    deadline = loop.time() + MAKE_DISAPPEAR_TIMEOUT
+    for ws in sockets:
+        if ws._ready_state == CLOSED:
+            continue
+        try:
+            await asyncio.wait_for(asyncio.shield(ws.closed), max(0.0, deadline - loop.time()))
+        except asyncio.TimeoutError:
+            if ws._transport is not None:
+                ws._transport.abort()
+    # Let the aborted transports report their close (and free their sockets).
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+def _make_disappear(ws: WebSocket) -> None:
+    """The specification's "make disappear": fail a connection not yet established, start
+    the closing handshake with 1001 on one whose closing handshake has not started."""
+    transport = ws._transport
+    if ws._ready_state == CONNECTING:
+        ws._abort_connecting("the event loop is shutting down")
+    elif transport is not None and _can_send(transport):
+        if ws._ready_state == OPEN:
+            ws._ready_state = CLOSING
+        transport.close(CloseCode.GOING_AWAY, "")

@@ -1,0 +1,177 @@
+"""DOMException: the Web IDL constructor, names, legacy codes and constants, and its life as
+a Python exception (str, repr, pickling)."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wsapi.errors import DOMException
+
+# Web IDL "DOMException names" table: the names with a legacy code, and their constants.
+LEGACY = [
+    ("IndexSizeError", 1, "INDEX_SIZE_ERR"),
+    ("HierarchyRequestError", 3, "HIERARCHY_REQUEST_ERR"),
+    ("WrongDocumentError", 4, "WRONG_DOCUMENT_ERR"),
+    ("InvalidCharacterError", 5, "INVALID_CHARACTER_ERR"),
+    ("NoModificationAllowedError", 7, "NO_MODIFICATION_ALLOWED_ERR"),
+    ("NotFoundError", 8, "NOT_FOUND_ERR"),
+    ("NotSupportedError", 9, "NOT_SUPPORTED_ERR"),
+    ("InvalidStateError", 11, "INVALID_STATE_ERR"),
+    ("SyntaxError", 12, "SYNTAX_ERR"),
+    ("InvalidModificationError", 13, "INVALID_MODIFICATION_ERR"),
+    ("NamespaceError", 14, "NAMESPACE_ERR"),
+    ("InvalidAccessError", 15, "INVALID_ACCESS_ERR"),
+    ("TypeMismatchError", 17, "TYPE_MISMATCH_ERR"),
+    ("SecurityError", 18, "SECURITY_ERR"),
+    ("NetworkError", 19, "NETWORK_ERR"),
+    ("AbortError", 20, "ABORT_ERR"),
+    ("URLMismatchError", 21, "URL_MISMATCH_ERR"),
+    ("QuotaExceededError", 22, "QUOTA_EXCEEDED_ERR"),
+    ("TimeoutError", 23, "TIMEOUT_ERR"),
+    ("InvalidNodeTypeError", 24, "INVALID_NODE_TYPE_ERR"),
+    ("DataCloneError", 25, "DATA_CLONE_ERR"),
+]
+# Constants whose names no longer map to any error name, kept in the interface.
+ORPHAN_CONSTANTS = [
+    ("DOMSTRING_SIZE_ERR", 2),
+    ("NO_DATA_ALLOWED_ERR", 6),
+    ("INUSE_ATTRIBUTE_ERR", 10),
+    ("VALIDATION_ERR", 16),
+]
+
+
+class CustomError(DOMException):
+    """A subclass, at module level so that pickle can find it."""
+
+
+def test_defaults() -> None:
+    """With no arguments the name is "Error", the message empty and the code 0."""
+    exc = DOMException()
+    assert (exc.name, exc.message, exc.code) == ("Error", "", 0)
+
+
+def test_is_an_exception() -> None:
+    """DOMException is an Exception that can be raised and caught as one."""
+    with pytest.raises(Exception, match="boom") as info:
+        raise DOMException("boom", "SyntaxError")
+    assert isinstance(info.value, DOMException)
+    assert info.value.args == ("boom",)
+
+
+def test_positional_and_keyword_arguments() -> None:
+    """The arguments are (message, name), positionally or by keyword, as in Web IDL."""
+    a = DOMException("bad url", "SyntaxError")
+    b = DOMException(message="bad url", name="SyntaxError")
+    assert (
+        (a.name, a.message, a.code)
+        == (b.name, b.message, b.code)
+        == ("SyntaxError", "bad url", 12)
+    )
+
+
+@pytest.mark.parametrize(("name", "code", "constant"), LEGACY)
+def test_legacy_code_of_each_name(name: str, code: int, constant: str) -> None:
+    """Each name with a legacy code gets it, and it equals the matching class constant."""
+    exc = DOMException("m", name)
+    assert exc.code == code
+    assert getattr(DOMException, constant) == code
+    assert getattr(exc, constant) == code
+
+
+@pytest.mark.parametrize("name", ["Error", "NotAllowedError", "EncodingError", "syntaxerror", ""])
+def test_other_names_have_code_zero(name: str) -> None:
+    """Names outside the legacy table (including a differently cased one) have code 0."""
+    assert DOMException("m", name).code == 0
+
+
+@pytest.mark.parametrize(("constant", "value"), ORPHAN_CONSTANTS)
+def test_constants_without_a_name(constant: str, value: int) -> None:
+    """The legacy constants that no name maps to any more are still defined."""
+    assert getattr(DOMException, constant) == value
+
+
+def test_spec_constants_used_by_the_websocket_api() -> None:
+    """The four codes the WebSocket API relies on have their legacy values."""
+    assert DOMException.SYNTAX_ERR == 12
+    assert DOMException.INVALID_STATE_ERR == 11
+    assert DOMException.INVALID_ACCESS_ERR == 15
+    assert DOMException.SECURITY_ERR == 18
+
+
+@pytest.mark.parametrize("attribute", ["name", "message", "code"])
+def test_attributes_are_read_only(attribute: str) -> None:
+    """name, message and code are read-only, like the IDL attributes."""
+    exc = DOMException("m", "SyntaxError")
+    with pytest.raises(AttributeError):
+        setattr(exc, attribute, "x")
+
+
+@pytest.mark.parametrize(("message", "name"), [(1, "SyntaxError"), ("m", None), (b"m", "Error")])
+def test_wrong_argument_types_raise_type_error(message: Any, name: Any) -> None:
+    """A non-str message or name is a TypeError, not silently stringified."""
+    with pytest.raises(TypeError):
+        DOMException(message, name)
+
+
+def test_str_shows_name_and_message() -> None:
+    """str() reads like a browser console: "SyntaxError: message"."""
+    assert str(DOMException("invalid URL", "SyntaxError")) == "SyntaxError: invalid URL"
+
+
+def test_str_without_message_is_the_name() -> None:
+    """With an empty message, str() is the name alone."""
+    assert str(DOMException("", "InvalidStateError")) == "InvalidStateError"
+
+
+def test_repr_evaluates_back() -> None:
+    """repr() is a constructor call that rebuilds an equal exception."""
+    exc = DOMException('it\'s "quoted"', "InvalidAccessError")
+    again = eval(repr(exc), {"DOMException": DOMException})
+    assert repr(exc) == "DOMException('it\\'s \"quoted\"', 'InvalidAccessError')"
+    assert (again.name, again.message, again.code) == (exc.name, exc.message, exc.code)
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_pickle_round_trip(protocol: int) -> None:
+    """Pickling keeps the name, message and code with every protocol."""
+    exc = pickle.loads(pickle.dumps(DOMException("no", "SecurityError"), protocol))
+    assert isinstance(exc, DOMException)
+    assert (exc.name, exc.message, exc.code) == ("SecurityError", "no", 18)
+
+
+def test_pickle_keeps_notes_and_subclass() -> None:
+    """Pickling keeps the concrete class and the notes added to the exception."""
+    exc = CustomError("late", "TimeoutError")
+    if sys.version_info >= (3, 11):
+        exc.add_note("while connecting")
+    again = pickle.loads(pickle.dumps(exc))
+    assert type(again) is CustomError
+    assert (again.name, again.code) == ("TimeoutError", 23)
+    assert getattr(again, "__notes__", None) == getattr(exc, "__notes__", None)
+
+
+def test_copy() -> None:
+    """copy.copy and copy.deepcopy give an equal exception."""
+    exc = DOMException("x", "AbortError")
+    for clone in (copy.copy(exc), copy.deepcopy(exc)):
+        assert (clone.name, clone.message, clone.code) == ("AbortError", "x", 20)
+
+
+def test_module_imports_only_the_standard_library() -> None:
+    """errors.py is a leaf: it imports nothing but the standard library."""
+    source = Path(__file__).resolve().parent.parent / "src" / "wsapi" / "errors.py"
+    roots: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "no imports from the package"
+            roots.add((node.module or "").split(".")[0])
+    assert roots <= sys.stdlib_module_names | {"__future__"}
