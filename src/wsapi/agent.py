@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from email.message import Message
 from enum import Enum
-from http.cookiejar import CookieJar
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Literal
 
 import ada_url
@@ -121,7 +121,14 @@ class UserAgent:
             except ValueError:
                 raise ValueError(f"base_url {base_url!r} is not an absolute URL") from None
         self.base_url = base_url
-        self.cookie_jar = CookieJar() if cookie_jar is None else cookie_jar
+        if cookie_jar is None:
+            # RFC 6265 5.3 step 6: a cookie without a Domain attribute goes back only to the
+            # host that set it (the standard library's default is looser).
+            policy = DefaultCookiePolicy(
+                strict_ns_domain=DefaultCookiePolicy.DomainStrictNonDomain
+            )
+            cookie_jar = CookieJar(policy)
+        self.cookie_jar = cookie_jar
         self.ssl_context = ssl_context
         if compression is _Unset.UNSET:
             # The CR's constructor offers "an empty list for the extensions"; the living
@@ -147,7 +154,7 @@ class UserAgent:
         for name, value in pairs:
             if not isinstance(name, str) or not isinstance(value, str):
                 raise TypeError("headers are pairs of str")
-            if name.lower() in RESERVED_REQUEST_HEADERS:
+            if _protocol_owned(name):
                 raise ValueError(f"the {name} header belongs to the WebSocket protocol")
         self.headers = tuple(pairs)
         self.user_agent = user_agent
@@ -248,6 +255,11 @@ class _Response:
         return self._message
 
 
+def _protocol_owned(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in RESERVED_REQUEST_HEADERS or lowered.startswith("sec-websocket-")
+
+
 def _seconds(name: str, value: float | None) -> float | None:
     if value is None:
         return None
@@ -293,9 +305,11 @@ def _bypassed(host: str, no_proxy: str) -> bool:
         entry = raw.strip().lower().rstrip(".")
         if entry == "*":
             return True
-        if entry.count(":") == 1:
-            entry = entry.split(":")[0]  # host:port; IPv6 addresses have more colons
-        entry = entry.lstrip(".").strip("[]")
+        if entry.startswith("["):
+            entry = entry[1 : entry.find("]")]  # [IPv6] or [IPv6]:port
+        elif entry.count(":") == 1:
+            entry = entry.split(":")[0]  # host:port; a bare IPv6 address has more colons
+        entry = entry.lstrip(".")
         if entry and (host == entry or host.endswith("." + entry)):
             return True
     return False

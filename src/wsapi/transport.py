@@ -36,6 +36,7 @@ from .agent import UserAgent
 from .protocol.constants import CloseCode
 from .protocol.engine import ClientConnection, State
 from .protocol.events import CloseReceived, Failed, Opened, PongReceived
+from .proxy import ProxyError, ProxyURL, open_tunnel, parse_proxy_url
 from .url import WebSocketURL
 
 __all__ = [
@@ -64,6 +65,7 @@ FAILURE_KINDS = (
     "protocol",  # the peer broke RFC 6455 after the opening (wsapi sent 1002/1007/1009)
     "connection_lost",  # TCP closed or reset without a Close frame
     "close_timeout",  # the peer did not answer our Close within close_timeout
+    "keepalive_timeout",  # nothing arrived within ping_timeout after a keepalive Ping
     "proxy",  # the proxy refused or failed
     "blocked",  # the agent refused the URL (blocked port, mixed content)
     "buffer_full",  # bufferedAmount passed the agent's maximum
@@ -122,11 +124,19 @@ class WebSocketTransport(asyncio.Protocol):
         handler: ConnectionHandler,
         *,
         close_timeout: float | None,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
         on_settled: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
         self.handler = handler
         self.close_timeout = close_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        # Keepalive: the timer of the next Ping, and the deadline of the outstanding one.
+        self._keepalive: asyncio.TimerHandle | None = None
+        self._ping_deadline: asyncio.TimerHandle | None = None
+        self._pings_sent = 0
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self._on_settled = on_settled
@@ -154,6 +164,11 @@ class WebSocketTransport(asyncio.Protocol):
         self._flush()
 
     def data_received(self, data: bytes) -> None:
+        if self._ping_deadline is not None:
+            # Any byte from the peer proves it alive; its Pong may be queued behind
+            # messages that the application has not taken yet.
+            self._ping_deadline.cancel()
+            self._ping_deadline = None
         engine = self.engine
         engine.receive_data(data)
         if engine.buffered > READ_HIGH_WATER and not self._reading_paused and self.transport:
@@ -170,6 +185,7 @@ class WebSocketTransport(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
         self._cancel_timer()
+        self._stop_keepalive()
         self.engine.receive_eof()
         if exc is not None:
             logger.debug("connection lost: %s", exc)
@@ -262,9 +278,15 @@ class WebSocketTransport(asyncio.Protocol):
         elif isinstance(event, Opened):
             self._cancel_timer()
             self._settle()
+            logger.debug(
+                "WebSocket open: protocol %r, extensions %r", event.protocol, event.extensions
+            )
+            if self.ping_interval is not None:
+                self._keepalive = self.loop.call_later(self.ping_interval, self._send_keepalive)
             self._call(handler.on_open, event)
         elif isinstance(event, CloseReceived):
             self._cancel_timer()
+            self._stop_keepalive()
             self._call(handler.on_close_frame, event)
             # RFC 6455 7.1.1: the server closes TCP first; wait for it, but not forever.
             self._start_timer(self._close_transport)
@@ -272,11 +294,15 @@ class WebSocketTransport(asyncio.Protocol):
             self._dispatch_failure(event)
         elif isinstance(event, PongReceived):
             self.last_pong = event.data
+            if self._ping_deadline is not None and event.data == self._ping_payload():
+                self._ping_deadline.cancel()
+                self._ping_deadline = None
         self._flush()
         self._schedule_pump()
 
     def _dispatch_failure(self, event: Failed) -> None:
         self._cancel_timer()
+        self._stop_keepalive()
         self._settle()
         if event.kind == "handshake":
             kind = "http_status" if event.status_code is not None else "handshake"
@@ -329,8 +355,53 @@ class WebSocketTransport(asyncio.Protocol):
             on_settled()
 
     def _close_transport(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+            if transport.get_write_buffer_size():
+                # close() waits for the buffer to drain: a peer that stopped reading would
+                # hold the connection open forever. Drop it after close_timeout.
+                delay = self.close_timeout if self.close_timeout is not None else 10.0
+                self._cancel_timer()
+                self._timer = self.loop.call_later(delay, transport.abort)
+
+    # Keepalive (the spec: "User agents may send ping and unsolicited pong frames as desired,
+    # for example in an attempt to maintain local network NAT mappings, to detect failed
+    # connections").
+
+    def _ping_payload(self) -> bytes:
+        return self._pings_sent.to_bytes(4, "big")
+
+    def _send_keepalive(self) -> None:
+        self._keepalive = None
+        engine = self.engine
+        if self._lost or engine.state is not State.OPEN or engine.close_sent is not None:
+            return
+        if self._ping_deadline is None:
+            self._pings_sent = (self._pings_sent + 1) % 2**32
+            engine.send_ping(self._ping_payload())
+            self._flush()
+            if self.ping_timeout is not None:
+                self._ping_deadline = self.loop.call_later(
+                    self.ping_timeout, self._keepalive_expired
+                )
+        assert self.ping_interval is not None
+        self._keepalive = self.loop.call_later(self.ping_interval, self._send_keepalive)
+
+    def _keepalive_expired(self) -> None:
+        self._ping_deadline = None
+        reason = f"no Pong (nor any data) arrived within {self.ping_timeout} s of a Ping"
+        logger.info("WebSocket peer is unresponsive: %s", reason)
+        # The peer is gone: say so with 1011 if the socket still takes it, and do not wait
+        # for the write buffer of a dead connection to drain.
+        self.fail(CloseCode.INTERNAL_ERROR, reason, "keepalive_timeout")
+        self.abort()
+
+    def _stop_keepalive(self) -> None:
+        for handle in (self._keepalive, self._ping_deadline):
+            if handle is not None:
+                handle.cancel()
+        self._keepalive = self._ping_deadline = None
 
     def _close_timed_out(self) -> None:
         logger.info("the peer did not answer our Close within %s s", self.close_timeout)
@@ -378,33 +449,43 @@ async def establish_a_websocket_connection(
     """RFC 6455 4.1 "establish a WebSocket connection", in the background of the API's
     constructor. Never raises for a network problem: a failure is reported to ``handler``
     (``on_failure`` then ``on_closed`` with 1006) and None is returned. Cancelling it (the
-    program ends) reports an "aborted" failure and re-raises."""
+    program ends, or close() before open) reports an "aborted" failure and re-raises."""
     loop = asyncio.get_running_loop()
     open_timeout = agent.open_timeout
 
-    def fail(kind: str, reason: str) -> None:
-        _report_failure(handler, ConnectionFailure(kind, reason))
+    def fail(kind: str, reason: str, status: int | None = None, hdrs: Headers = ()) -> None:
+        _report_failure(handler, ConnectionFailure(kind, reason, status, hdrs))
 
-    proxy = agent.proxy_for(url.secure, url.host)
-    if proxy is not None:
-        fail("proxy", f"proxy {proxy} selected, but proxies are not supported yet")
-        return None
-    # Resolve first: the throttle of 4.1 step 2 is per IP address, "even if the remote host
-    # is known by another name".
     try:
-        infos = await asyncio.wait_for(
-            loop.getaddrinfo(url.host, url.port, type=socket.SOCK_STREAM), open_timeout
-        )
-    except asyncio.TimeoutError:
-        fail("timeout", f"resolving {url.host} took more than {open_timeout} s")
+        proxy_url = agent.proxy_for(url.secure, url.host)
+        proxy = None if proxy_url is None else parse_proxy_url(proxy_url)
+    except ValueError as exc:
+        fail("proxy", f"the proxy setting is not usable: {exc}")
         return None
-    except OSError as exc:
-        fail("dns", f"could not resolve {url.host}: {exc.strerror or exc}")
-        return None
-    except asyncio.CancelledError:
-        fail("aborted", "the connection was cancelled while resolving the host")
-        raise
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if proxy is not None:
+        logger.debug("connecting to %s through the proxy %s", url.href, proxy)
+    else:
+        logger.debug("connecting to %s", url.href)
+    # The throttle of 4.1 step 2 is per IP address, "even if the remote host is known by
+    # another name": resolve first -- unless the proxy resolves names, and then it is per
+    # host name.
+    if proxy is not None and proxy.resolves_names:
+        addresses = [url.host]
+    else:
+        try:
+            infos = await asyncio.wait_for(
+                loop.getaddrinfo(url.host, url.port, type=socket.SOCK_STREAM), open_timeout
+            )
+        except asyncio.TimeoutError:
+            fail("timeout", f"resolving {url.host} took more than {open_timeout} s")
+            return None
+        except OSError as exc:
+            fail("dns", f"could not resolve {url.host}: {exc.strerror or exc}")
+            return None
+        except asyncio.CancelledError:
+            fail("aborted", "the connection was cancelled while resolving the host")
+            raise
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     key = (addresses[0], url.port)
     # 4.1 step 2: "If the client already has a WebSocket connection to the remote host (IP
     # address) identified by /host/ and port /port/ pair, even if the remote host is known by
@@ -423,6 +504,8 @@ async def establish_a_websocket_connection(
             released = True
             agent.release_connecting_slot(key)
 
+    # open_timeout starts when the connection leaves that queue and covers TCP, the proxy,
+    # TLS and the handshake.
     deadline = None if open_timeout is None else loop.time() + open_timeout
     engine = ClientConnection(
         url.host_header,
@@ -431,54 +514,94 @@ async def establish_a_websocket_connection(
         headers=headers,
         max_message_size=agent.max_message_size,
     )
-    context = _ssl_context(agent) if url.secure else None
-    protocol: WebSocketTransport | None = None
 
     def factory() -> WebSocketTransport:
-        nonlocal protocol
-        protocol = WebSocketTransport(
-            engine, handler, close_timeout=agent.close_timeout, on_settled=release
+        return WebSocketTransport(
+            engine,
+            handler,
+            close_timeout=agent.close_timeout,
+            ping_interval=agent.ping_interval,
+            ping_timeout=agent.ping_timeout,
+            on_settled=release,
         )
-        return protocol
 
     try:
-        error: BaseException | None = None
-        for address in addresses:
-            remaining = None if deadline is None else max(0.0, deadline - loop.time())
-            try:
-                connect = loop.create_connection(
-                    factory,
-                    address,
-                    url.port,
-                    ssl=context,
-                    server_hostname=url.host if context is not None else None,
-                )
-                await asyncio.wait_for(connect, remaining)
-                break
-            except (OSError, asyncio.TimeoutError) as exc:
-                error = exc
-                if isinstance(exc, (ssl.SSLError, ssl.CertificateError, asyncio.TimeoutError)):
-                    break  # The address answered (or the time is up): no point trying more.
-        else:
-            assert error is not None
-            release()
-            kind, reason = _classify(error, url, open_timeout)
-            fail(kind, reason)
-            return None
+        protocol = await asyncio.wait_for(
+            _connect(agent, url, addresses, proxy, factory), open_timeout
+        )
     except asyncio.CancelledError:
         release()
-        if protocol is not None:
-            protocol.abort()
         fail("aborted", "the connection was cancelled while connecting")
         raise
-    if protocol is None or protocol.transport is None:
+    except (OSError, asyncio.TimeoutError, ProxyError, TypeError) as exc:
         release()
-        assert error is not None
-        fail(*_classify(error, url, open_timeout))
+        if isinstance(exc, ProxyError):
+            fail("proxy", exc.reason, exc.status_code, exc.headers)
+        else:
+            fail(*_classify(exc, url, open_timeout))
         return None
     if deadline is not None and engine.state is State.CONNECTING:
         protocol.start_open_timer(deadline, open_timeout or 0.0)
     return protocol
+
+
+Headers = tuple[tuple[str, str], ...]
+
+
+async def _connect(
+    agent: UserAgent,
+    url: WebSocketURL,
+    addresses: list[str],
+    proxy: ProxyURL | None,
+    factory: Callable[[], WebSocketTransport],
+) -> WebSocketTransport:
+    """TCP (directly or through the proxy), then TLS for wss:, then the protocol starts the
+    handshake. Raises what failed."""
+    loop = asyncio.get_running_loop()
+    context = _ssl_context(agent) if url.secure else None
+    server_hostname = url.host if context is not None else None
+    if proxy is None:
+        error: BaseException | None = None
+        for address in addresses:
+            try:
+                _, protocol = await loop.create_connection(
+                    factory, address, url.port, ssl=context, server_hostname=server_hostname
+                )
+                return protocol
+            except OSError as exc:
+                error = exc
+                if isinstance(exc, (ssl.SSLError, ssl.CertificateError)):
+                    break  # The address answered: another one would answer the same.
+        assert error is not None
+        raise error
+    target = url.host if proxy.resolves_names else addresses[0]
+    transport, leftover = await open_tunnel(
+        proxy, target, url.port, ssl_context=_ssl_context(agent), user_agent=agent.user_agent
+    )
+    try:
+        if context is not None:
+            # TLS with the server, inside the tunnel (TLS in TLS through an https proxy).
+            try:
+                tls = await loop.start_tls(
+                    transport, transport.get_protocol(), context, server_hostname=server_hostname
+                )
+            except TypeError as exc:  # Python 3.10 cannot start TLS inside TLS.
+                raise ProxyError(
+                    f"TLS to the server inside the TLS connection to the proxy {proxy} needs "
+                    "Python 3.11 or later"
+                ) from exc
+            if tls is None:
+                raise ProxyError(f"the TLS handshake through the proxy {proxy} was cut off")
+            transport = tls
+        protocol = factory()
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        if leftover:
+            protocol.data_received(leftover)
+        return protocol
+    except BaseException:
+        transport.abort()
+        raise
 
 
 def _classify(error: BaseException, url: WebSocketURL, timeout: float | None) -> tuple[str, str]:

@@ -1,0 +1,234 @@
+"""Network reach without proxies: keepalive, timeouts and limits, each against a real peer
+that misbehaves on purpose, each ending in the standard events within its configured time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import tracemalloc
+
+from websockets.asyncio.server import ServerConnection, serve
+
+from support import TIMEOUT, raw_server, read_client_frame, read_request, switching_protocols
+from wsapi import CloseEvent, UserAgent, WebSocket
+
+
+def events_of(ws: WebSocket) -> list[str]:
+    """Record the events of ``ws`` as short strings."""
+    log: list[str] = []
+    ws.onopen = lambda event: log.append("open")
+    ws.onerror = lambda event: log.append("error")
+    ws.onclose = lambda event: log.append(f"close {event.code} {event.wasClean}")
+    return log
+
+
+async def test_keepalive_detects_a_dead_peer() -> None:
+    """A peer that stops answering (no Pong, no data) is detected within ping_interval +
+    ping_timeout: error, close 1006, failure kind keepalive_timeout."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(switching_protocols(await read_request(reader)))
+        await asyncio.sleep(60)  # Reads nothing, answers nothing: a dead peer.
+
+    async with raw_server(handler) as url:
+        agent = UserAgent(proxy=None, ping_interval=0.2, ping_timeout=0.3)
+        ws = WebSocket(url, agent=agent)
+        log = events_of(ws)
+        await ws.opened
+        start = time.monotonic()
+        event = await asyncio.wait_for(ws.closed, 10 * TIMEOUT)
+        elapsed = time.monotonic() - start
+    assert log == ["open", "error", "close 1006 False"]
+    assert (event.code, event.wasClean) == (1006, False)
+    assert ws.failure is not None
+    assert ws.failure.kind == "keepalive_timeout"
+    assert elapsed < 0.5 + 2 * TIMEOUT
+
+
+async def test_keepalive_keeps_a_live_connection_open() -> None:
+    """Pings answered by a real server keep the connection open past several intervals."""
+    pings: list[float] = []
+
+    async def handler(connection: ServerConnection) -> None:
+        await connection.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0, ping_interval=None) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        agent = UserAgent(proxy=None, ping_interval=0.05, ping_timeout=0.5)
+        async with WebSocket(f"ws://127.0.0.1:{port}/", agent=agent) as ws:
+            for _ in range(6):
+                await asyncio.sleep(0.05)
+                if ws._transport is not None and ws._transport.last_pong is not None:
+                    pings.append(time.monotonic())
+            assert ws.readyState == WebSocket.OPEN
+        assert (await ws.closed).code == 1000
+    assert pings, "no Pong was ever received"
+
+
+async def test_stalled_peer_fails_within_open_timeout() -> None:
+    """A peer that accepts TCP and never answers the handshake fails within open_timeout."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(60)
+
+    async with raw_server(handler) as url:
+        ws = WebSocket(url, agent=UserAgent(proxy=None, open_timeout=0.3))
+        log = events_of(ws)
+        start = time.monotonic()
+        await asyncio.wait_for(ws.closed, 10 * TIMEOUT)
+        elapsed = time.monotonic() - start
+    assert log == ["error", "close 1006 False"]
+    assert ws.failure is not None
+    assert ws.failure.kind == "timeout"
+    assert elapsed < 0.3 + 2 * TIMEOUT
+
+
+async def test_handshake_response_that_never_ends_is_bounded() -> None:
+    """Headers that never end fail the connection once they pass the size limit."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\n")
+        for _ in range(200):
+            writer.write(b"X-Filler: " + b"a" * 1000 + b"\r\n")
+            await writer.drain()
+        await asyncio.sleep(60)
+
+    async with raw_server(handler) as url:
+        ws = WebSocket(url, agent=UserAgent(proxy=None))
+        log = events_of(ws)
+        await asyncio.wait_for(ws.closed, 10 * TIMEOUT)
+    assert log == ["error", "close 1006 False"]
+    assert ws.failure is not None
+    assert ws.failure.kind == "handshake"
+    assert "exceeds" in ws.failure.reason
+
+
+async def test_peer_that_never_answers_close() -> None:
+    """Our Close unanswered: close 1006 within close_timeout."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(switching_protocols(await read_request(reader)))
+        await asyncio.sleep(60)
+
+    async with raw_server(handler) as url:
+        ws = WebSocket(url, agent=UserAgent(proxy=None, close_timeout=0.3))
+        log = events_of(ws)
+        await ws.opened
+        start = time.monotonic()
+        ws.close(1000)
+        await asyncio.wait_for(ws.closed, 10 * TIMEOUT)
+        elapsed = time.monotonic() - start
+    assert log == ["open", "error", "close 1006 False"]
+    assert ws.failure is not None
+    assert ws.failure.kind == "close_timeout"
+    assert elapsed < 0.3 + 2 * TIMEOUT
+
+
+async def test_peer_that_stops_reading() -> None:
+    """A peer that stops reading while we send: close() still ends within close_timeout,
+    and bufferedAmount shows what never left."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(switching_protocols(await read_request(reader)))
+        await asyncio.sleep(60)  # Never reads: the socket buffers fill up.
+
+    async with raw_server(handler) as url:
+        ws = WebSocket(url, agent=UserAgent(proxy=None, close_timeout=0.3))
+        events_of(ws)
+        await ws.opened
+        chunk = b"x" * (1024 * 1024)
+        for _ in range(32):
+            ws.send(chunk)
+        await asyncio.sleep(0.1)
+        assert ws.bufferedAmount > 0
+        start = time.monotonic()
+        ws.close(1000)
+        event = await asyncio.wait_for(ws.closed, 10 * TIMEOUT)
+        elapsed = time.monotonic() - start
+    assert (event.code, event.wasClean) == (1006, False)
+    assert elapsed < 0.3 + 2 * TIMEOUT
+
+
+async def test_buffer_full_closes_with_prejudice() -> None:
+    """send() past max_buffered_amount closes the connection: error, then close 1006."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(switching_protocols(await read_request(reader)))
+        await asyncio.sleep(60)
+
+    async with raw_server(handler) as url:
+        ws = WebSocket(url, agent=UserAgent(proxy=None, max_buffered_amount=4 * 1024 * 1024))
+        log = events_of(ws)
+        await ws.opened
+        chunk = b"x" * (1024 * 1024)
+        for _ in range(16):
+            ws.send(chunk)
+        assert ws.bufferedAmount == 16 * len(chunk)
+        await asyncio.wait_for(ws.closed, 10 * TIMEOUT)
+    assert log == ["open", "error", "close 1006 False"]
+    assert ws.failure is not None
+    assert ws.failure.kind == "buffer_full"
+
+
+async def test_message_too_big_fails_with_1009() -> None:
+    """A message over max_message_size fails the connection; the server sees Close 1009;
+    a message of exactly the limit is delivered."""
+    limit = 1000
+    server_saw: list[tuple[int, bytes]] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(switching_protocols(await read_request(reader)))
+        writer.write(bytes([0x82, 126]) + limit.to_bytes(2, "big") + b"a" * limit)
+        writer.write(bytes([0x82, 126]) + (limit + 1).to_bytes(2, "big"))
+        server_saw.append(await read_client_frame(reader))
+
+    async with raw_server(handler) as url:
+        ws = WebSocket(url, agent=UserAgent(proxy=None, max_message_size=limit))
+        ws.binaryType = "arraybuffer"
+        log = events_of(ws)
+        sizes: list[int] = []
+        ws.onmessage = lambda event: sizes.append(len(event.data))
+        await asyncio.wait_for(ws.closed, 10 * TIMEOUT)
+    assert sizes == [limit]
+    assert log == ["open", "error", "close 1006 False"]
+    assert server_saw == [(8, (1009).to_bytes(2, "big"))]
+
+
+async def test_flood_into_a_slow_consumer_keeps_memory_bounded() -> None:
+    """A peer that floods 64 MiB at a consumer slower than the network: the unparsed input
+    stays bounded (reading pauses), so traced memory stays far below the flood's size."""
+    total = 64 * 1024 * 1024
+    frame = bytes([0x82, 126]) + (4096).to_bytes(2, "big") + b"z" * 4096
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(switching_protocols(await read_request(reader)))
+        burst = frame * 256
+        for _ in range(total // len(burst)):
+            writer.write(burst)
+            await writer.drain()
+        writer.write(bytes([0x88, 2]) + (1000).to_bytes(2, "big"))
+        await writer.drain()
+        await read_client_frame(reader)
+
+    async with raw_server(handler) as url:
+        ws = WebSocket(url, agent=UserAgent(proxy=None))
+        ws.binaryType = "arraybuffer"
+        count = 0
+
+        def slow(event: object) -> None:
+            nonlocal count
+            count += 1
+            if count % 64 == 0:
+                time.sleep(0.001)  # A consumer slower than the loopback network.
+
+        ws.onmessage = slow
+        tracemalloc.start()
+        try:
+            closed: CloseEvent = await asyncio.wait_for(ws.closed, 60 * TIMEOUT)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert closed.code == 1000
+    assert count == total // (len(frame) * 256) * 256
+    assert peak < 16 * 1024 * 1024, f"peak traced memory {peak} bytes"
