@@ -231,4 +231,3 @@ async def _socks_connect(proxy: ProxyURL, host: str, port: int) -> asyncio.Trans
         raise
     assert isinstance(transport, asyncio.Transport)
     return transport
-
