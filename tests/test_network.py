@@ -4,13 +4,16 @@ that misbehaves on purpose, each ending in the standard events within its config
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import tracemalloc
 
+import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from support import TIMEOUT, raw_server, read_client_frame, read_request, switching_protocols
 from wsapi import CloseEvent, UserAgent, WebSocket
+from wsapi.echo import start_echo_server
 
 
 def events_of(ws: WebSocket) -> list[str]:
@@ -232,3 +235,32 @@ async def test_flood_into_a_slow_consumer_keeps_memory_bounded() -> None:
     assert closed.code == 1000
     assert count == total // (len(frame) * 256) * 256
     assert peak < 16 * 1024 * 1024, f"peak traced memory {peak} bytes"
+
+
+async def test_logging_shows_lifecycle_not_payload(caplog: pytest.LogCaptureFixture) -> None:
+    """The "wsapi" logger tells the lifecycle at DEBUG and never the payload; the
+    "wsapi.payload" logger shows messages only when enabled."""
+    secret = "secret-payload-4711"
+
+    async def run() -> None:
+        async with await start_echo_server() as server:
+            async with WebSocket(server.url, agent=UserAgent(proxy=None)) as ws:
+                got: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+                ws.onmessage = lambda event: got.set_result(event.data)
+                ws.send(secret)
+                await got
+            await ws.closed
+
+    with caplog.at_level(logging.DEBUG, logger="wsapi"):
+        logging.getLogger("wsapi.payload").setLevel(logging.INFO)
+        await run()
+    text = caplog.text
+    assert "connecting to ws://127.0.0.1" in text
+    assert "WebSocket open" in text
+    assert "WebSocket closed: code 1000" in text
+    assert secret not in text
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="wsapi.payload"):
+        await run()
+    assert f"> text (19): {secret!r}" in caplog.text
+    assert f"< text (19): {secret!r}" in caplog.text

@@ -49,6 +49,13 @@ __all__ = [
 ]
 
 logger = logging.getLogger("wsapi")
+payload_logger = logging.getLogger("wsapi.payload")
+"""Messages, truncated, at DEBUG: silent unless a program enables this logger on purpose
+(``logging.getLogger("wsapi.payload").setLevel(logging.DEBUG)``); the "wsapi" logger itself
+never shows payloads."""
+
+PAYLOAD_LOG_LIMIT = 200
+"""Characters of a message shown by the payload logger."""
 
 READ_HIGH_WATER = 1024 * 1024
 """Unparsed bytes past which reading pauses while messages wait to be handed over: a
@@ -203,6 +210,8 @@ class WebSocketTransport(asyncio.Protocol):
         """Send a message: ``text`` with ``payload`` the UTF-8 of the string, else binary."""
         self.engine.send_message(payload, text=text)
         self._flush(len(payload))
+        if payload_logger.isEnabledFor(logging.DEBUG):
+            _log_payload(">", bytes(payload).decode() if text else bytes(payload))
 
     def send_ping(self, data: bytes = b"") -> None:
         self.engine.send_ping(data)
@@ -274,6 +283,8 @@ class WebSocketTransport(asyncio.Protocol):
             return
         handler = self.handler
         if type(event) is str or type(event) is bytes:
+            if payload_logger.isEnabledFor(logging.DEBUG):
+                _log_payload("<", event)
             self._call(handler.on_message, event)
         elif isinstance(event, Opened):
             self._cancel_timer()
@@ -602,6 +613,13 @@ async def _connect(
     except BaseException:
         transport.abort()
         raise
+
+
+def _log_payload(direction: str, message: str | bytes) -> None:
+    kind = "text" if isinstance(message, str) else "binary"
+    shown = repr(message[:PAYLOAD_LOG_LIMIT])
+    more = "..." if len(message) > PAYLOAD_LOG_LIMIT else ""
+    payload_logger.debug("%s %s (%d): %s%s", direction, kind, len(message), shown, more)
 
 
 def _classify(error: BaseException, url: WebSocketURL, timeout: float | None) -> tuple[str, str]:
