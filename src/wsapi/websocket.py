@@ -186,6 +186,7 @@ class WebSocket(EventTarget):
         self._message_origin = parsed.origin(unicode=not whatwg)
         self._transport: WebSocketTransport | None = None
         self._failure: ConnectionFailure | None = None
+        self._abort_reason = "the connection was aborted"
         self._was_opened = False
         self._fail_required = False
         self._full = False
@@ -196,7 +197,7 @@ class WebSocket(EventTarget):
         # bufferedAmount (rule 3): the value last shown, whether the loop has turned since,
         # and the bytes that will never be transmitted (sent after closing started).
         self._buffered_amount = 0
-        self._buffered_stale = False
+        self._buffered_stale = True
         self._never_sent = 0
         # Sends waiting behind a Blob whose bytes are being read from its file, in order.
         self._outbox: deque[tuple[Literal["text", "data", "close"], Any, int]] = deque()
@@ -207,6 +208,7 @@ class WebSocket(EventTarget):
         self._connect_task: asyncio.Task[None] | None = loop.create_task(
             self._establish(blocked), name=f"wsapi connect {parsed.href}"
         )
+        self._connect_task.add_done_callback(self._connect_task_done)
 
     # The background part of the constructor.
 
@@ -233,6 +235,12 @@ class WebSocket(EventTarget):
             )
         finally:
             self._connect_task = None
+
+    def _connect_task_done(self, task: asyncio.Task[None]) -> None:
+        # A task cancelled before its first step (close() in the constructor's callback, or
+        # the end of the program right away) never ran the code that reports the failure.
+        if task.cancelled() and self._transport is None and self._ready_state != CLOSED:
+            _report_failure(self, ConnectionFailure("aborted", self._abort_reason))
 
     # Attributes.
 
@@ -596,6 +604,7 @@ class WebSocket(EventTarget):
 
     def _abort_connecting(self, reason: str) -> None:
         transport = self._transport
+        self._abort_reason = reason
         if transport is not None:
             transport.fail(None, reason, "aborted")
         elif self._connect_task is not None:
