@@ -13,6 +13,7 @@ import asyncio
 import base64
 import ssl
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import unquote
 
 import ada_url
@@ -131,7 +132,6 @@ async def _http_connect(
     except BaseException:
         transport.abort()
         raise
-    assert isinstance(transport, asyncio.Transport)
     return transport, leftover
 
 
@@ -145,10 +145,9 @@ class _ConnectProtocol(asyncio.Protocol):
         self.established: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
         data = self._http.send(self._request)
         assert data is not None
-        transport.write(data)
+        cast(asyncio.Transport, transport).write(data)
 
     def data_received(self, data: bytes) -> None:
         if self.established.done():
@@ -229,5 +228,4 @@ async def _socks_connect(proxy: ProxyURL, host: str, port: int) -> asyncio.Trans
     except BaseException:
         sock.close()
         raise
-    assert isinstance(transport, asyncio.Transport)
     return transport

@@ -30,7 +30,7 @@ import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 from .agent import UserAgent
 from .protocol.constants import CloseCode
@@ -163,11 +163,11 @@ class WebSocketTransport(asyncio.Protocol):
     # asyncio.Protocol.
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
         # pause_writing() as soon as anything stays buffered, resume_writing() once the buffer
         # is empty: exact drain notifications for bufferedAmount and drained().
-        transport.set_write_buffer_limits(high=0, low=0)
+        self.transport.set_write_buffer_limits(high=0, low=0)
         self._flush()
 
     def data_received(self, data: bytes) -> None:
