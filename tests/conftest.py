@@ -59,7 +59,7 @@ def run_on_test_loop(coroutine: Coroutine[Any, Any, None]) -> None:
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     name = os.environ.get("WSAPI_TEST_LOOP", "asyncio")
     if name == "uvloop":
-        import uvloop
+        import uvloop  # noqa: PLC0415 (only when asked for)
 
         return uvloop.new_event_loop
     if name != "asyncio":
