@@ -172,7 +172,7 @@ class _ConnectProtocol(asyncio.Protocol):
                 return
             phrase = event.reason.decode("latin-1", "replace")
             hint = ""
-            if event.status_code == 407:
+            if event.status_code in (401, 407):  # tinyproxy answers 401 to bad credentials
                 hint = (
                     " (the proxy refused the credentials)"
                     if self._has_credentials

@@ -624,17 +624,24 @@ def _log_payload(direction: str, message: str | bytes) -> None:
 
 def _classify(error: BaseException, url: WebSocketURL, timeout: float | None) -> tuple[str, str]:
     where = f"{url.host}:{url.port}"
+    detail = (error.strerror if isinstance(error, OSError) else None) or str(error)
+    detail = detail or type(error).__name__
     if isinstance(error, asyncio.TimeoutError):
         return "timeout", f"connecting to {where} took more than {timeout} s"
     if isinstance(error, ssl.SSLCertVerificationError):
         return "tls", f"the TLS certificate of {where} was refused: {error.verify_message}"
     if isinstance(error, (ssl.SSLError, ssl.CertificateError)):
-        return "tls", f"the TLS handshake with {where} failed: {error}"
+        return "tls", f"the TLS handshake with {where} failed: {detail}"
     if isinstance(error, ConnectionRefusedError):
         return "refused", f"{where} refused the connection"
-    if isinstance(error, OSError):
-        return "unreachable", f"could not connect to {where}: {error.strerror or error}"
-    return "unreachable", f"could not connect to {where}: {error}"
+    if url.secure and isinstance(error, ConnectionError):
+        # TCP was up (refusal is handled above): the server dropped the TLS handshake, as a
+        # server that does not speak TLS does.
+        return "tls", (
+            f"the TLS handshake with {where} failed: the server closed the connection "
+            f"({detail}; is it a TLS server?)"
+        )
+    return "unreachable", f"could not connect to {where}: {detail}"
 
 
 _default_contexts: dict[int, ssl.SSLContext] = {}
