@@ -9,13 +9,16 @@ import h11
 import pytest
 
 from wsapi.protocol.constants import MAX_HANDSHAKE_RESPONSE_SIZE
+from wsapi.protocol.deflate import DeflateParameters
 from wsapi.protocol.handshake import (
     GUID,
+    ExtensionElement,
     HandshakeError,
     HandshakeRequest,
     ResponseReader,
     accept_value,
     build_request,
+    parse_extension_list,
     validate_response,
 )
 
@@ -55,7 +58,7 @@ def check(
     status_line: str = "HTTP/1.1 101 Switching Protocols",
     request: HandshakeRequest | None = None,
     connection: h11.Connection | None = None,
-) -> tuple[str, str] | HandshakeError:
+) -> tuple[str, str, DeflateParameters | None] | HandshakeError:
     """Read ``headers`` as a response to a fresh request and validate it."""
     if request is None or connection is None:
         request, connection = build_request("example.com", "/chat", protocols=protocols)
@@ -113,6 +116,15 @@ def test_build_request_protocols() -> None:
     assert request.protocols == ("chat", "superchat")
 
 
+def test_build_request_extensions() -> None:
+    """An extension offer goes in one Sec-WebSocket-Extensions header and is remembered."""
+    request, _ = build_request("h", "/", extensions="permessage-deflate; client_max_window_bits")
+    _, _, headers = parse_request(request.data)
+    values = [v for n, v in headers if n.lower() == "sec-websocket-extensions"]
+    assert values == ["permessage-deflate; client_max_window_bits"]
+    assert request.extensions == "permessage-deflate; client_max_window_bits"
+
+
 def test_build_request_extra_headers() -> None:
     """Extra headers are sent as given, after the protocol's own."""
     request, _ = build_request("h", "/", headers=[("Origin", "http://o.test"), ("X-A", "b")])
@@ -159,14 +171,14 @@ def test_guid() -> None:
 def test_validate_response_ok() -> None:
     """A correct 101 is accepted with no subprotocol and no extensions."""
     request, connection = fresh()
-    assert check(good_headers(request), request=request, connection=connection) == ("", "")
+    assert check(good_headers(request), request=request, connection=connection) == ("", "", None)
 
 
 def test_validate_response_selected_protocol() -> None:
     """A requested subprotocol selected by the server is returned."""
     request, connection = fresh(["chat", "superchat"])
     headers = [*good_headers(request), ("Sec-WebSocket-Protocol", "superchat")]
-    assert check(headers, request=request, connection=connection) == ("superchat", "")
+    assert check(headers, request=request, connection=connection) == ("superchat", "", None)
 
 
 def test_validate_response_header_names_case_insensitive() -> None:
@@ -178,7 +190,7 @@ def test_validate_response_header_names_case_insensitive() -> None:
         ("sec-websocket-ACCEPT", accept_value(request.key)),
         ("SEC-WEBSOCKET-PROTOCOL", "chat"),
     ]
-    assert check(headers, request=request, connection=connection) == ("chat", "")
+    assert check(headers, request=request, connection=connection) == ("chat", "", None)
 
 
 def test_validate_response_upgrade_value_case_insensitive() -> None:
@@ -189,7 +201,7 @@ def test_validate_response_upgrade_value_case_insensitive() -> None:
         ("Connection", "Upgrade"),
         ("Sec-WebSocket-Accept", accept_value(request.key)),
     ]
-    assert check(headers, request=request, connection=connection) == ("", "")
+    assert check(headers, request=request, connection=connection) == ("", "", None)
 
 
 def test_validate_response_connection_token_case_insensitive() -> None:
@@ -200,7 +212,7 @@ def test_validate_response_connection_token_case_insensitive() -> None:
         ("Connection", "keep-alive, UPGRADE"),
         ("Sec-WebSocket-Accept", accept_value(request.key)),
     ]
-    assert check(headers, request=request, connection=connection) == ("", "")
+    assert check(headers, request=request, connection=connection) == ("", "", None)
 
 
 def test_validate_response_connection_token_across_headers() -> None:
@@ -212,7 +224,7 @@ def test_validate_response_connection_token_across_headers() -> None:
         ("Connection", "upgrade"),
         ("Sec-WebSocket-Accept", accept_value(request.key)),
     ]
-    assert check(headers, request=request, connection=connection) == ("", "")
+    assert check(headers, request=request, connection=connection) == ("", "", None)
 
 
 def test_validate_response_accept_surrounding_whitespace() -> None:
@@ -223,7 +235,7 @@ def test_validate_response_accept_surrounding_whitespace() -> None:
         ("Connection", "Upgrade"),
         ("Sec-WebSocket-Accept", f"  {accept_value(request.key)}\t"),
     ]
-    assert check(headers, request=request, connection=connection) == ("", "")
+    assert check(headers, request=request, connection=connection) == ("", "", None)
 
 
 # validate_response: failures
@@ -322,6 +334,71 @@ def test_validate_response_unrequested_extension() -> None:
     assert "permessage-deflate" in result.reason
 
 
+def test_validate_response_offered_extension_accepted() -> None:
+    """permessage-deflate, offered and accepted, is returned normalized with its agreed
+    parameters (RFC 7692 7.1)."""
+    request, connection = build_request("h", "/", extensions="permessage-deflate")
+    headers = [
+        *good_headers(request),
+        ("Sec-WebSocket-Extensions", "permessage-deflate ;server_no_context_takeover"),
+    ]
+    result = check(headers, request=request, connection=connection)
+    assert not isinstance(result, HandshakeError)
+    protocol, extensions, deflate = result
+    assert (protocol, extensions) == ("", "permessage-deflate; server_no_context_takeover")
+    assert deflate is not None
+    assert deflate.server_no_context_takeover
+    assert deflate.client_max_window_bits == 15
+
+
+def test_validate_response_client_max_window_bits_not_offered() -> None:
+    """client_max_window_bits answering an offer without it fails (RFC 7692 7.1.2.2)."""
+    request, connection = build_request("h", "/", extensions="permessage-deflate")
+    headers = [
+        *good_headers(request),
+        ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits=10"),
+    ]
+    result = check(headers, request=request, connection=connection)
+    assert isinstance(result, HandshakeError)
+    assert "client_max_window_bits" in result.reason
+
+
+# parse_extension_list (RFC 6455 9.1)
+
+
+@pytest.mark.parametrize(
+    ("value", "elements"),
+    [
+        ("permessage-deflate", [ExtensionElement("permessage-deflate", ())]),
+        (
+            'a; b=1;c="2" ;d, e',
+            [
+                ExtensionElement("a", (("b", "1"), ("c", "2"), ("d", None))),
+                ExtensionElement("e", ()),
+            ],
+        ),
+        (" , a,, \t b ,", [ExtensionElement("a", ()), ExtensionElement("b", ())]),
+        ('a; b="\\x"', [ExtensionElement("a", (("b", "x"),))]),
+        ("", []),
+    ],
+)
+def test_parse_extension_list(value: str, elements: list[ExtensionElement]) -> None:
+    """Names, parameters and values (quoted values unescaped) in order; empty elements
+    are skipped."""
+    assert parse_extension_list(value) == elements
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a;", "a b", ";a", "a;=1", "a;b=", 'a;b="x y"', 'a;b=""', 'a;b="1', "a;b=1=2", "a/b", "é"],
+)
+def test_parse_extension_list_malformed(value: str) -> None:
+    """A value outside the ABNF of RFC 6455 9.1 is malformed, with a reason."""
+    result = parse_extension_list(value)
+    assert isinstance(result, str)
+    assert "malformed" in result
+
+
 def test_validate_response_unrequested_subprotocol() -> None:
     """A subprotocol the client did not request fails (4.1 check 6)."""
     request, connection = fresh(["chat"])
@@ -386,7 +463,7 @@ def test_reader_byte_by_byte() -> None:
         ("connection", "Upgrade"),
         ("sec-websocket-accept", accept_value(request.key)),
     )
-    assert validate_response(request, result) == ("", "")
+    assert validate_response(request, result) == ("", "", None)
     assert reader.trailing_data == b""
 
 

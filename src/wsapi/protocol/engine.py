@@ -28,6 +28,21 @@ Rule 4: UTF-8 fails fast. A text message is validated as its bytes arrive, even 
 frame that has not fully arrived yet, so invalid text fails the connection at the first bad
 byte (RFC 6455 8.1; Autobahn 6.4.*).
 
+Rule 5: compression stays off the uncompressed path. With permessage-deflate (RFC 7692)
+negotiated, RSV1 marks the first frame of a compressed message, and only that: RSV1 on a
+control frame or a continuation frame, and RSV2 or RSV3 anywhere, fail the connection (1002).
+A compressed message takes its own path, entered from the branch that used to refuse RSV
+bits, so a connection without compression runs exactly the code it ran before. That path
+inflates each part of a frame as it arrives and removes it from the buffer (the frame's
+header stays until its last byte, with ``_frame_consumed`` counting what is gone), so the
+compressed bytes never pile up; ``max_message_size`` applies to the inflated size and is
+checked while inflating, in bounded chunks (1009 the moment it is passed: a decompression
+bomb costs no more memory than the limit); inflated text is validated as it comes (1007); a
+payload that is not DEFLATE data fails with 1007 (it is "data within a message that was not
+consistent with the type of the message", RFC 6455 7.4.1, as ws does; websockets and
+Chromium say 1002). Sending compresses a whole message into one frame with RSV1, unless it
+is shorter than ``deflate.COMPRESSION_THRESHOLD``.
+
 States and transitions (RFC 6455 4.1, 5.5.1, 7.1):
 
     CONNECTING --101 and valid response--> OPEN
@@ -46,7 +61,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from enum import IntEnum
+from enum import Enum, IntEnum
 
 from .codec import (
     LENGTH_HIGH_BIT,
@@ -58,6 +73,15 @@ from .codec import (
     parse_frame_header,
 )
 from .constants import MAX_MESSAGE_SIZE, CloseCode, Opcode, is_valid_received_close_code
+from .deflate import (
+    COMPRESSION_THRESHOLD,
+    INFLATE_CORRUPT,
+    INFLATE_OK,
+    INFLATE_TOO_BIG,
+    OFFER,
+    TAIL,
+    PerMessageDeflate,
+)
 from .events import CloseReceived, EngineEvent, Failed, Opened, PingReceived, PongReceived
 from .handshake import (
     HandshakeError,
@@ -96,6 +120,20 @@ _CLOSE = Opcode.CLOSE.value
 _PING = Opcode.PING.value
 _PONG = Opcode.PONG.value
 
+_RSV1 = 0x40
+"""RFC 7692 6: the "Per-Message Compressed" bit. ``_message_opcode`` carries it too while a
+compressed message is being received (0x41 or 0x42), which sends that message's
+continuation frames to the compressed path with one comparison."""
+
+COMPRESSIONS = (None, "deflate")
+"""The values of ``ClientConnection``'s ``compression``: nothing, or permessage-deflate."""
+
+
+class _Step(Enum):
+    """A frame was consumed without producing an event: parse the next one."""
+
+    NEXT = 0
+
 
 class ClientConnection:
     """One client WebSocket connection's protocol state (RFC 6455), without I/O."""
@@ -108,16 +146,31 @@ class ClientConnection:
         protocols: Sequence[str] = (),
         headers: Sequence[tuple[str, str]] = (),
         max_message_size: int | None = MAX_MESSAGE_SIZE,
+        compression: str | None = None,
     ) -> None:
         """``host`` is the ``Host`` header value, ``resource`` the /resource name/ of RFC
         6455 3; ``headers`` are extra request headers; ``max_message_size`` None means no
-        limit (memory then grows with what the peer sends: use it only with trusted peers)."""
-        self.request, http = build_request(host, resource, protocols=protocols, headers=headers)
+        limit (memory then grows with what the peer sends: use it only with trusted peers),
+        and applies to a compressed message's inflated size; ``compression`` "deflate"
+        offers permessage-deflate (RFC 7692), None offers no extension."""
+        if compression not in COMPRESSIONS:
+            raise ValueError(f"compression is None or 'deflate', not {compression!r}")
+        self.request, http = build_request(
+            host,
+            resource,
+            protocols=protocols,
+            headers=headers,
+            extensions=OFFER if compression == "deflate" else "",
+        )
         self._reader: ResponseReader | None = ResponseReader(http)
         self.max_message_size = max_message_size if max_message_size is not None else 2**63
         self.state = State.CONNECTING
         self.protocol = ""
         self.extensions = ""
+        """The extensions in use, as the normalized ``Sec-WebSocket-Extensions`` element the
+        server accepted, or ``""``."""
+        self.deflate: PerMessageDeflate | None = None
+        """permessage-deflate's state, when the server accepted it."""
         self.close_sent: tuple[int | None, str] | None = None
         """The code and reason of the Close frame we sent, once sent."""
         self.close_received: CloseReceived | None = None
@@ -134,6 +187,9 @@ class ClientConnection:
         self._message = bytearray()
         self._frame_validated = 0
         self._validator = Utf8Validator()
+        # Payload bytes of the compressed frame at the head of the buffer already inflated
+        # and removed from the buffer (Rule 5).
+        self._frame_consumed = 0
 
     # Input.
 
@@ -248,7 +304,9 @@ class ClientConnection:
             if isinstance(checked, HandshakeError):
                 result = checked
             else:
-                self.protocol, self.extensions = checked
+                self.protocol, self.extensions, agreed = checked
+                if agreed is not None:
+                    self.deflate = PerMessageDeflate(agreed)
                 trailing = self._reader.trailing_data
                 self._reader = None
                 self.state = State.OPEN
@@ -277,7 +335,15 @@ class ClientConnection:
             # RFC 6455 5.2: "RSV1, RSV2, RSV3: MUST be 0 unless an extension is negotiated
             # that defines meanings for non-zero values."
             if first & 0x70:
-                return self._fail_protocol("a frame has RSV bits set; no extension defines them")
+                if self.deflate is None:
+                    return self._fail_protocol(
+                        "a frame has RSV bits set; no extension defines them"
+                    )
+                # Rule 5: the compressed path, for the first frame of a compressed message.
+                step = self._compressed_first_frame(first, length, header_length, key)
+                if step is _Step.NEXT:
+                    continue
+                return step
             # 5.1: "A client MUST close a connection if it detects a masked frame."
             if key is not None:
                 return self._fail_protocol("the server sent a masked frame")
@@ -306,6 +372,12 @@ class ClientConnection:
                 if self._message_opcode is None:
                     return self._fail_protocol("a continuation frame starts no message")
                 message_opcode = self._message_opcode
+                if message_opcode > _BINARY:
+                    # A continuation frame of a compressed message (Rule 5).
+                    step = self._compressed_frame(first, length, header_length)
+                    if step is _Step.NEXT:
+                        continue
+                    return step
             elif opcode in (_TEXT, _BINARY):
                 if self._message_opcode is not None:
                     return self._fail_protocol(
@@ -367,6 +439,106 @@ class ClientConnection:
             if message_opcode == _TEXT:
                 return message.decode("utf-8")  # Already validated.
             return bytes(message)
+
+    def _compressed_first_frame(
+        self, first: int, length: int, header_length: int, key: bytes | None
+    ) -> EngineEvent | _Step | None:
+        """A frame with RSV bits set while permessage-deflate is in use: the first frame of a
+        compressed message, or a violation."""
+        opcode = first & 0x0F
+        # RFC 7692 defines RSV1 only; RFC 6455 5.2 still forbids RSV2 and RSV3.
+        if first & 0x30:
+            return self._fail_protocol("a frame has RSV2 or RSV3 set; no extension defines them")
+        if key is not None:
+            return self._fail_protocol("the server sent a masked frame")
+        # RFC 7692 6: "An endpoint MUST NOT set the "Per-Message Compressed" bit of control
+        # frames and non-first fragments of a data message. An endpoint receiving such a
+        # frame MUST _Fail the WebSocket Connection_."
+        if opcode >= 0x8:
+            if opcode > _PONG:
+                return self._fail_protocol(f"the server used the reserved opcode {opcode}")
+            return self._fail_protocol("a control frame has RSV1 (compressed) set")
+        if opcode == _CONTINUATION:
+            if self._message_opcode is None:
+                return self._fail_protocol("a continuation frame starts no message")
+            return self._fail_protocol("a continuation frame has RSV1 (compressed) set")
+        if opcode > _BINARY:
+            return self._fail_protocol(f"the server used the reserved opcode {opcode}")
+        if self._frame_consumed == 0:
+            # The header is seen for the first time: the message starts here. Nothing is
+            # committed before a byte of the payload is there to inflate (an empty frame
+            # excepted), so that seeing this header again is seeing it for the first time.
+            if length and len(self._buffer) <= header_length:
+                return None
+            if self._message_opcode is not None:
+                return self._fail_protocol("a new message started before the fragmented one ended")
+            self._message_opcode = opcode | _RSV1
+            if opcode == _TEXT:
+                self._validator.reset()
+            assert self.deflate is not None
+            self.deflate.start_message()
+        return self._compressed_frame(first, length, header_length)
+
+    def _compressed_frame(
+        self, first: int, length: int, header_length: int
+    ) -> EngineEvent | _Step | None:
+        """Inflate what has arrived of a frame of a compressed message (Rule 5); at the end
+        of the message, return it."""
+        deflate = self.deflate
+        assert deflate is not None
+        buffer = self._buffer
+        consumed = self._frame_consumed
+        remaining = length - consumed
+        available = len(buffer) - header_length
+        text = self._message_opcode == _TEXT | _RSV1
+        validator = self._validator if text else None
+        if available < remaining:
+            if available <= 0:
+                return None
+            # Part of the frame: inflate it now and forget it, keeping the header.
+            data = buffer[header_length:]
+            del buffer[header_length:]
+            self._frame_consumed = consumed + available
+            status = deflate.inflate(data, self._message, self.max_message_size, validator)
+            if status != INFLATE_OK:
+                return self._fail_inflate(status)
+            return None
+        end = header_length + remaining
+        data = buffer[header_length:end]
+        del buffer[:end]
+        self._frame_consumed = 0
+        final = first & 0x80
+        if final:
+            # RFC 7692 7.2.2: "1. Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of
+            # the payload of the message. 2. Decompress the resulting data using DEFLATE."
+            data += TAIL
+        status = deflate.inflate(data, self._message, self.max_message_size, validator)
+        if status != INFLATE_OK:
+            return self._fail_inflate(status)
+        if not final:
+            return _Step.NEXT
+        deflate.end_message()
+        message = self._message
+        self._message = bytearray()
+        self._message_opcode = None
+        if text:
+            if not self._validator.feed(b"", True):
+                return self._fail_utf8()
+            return message.decode("utf-8")  # Already validated.
+        return bytes(message)
+
+    def _fail_inflate(self, status: int) -> Failed:
+        if status == INFLATE_TOO_BIG:
+            return self._fail(
+                CloseCode.MESSAGE_TOO_BIG,
+                f"a compressed message inflates past the limit of {self.max_message_size} bytes",
+            )
+        if status == INFLATE_CORRUPT:
+            return self._fail(
+                CloseCode.INVALID_FRAME_PAYLOAD_DATA,
+                "a compressed message is not valid DEFLATE data (RFC 7692 7.2.2)",
+            )
+        return self._fail_utf8()
 
     def _control_frame(self, opcode: int, payload: bytes) -> EngineEvent | None:
         if opcode == _PING:
@@ -442,12 +614,19 @@ class ClientConnection:
         self._buffer = bytearray()
         self._message = bytearray()
         self._message_opcode = None
+        self._frame_consumed = 0
         self.failure = Failed(reason, kind, sent)
         return self.failure
 
     def _send_data(self, opcode: int, payload: bytes | bytearray | memoryview) -> None:
         if self.state is not State.OPEN or self.close_sent is not None:
             raise InvalidStateError(f"cannot send a message in state {self.state.name}")
+        deflate = self.deflate
+        if deflate is not None and len(payload) >= COMPRESSION_THRESHOLD:
+            # RFC 7692 6.1: the first (here the only) frame of a compressed message has the
+            # "Per-Message Compressed" bit, RSV1.
+            self._write_frame(opcode | _RSV1, deflate.compress(payload))
+            return
         self._write_frame(opcode, payload)
 
     def _send_control(self, opcode: int, payload: bytes) -> None:

@@ -1,7 +1,8 @@
 """The client's opening handshake (RFC 6455 4.1), with h11 doing the HTTP/1.1.
 
 ``build_request`` writes the upgrade request; ``ResponseReader`` reads the server's answer
-and ``validate_response`` applies the RFC's checks to it. Nothing here raises on what the
+and ``validate_response`` applies the RFC's checks to it, with RFC 7692 for the one extension
+a client may offer (permessage-deflate, see ``deflate``). Nothing here raises on what the
 server sends: every problem becomes a ``HandshakeError`` value with a readable reason.
 """
 
@@ -10,20 +11,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import h11
 
 from .constants import MAX_HANDSHAKE_RESPONSE_SIZE
+from .deflate import EXTENSION_NAME, DeflateParameters, parse_response
 
 __all__ = [
     "GUID",
+    "ExtensionElement",
     "HandshakeError",
     "HandshakeRequest",
     "ResponseReader",
     "accept_value",
     "build_request",
+    "parse_extension_list",
     "validate_response",
 ]
 
@@ -53,6 +58,8 @@ class HandshakeRequest:
     """The ``Sec-WebSocket-Key`` that was sent."""
     protocols: tuple[str, ...]
     """The subprotocols that were requested, in order."""
+    extensions: str = ""
+    """The ``Sec-WebSocket-Extensions`` offer that was sent, or ``""`` for none."""
 
 
 def build_request(
@@ -61,13 +68,15 @@ def build_request(
     *,
     protocols: Sequence[str] = (),
     headers: Sequence[tuple[str, str]] = (),
+    extensions: str = "",
 ) -> tuple[HandshakeRequest, h11.Connection]:
     """Write the opening handshake request of RFC 6455 4.1 and return it with the h11
     connection that will read the response.
 
     ``host`` is the ``Host`` header value (with the port when it is not the default);
     ``resource`` the /resource name/ (path and query); ``headers`` are extra headers
-    (``Origin``, ``Cookie``, ``User-Agent``, ...), which may not be the protocol's own.
+    (``Origin``, ``Cookie``, ``User-Agent``, ...), which may not be the protocol's own;
+    ``extensions`` is the ``Sec-WebSocket-Extensions`` offer (``deflate.OFFER`` or ``""``).
     """
     for name, _ in headers:
         if name.lower() in RESERVED_REQUEST_HEADERS:
@@ -85,11 +94,14 @@ def build_request(
     ]
     if protocols:
         request_headers.append(("Sec-WebSocket-Protocol", ", ".join(protocols)))
+    # 4.1: "The request MAY include a header field with the name |Sec-WebSocket-Extensions|."
+    if extensions:
+        request_headers.append(("Sec-WebSocket-Extensions", extensions))
     request_headers.extend(headers)
     connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HANDSHAKE_RESPONSE_SIZE)
     data = connection.send(h11.Request(method="GET", target=resource, headers=request_headers))
     assert data is not None
-    request = HandshakeRequest(data, key, tuple(protocols))
+    request = HandshakeRequest(data, key, tuple(protocols), extensions)
     return request, connection
 
 
@@ -168,15 +180,104 @@ def _too_large() -> HandshakeError:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ExtensionElement:
+    """One element of a ``Sec-WebSocket-Extensions`` list: the extension's name and its
+    parameters in order, values unquoted (None for a parameter without a value)."""
+
+    name: str
+    params: tuple[tuple[str, str | None], ...]
+
+
+# RFC 6455 9.1 takes its ABNF from RFC 2616 ("implied *LWS"); the token and quoted-string
+# rules are RFC 7230's (3.2.6), whitespace is spaces and tabs (h11 has unfolded lines).
+_WS = re.compile(r"[ \t]*")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_QUOTED = re.compile(r'"((?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[\t\x20-\x7e\x80-\xff])*)"')
+_QUOTED_PAIR = re.compile(r"\\(.)")
+
+
+def parse_extension_list(value: str) -> list[ExtensionElement] | str:
+    """Parse a ``Sec-WebSocket-Extensions`` value (several header fields joined with
+    ``,``) by the ABNF of RFC 6455 9.1; return its elements, or why it is malformed.
+
+    RFC 6455 9.1: "If a value is received by either the client or the server during
+    negotiation that does not conform to the ABNF below, the recipient of such malformed
+    data MUST immediately _Fail the WebSocket Connection_."::
+
+        extension-list = 1#extension
+        extension = extension-token *( ";" extension-param )
+        extension-token = registered-token
+        registered-token = token
+        extension-param = token [ "=" (token | quoted-string) ]
+            ;When using the quoted-string syntax variant, the value
+            ;after quoted-string unescaping MUST conform to the
+            ;'token' ABNF.
+
+    Empty list elements (``a, , b``) are skipped, as RFC 7230 7 asks of list recipients.
+    """
+    elements: list[ExtensionElement] = []
+    pos, end = 0, len(value)
+
+    def skip_ws(at: int) -> int:
+        match = _WS.match(value, at)
+        assert match is not None  # [ \t]* always matches.
+        return match.end()
+
+    def malformed(what: str) -> str:
+        return f"the Sec-WebSocket-Extensions header {value!r} is malformed: {what}"
+
+    while True:
+        pos = skip_ws(pos)
+        if pos < end and value[pos] == ",":
+            pos += 1
+            continue
+        if pos == end:
+            return elements
+        name_match = _TOKEN.match(value, pos)
+        if name_match is None:
+            return malformed(f"an extension name is expected at offset {pos}")
+        pos = skip_ws(name_match.end())
+        params: list[tuple[str, str | None]] = []
+        while pos < end and value[pos] == ";":
+            pos = skip_ws(pos + 1)
+            param_match = _TOKEN.match(value, pos)
+            if param_match is None:
+                return malformed(f"a parameter name is expected at offset {pos}")
+            pos = skip_ws(param_match.end())
+            param_value: str | None = None
+            if pos < end and value[pos] == "=":
+                pos = skip_ws(pos + 1)
+                token_match = _TOKEN.match(value, pos)
+                if token_match is not None:
+                    param_value = token_match.group()
+                    pos = token_match.end()
+                else:
+                    quoted_match = _QUOTED.match(value, pos)
+                    if quoted_match is None:
+                        return malformed(f"a parameter value is expected at offset {pos}")
+                    param_value = _QUOTED_PAIR.sub(r"\1", quoted_match.group(1))
+                    if not _TOKEN.fullmatch(param_value):
+                        return malformed(f"the quoted value {param_value!r} is not a token")
+                    pos = quoted_match.end()
+                pos = skip_ws(pos)
+            params.append((param_match.group(), param_value))
+        elements.append(ExtensionElement(name_match.group(), tuple(params)))
+        if pos < end and value[pos] != ",":
+            return malformed(f"',' or ';' is expected at offset {pos}")
+
+
 def _tokens(values: list[str]) -> list[str]:
     return [token.strip().lower() for value in values for token in value.split(",")]
 
 
 def validate_response(
     request: HandshakeRequest, response: HandshakeResponse
-) -> tuple[str, str] | HandshakeError:
-    """Apply the client's checks of RFC 6455 4.1 to the response; return the selected
-    subprotocol and extensions, or the reason the connection must fail."""
+) -> tuple[str, str, DeflateParameters | None] | HandshakeError:
+    """Apply the client's checks of RFC 6455 4.1 (and RFC 7692 for permessage-deflate) to
+    the response; return the selected subprotocol, the extensions in use (normalized) and
+    the agreed permessage-deflate parameters (None when not in use), or the reason the
+    connection must fail."""
     status, headers = response.status_code, response.headers
     # 4.1: "If the status code received from the server is not 101, the client handles the
     # response per HTTP [RFC2616] procedures." A WebSocket client follows no redirect and
@@ -216,11 +317,14 @@ def validate_response(
     # client), the client MUST _Fail the WebSocket Connection_."
     extensions = response.values("sec-websocket-extensions")
     extension_value = ", ".join(value.strip() for value in extensions if value.strip())
-    # No extension is offered yet (permessage-deflate comes with the compression issue).
+    deflate: DeflateParameters | None = None
     if extension_value:
-        return HandshakeError(
-            f"the server selected the extension {extension_value!r}, which was not offered"
-        )
+        checked = _check_extensions(request, extension_value)
+        if isinstance(checked, str):
+            return HandshakeError(checked)
+        deflate = checked
+        # What the API's ``extensions`` shows: the element in use, normalized.
+        extension_value = deflate.extension
     # 4.1 check 6: "If the response includes a |Sec-WebSocket-Protocol| header field and
     # this header field indicates the use of a subprotocol that was not present in the
     # client's handshake (the server has indicated a subprotocol not requested by the
@@ -241,7 +345,36 @@ def validate_response(
         return HandshakeError(
             "the server selected no subprotocol; requested: " + ", ".join(request.protocols)
         )
-    return protocol, extension_value
+    return protocol, extension_value, deflate
+
+
+def _check_extensions(request: HandshakeRequest, value: str) -> DeflateParameters | str:
+    """The extensions the server selected, against the offer: the agreed permessage-deflate
+    parameters, or why the connection must fail."""
+    elements = parse_extension_list(value)
+    if isinstance(elements, str):
+        return elements
+    offered = parse_extension_list(request.extensions) if request.extensions else []
+    assert isinstance(offered, list), "our own offer is well-formed"
+    offered_names = {element.name for element in offered}
+    for element in elements:
+        # Extension names are compared exactly, as Chromium and websockets do: RFC 7692
+        # registers "permessage-deflate" and nothing says its case may vary.
+        if element.name not in offered_names:
+            return f"the server selected the extension {element.name!r}, which was not offered"
+    if len(elements) > 1:
+        # RFC 7692 5: "A server MUST NOT accept a PMCE extension negotiation offer together
+        # with another extension if the PMCE will conflict with the extension on their use
+        # of the RSV1 bit. A client that received a response accepting a PMCE extension
+        # negotiation offer together with such an extension MUST _Fail the WebSocket
+        # Connection_." Two permessage-deflate elements would both claim RSV1.
+        return f"the server accepted {EXTENSION_NAME} {len(elements)} times in {value!r}"
+    (element,) = elements
+    offer = next(candidate for candidate in offered if candidate.name == element.name)
+    offer_params = {name for name, _ in offer.params}
+    return parse_response(
+        element.params, client_max_window_bits_offered="client_max_window_bits" in offer_params
+    )
 
 
 def _show(values: list[str]) -> str:
