@@ -1,116 +1,581 @@
-"""The ``wsapi`` command: a first, line-based client (the full interactive client is the
-command-line issue's work). It shows the events a browser script would see.
+"""The ``wsapi`` command: a WebSocket client for the terminal that shows what a browser script
+would see, event by event (open, message, error, close), in the style of wscat and websocat.
 
-``wsapi`` with no URL starts the embedded echo server on 127.0.0.1 and runs a round trip
-against it; ``wsapi URL`` sends each line of standard input as a text message and prints
-what arrives, until standard input ends or the server closes.
+Modes, chosen from the arguments and from what standard input is:
+
+- interactive (standard input and output are a terminal): a line editor; each line is a text
+  message, slash commands say the rest (``cli_interactive``, ``cli_commands``);
+- pipe (standard input is not a terminal): each input line is a message, each message
+  received is a line on standard output, events go to standard error (``cli_session``);
+- ``-x MESSAGE``: send these messages, then close (like pipe mode, without reading input);
+- no URL: the embedded echo server on 127.0.0.1, so that everything works with no network;
+  with no terminal and no input that is the demo round trip the README's first command runs;
+- ``--serve``: only the echo server.
+
+The command builds on the public API only (``WebSocket``, ``UserAgent``, the events,
+``ws.failure``, ``await ws.opened`` / ``ws.closed``, ``ws.drained()``, ``wsapi.ping``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import contextlib
+import importlib
+import math
+import os
+import signal
+import ssl
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
+from . import __version__
 from .agent import UserAgent
-from .echo import start_echo_server
+from .cli_output import Layout, Output
+from .cli_session import (
+    EXIT_FAILURE,
+    LineReader,
+    Session,
+    converse,
+    messages_from,
+    messages_from_lines,
+)
+from .echo import EchoServer, start_echo_server
 from .errors import DOMException
-from .events import CloseEvent, Event, MessageEvent
-from .websocket import WebSocket, WebSocketError
+from .websocket import WebSocket
+
+__all__ = ["main"]
 
 DEMO_MESSAGES: tuple[str | bytes, ...] = ("Hello from wsapi", b"\x00\x01\x02 binary")
 
+DEFAULT_LINGER = 1.0
+"""Seconds of silence after the input ends before pipe mode closes: a round trip to a
+server on another continent and back, with room for the server to think. ``--linger`` and
+``-w`` change it; against the embedded echo server the wait ends as soon as every echo is
+in."""
 
-def _watch(ws: WebSocket) -> None:
-    """Print every event as it is dispatched."""
+EXAMPLES = """\
+examples:
+  wsapi                                  interactive session with the embedded echo server
+  wsapi wss://echo.example/chat -p chat  interactive session, subprotocol "chat"
+  printf 'hello\\n' | wsapi               a line in, its echo out (embedded echo server)
+  wsapi wss://api.example/ws -x '{"op":"subscribe"}' -w 10 --jsonl | jq .
+                                         send one message, print events as JSON for 10 s
+  wsapi ws://localhost:8080/ < lines.txt > replies.txt
+                                         one message per line, the replies as lines
+  wsapi --serve 8765                     run only the echo server, on 127.0.0.1:8765
 
-    def on_open(event: Event) -> None:
-        print(f"open     protocol={ws.protocol!r} extensions={ws.extensions!r}")
+interactive commands: /ping [text], /close [code [reason]], /binary HEX|base64:DATA|@FILE,
+  /state, /help, /quit; a line starting with // sends the rest, starting with /.
 
-    def on_message(event: MessageEvent) -> None:
-        data = event.data
-        if isinstance(data, str):
-            print(f"message  text ({len(data)} chars): {data}")
-        else:  # bytes: binaryType is "arraybuffer"
-            print(f"message  binary ({len(data)} bytes): {data.hex(' ')}")
+exit status:
+  0    the connection closed cleanly (1000, 1001, no code, or the code you chose)
+  1    the connection failed, or closed uncleanly (error event, close code 1006)
+  2    usage error: bad option or value, or a URL the WebSocket constructor refuses
+  3    the server closed cleanly with another code (e.g. 1011, 4000)
+  130  interrupted (SIGINT in pipe mode; 143 for SIGTERM)
 
-    def on_error(event: Event) -> None:
-        reason = f": {ws.failure}" if ws.failure else ""
-        print(f"error{reason}")
-
-    def on_close(event: CloseEvent) -> None:
-        print(f"close    code={event.code} reason={event.reason!r} wasClean={event.wasClean}")
-
-    ws.binaryType = "arraybuffer"
-    ws.onopen = on_open
-    ws.onmessage = on_message
-    ws.onerror = on_error
-    ws.onclose = on_close
-
-
-def _open(url: str, protocols: Sequence[str], agent: UserAgent) -> WebSocket:
-    ws = WebSocket(url, list(protocols), agent=agent)
-    print(f"connecting to {ws.url}")
-    _watch(ws)
-    return ws
+environment: NO_COLOR disables colours; WSAPI_HISTORY is the history file ("" for none);
+  ws_proxy, wss_proxy, https_proxy, http_proxy, all_proxy, no_proxy choose a proxy;
+  WSAPI_NO_UVLOOP=1 keeps the standard event loop when uvloop is installed.
+"""
 
 
-async def demo(protocols: Sequence[str]) -> int:
-    """Round trip against the embedded echo server."""
-    async with await start_echo_server() as server:
-        print(f"embedded echo server listening on {server.url}")
-        # The echo server is local: no proxy from the environment applies to it.
-        ws = _open(server.url, protocols, UserAgent(proxy=None))
-        received: list[object] = []
-        ws.addEventListener("message", lambda event: received.append(event.data))
-        try:
-            await ws.opened
-        except WebSocketError:
-            await ws.closed
-            return 1
-        for message in DEMO_MESSAGES:
-            ws.send(message)
-        while len(received) < len(DEMO_MESSAGES) and ws.readyState == WebSocket.OPEN:
-            await asyncio.sleep(0.01)
-        ws.close(1000, "done")
-        await ws.closed
-        return 0 if len(received) == len(DEMO_MESSAGES) else 1
+# Argument types.
 
 
-async def lines(url: str, protocols: Sequence[str]) -> int:
-    """Send each line of standard input; print what arrives."""
-    ws = _open(url, protocols, UserAgent())
+def _seconds(text: str) -> float:
+    """Seconds: a number; 0, "none" or "inf" mean no limit (returned as 0)."""
+    if text.lower() in ("none", "off", "inf", "infinity"):
+        return 0.0
+    value = _float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative")
+    return 0.0 if math.isinf(value) else value
+
+
+def _float(text: str) -> float:
     try:
-        await ws.opened
-    except WebSocketError:
-        await ws.closed
-        return 1
-    loop = asyncio.get_running_loop()
-    while ws.readyState == WebSocket.OPEN:
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line:
-            break
-        if ws.readyState == WebSocket.OPEN:
-            ws.send(line.rstrip("\n"))
-    if ws.readyState == WebSocket.OPEN:
-        await ws.drained()
-        await asyncio.sleep(0.5)  # Let replies to the last lines arrive.
-        ws.close(1000)
-    await ws.closed
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if math.isnan(value):
+        raise argparse.ArgumentTypeError("NaN is not a number of seconds")
+    return value
+
+
+def _wait(text: str) -> float:
+    """``-w``: seconds, ``inf`` for "until the server closes"."""
+    value = _float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = _float(text)
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def _size(text: str) -> int:
+    """Bytes, with an optional K, M or G suffix (powers of 1024); 0 or "none": no limit."""
+    if text.lower() in ("none", "off", "inf"):
+        return 0
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    digits = text.lower().removesuffix("b").removesuffix("i")
+    factor = units.get(digits[-1:], 1)
+    if factor != 1:
+        digits = digits[:-1]
+    try:
+        value = int(float(digits) * factor)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 65536 or 64M") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("the count must be at least 1")
+    return value
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, colon, value = text.partition(":")
+    name = name.strip()
+    if not colon or not name or any(c.isspace() for c in name):
+        raise argparse.ArgumentTypeError(f"{text!r} is not 'Name: value'")
+    return name, value.strip()
+
+
+def _listen(text: str) -> tuple[str, int]:
+    """``--serve [[HOST:]PORT]``."""
+    host, _, port_text = text.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not [HOST:]PORT") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is not in 0-65535")
+    return host, port
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wsapi",
+        usage="%(prog)s [options] [URL]",
+        description=(
+            "A WebSocket client that shows what a browser script would see: open, message, "
+            "error (with the reason a browser keeps to itself) and close events. With no URL, "
+            "it connects to an embedded echo server on 127.0.0.1."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "url", nargs="?", metavar="URL", help="ws:// or wss:// URL (none: embedded echo server)"
+    )
+    parser.add_argument("-V", "--version", action="version", version=_version())
+
+    handshake = parser.add_argument_group("connection")
+    handshake.add_argument(
+        "-p",
+        "--protocol",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="request a subprotocol (repeat, or separate with commas)",
+    )
+    handshake.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        type=_header,
+        metavar="'NAME: VALUE'",
+        help="add a handshake request header (repeat for more)",
+    )
+    handshake.add_argument(
+        "--auth", metavar="USER:PASSWORD", help="HTTP Basic authentication header"
+    )
+    handshake.add_argument(
+        "--origin", metavar="ORIGIN", help="the page's origin, sent as Origin (default: none)"
+    )
+    handshake.add_argument(
+        "--user-agent", metavar="TEXT", help='the User-Agent header ("" sends none)'
+    )
+    handshake.add_argument(
+        "--standard",
+        choices=("cr-2011", "whatwg"),
+        default="cr-2011",
+        help="the API's rules: the W3C CR of 2011 (default) or the WHATWG living standard",
+    )
+    handshake.add_argument(
+        "--compression",
+        choices=("deflate", "none"),
+        help="offer permessage-deflate (default: none for cr-2011, deflate for whatwg)",
+    )
+    handshake.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="http://, https://, socks5://, socks5h:// or socks4:// proxy",
+    )
+    handshake.add_argument(
+        "--no-proxy",
+        action="store_true",
+        help="connect directly, whatever the *_proxy environment variables say",
+    )
+    handshake.add_argument(
+        "-k", "--insecure", action="store_true", help="do not verify the server's certificate"
+    )
+    handshake.add_argument("--cacert", metavar="FILE", help="trust the CA certificates in FILE")
+    handshake.add_argument("--cert", metavar="FILE", help="client certificate (PEM)")
+    handshake.add_argument(
+        "--key", metavar="FILE", help="the client certificate's key (default: in --cert)"
+    )
+
+    limits = parser.add_argument_group("limits and timers")
+    limits.add_argument(
+        "--max-size",
+        "--max-message-size",
+        type=_size,
+        metavar="BYTES",
+        help="largest message accepted, e.g. 1M (default 64M; 0: none); a larger one fails "
+        "the connection with 1009",
+    )
+    limits.add_argument(
+        "--open-timeout",
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="time to open the connection (default 30; 0: none)",
+    )
+    limits.add_argument(
+        "--close-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="time for the closing handshake (default 10; 0: none)",
+    )
+    limits.add_argument(
+        "--ping-interval",
+        type=_seconds,
+        metavar="SECONDS",
+        help="send a keepalive Ping this often (default: never)",
+    )
+    limits.add_argument(
+        "--ping-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="fail the connection when a keepalive Pong is this late",
+    )
+
+    sending = parser.add_argument_group("messages")
+    sending.add_argument(
+        "-x",
+        "--execute",
+        action="append",
+        default=[],
+        metavar="MESSAGE",
+        help="send MESSAGE once open (repeat for more), then close instead of reading input",
+    )
+    sending.add_argument(
+        "-b", "--binary", action="store_true", help="send lines as binary messages, not text"
+    )
+    sending.add_argument(
+        "--binary-type",
+        choices=("blob", "arraybuffer"),
+        default="blob",
+        help="ws.binaryType: what binary messages arrive as (default blob, as in a browser)",
+    )
+    sending.add_argument(
+        "-1", "--once", action="store_true", help="close after the first message received"
+    )
+    sending.add_argument(
+        "-n", "--count", type=_count, metavar="N", help="close after N messages received"
+    )
+    sending.add_argument(
+        "--linger",
+        type=_positive_seconds,
+        default=DEFAULT_LINGER,
+        metavar="SECONDS",
+        help="after the input ends, close once no message has arrived for this long "
+        f"(default {DEFAULT_LINGER:g})",
+    )
+    sending.add_argument(
+        "-w",
+        "--wait",
+        type=_wait,
+        metavar="SECONDS",
+        help="after the input ends, wait this long instead (inf: until the server closes)",
+    )
+
+    shown = parser.add_argument_group("output")
+    shown.add_argument(
+        "--jsonl",
+        "--json",
+        action="store_true",
+        help="one JSON object per event on stdout, for scripts",
+    )
+    shown.add_argument(
+        "-q", "--quiet", action="store_true", help="show messages and failures only"
+    )
+    shown.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colours: auto (default) on a terminal when NO_COLOR is unset",
+    )
+    shown.add_argument(
+        "--no-color", dest="color", action="store_const", const="never", help="no colours"
+    )
+    shown.add_argument(
+        "--binary-format",
+        choices=("hex", "base64", "raw"),
+        default="hex",
+        help="how pipe mode writes a binary message on stdout (default hex, one per line)",
+    )
+
+    server = parser.add_argument_group("echo server")
+    server.add_argument(
+        "--serve",
+        nargs="?",
+        const="127.0.0.1:0",
+        type=_listen,
+        metavar="[HOST:]PORT",
+        help="only run the echo server (default 127.0.0.1, a free port) until Ctrl-C",
+    )
+    return parser
+
+
+def _version() -> str:
+    python = ".".join(map(str, sys.version_info[:3]))
+    return f"wsapi {__version__} (Python {python}, event loop: {_loop_name()})"
+
+
+# The agent.
+
+
+def build_agent(args: argparse.Namespace, *, embedded: bool) -> UserAgent:
+    """The ``UserAgent`` the options describe (``ValueError`` for a bad value)."""
+    headers: list[tuple[str, str]] = list(args.header)
+    if args.auth is not None:
+        token = base64.b64encode(args.auth.encode("utf-8")).decode("ascii")
+        headers.append(("Authorization", f"Basic {token}"))
+    ssl_context = None
+    if args.insecure or args.cacert or args.cert:
+        ssl_context = ssl.create_default_context(cafile=args.cacert)
+        if args.cert:
+            ssl_context.load_cert_chain(args.cert, args.key)
+        if args.insecure:
+            ssl_context.check_hostname = False
+            ssl_context.verify_mode = ssl.CERT_NONE
+    settings: dict[str, Any] = {
+        "standard": args.standard,
+        "origin": args.origin,
+        "ssl_context": ssl_context,
+        "headers": headers,
+    }
+    if args.no_proxy or (embedded and args.proxy is None):
+        # The embedded server is on this machine: no proxy from the environment applies.
+        settings["proxy"] = None
+    elif args.proxy is not None:
+        settings["proxy"] = args.proxy
+    if args.compression is not None:
+        settings["compression"] = None if args.compression == "none" else "deflate"
+    if args.user_agent is not None:
+        settings["user_agent"] = args.user_agent or None
+    if args.max_size is not None:
+        settings["max_message_size"] = args.max_size or None
+    for name in ("open_timeout", "close_timeout", "ping_interval", "ping_timeout"):
+        value = getattr(args, name)
+        if value is not None:
+            settings[name] = value or None
+    return UserAgent(**settings)
+
+
+# Running.
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when it is installed (never required; WSAPI_NO_UVLOOP=1 declines it)."""
+    if os.environ.get("WSAPI_NO_UVLOOP"):
+        return None
+    try:
+        uvloop = importlib.import_module("uvloop")
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def _loop_name() -> str:
+    return "asyncio" if _loop_factory() is None else "uvloop"
+
+
+def _run(main: Coroutine[Any, Any, int]) -> int:
+    factory = _loop_factory()
+    if sys.version_info >= (3, 11):
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(main)
+    if factory is not None:  # Python 3.10: no loop_factory; a policy does the same.
+        asyncio.set_event_loop_policy(importlib.import_module("uvloop").EventLoopPolicy())
+    return asyncio.run(main)
+
+
+class _Signals:
+    """SIGINT and SIGTERM: the first one closes cleanly (``on_first``), the second cancels
+    the program, whose connections the event loop's end then drops within two seconds."""
+
+    def __init__(self, on_first: Callable[[int], None]) -> None:
+        self._on_first = on_first
+        self._seen = False
+        self._task = asyncio.current_task()
+        self._loop = asyncio.get_running_loop()
+        self.installed: list[int] = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._loop.add_signal_handler(signum, self._handle, signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue  # Windows, or not the main thread: Ctrl-C is KeyboardInterrupt.
+            self.installed.append(signum)
+
+    def _handle(self, signum: int) -> None:
+        if not self._seen:
+            self._seen = True
+            self._on_first(signum)
+        elif self._task is not None:
+            self._task.cancel()
+
+    def remove(self) -> None:
+        for signum in self.installed:
+            self._loop.remove_signal_handler(signum)
+
+
+async def _serve(host: str, port: int, output: Output) -> int:
+    try:
+        server = await start_echo_server(host, port)
+    except OSError as exc:
+        output.problem(f"wsapi: cannot listen on {host}:{port}: {exc.strerror or exc}")
+        return EXIT_FAILURE
+    stop: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    def on_signal(signum: int) -> None:
+        if not stop.done():
+            stop.set_result(signum)
+
+    signals = _Signals(on_signal)
+    async with server:
+        # The URL is the result of this mode: on stdout, even with --quiet.
+        print(server.url, flush=True)
+        output.info("echo server running; Ctrl-C stops it")
+        try:
+            await stop
+        finally:
+            signals.remove()
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="wsapi", description=__doc__.split("\n\n")[0])
-    parser.add_argument("url", nargs="?", help="ws:// or wss:// URL (none: embedded echo server)")
-    parser.add_argument("-p", "--protocol", action="append", default=[], help="subprotocol")
-    args = parser.parse_args(argv)
+class _UsageError(Exception):
+    """A value the library refused (reported by argparse, exit status 2, outside the loop)."""
+
+
+async def _client(args: argparse.Namespace) -> int:
+    interactive = not args.execute and sys.stdin.isatty() and sys.stdout.isatty()
+    embedded = args.url is None
+    reader: LineReader | None = None
+    demo = False
+    if not interactive and not args.execute:
+        reader = LineReader()
+        # No URL and no terminal: input lines are echoed; no input at all is the demo.
+        demo = embedded and not await reader.has_input()
+    if args.jsonl:
+        layout: Layout = "jsonl"
+    elif interactive or demo:
+        layout = "log"
+    else:
+        layout = "pipe"
+    output = Output(layout, quiet=args.quiet, color=args.color, binary_format=args.binary_format)
     try:
-        if args.url is None:
-            return asyncio.run(demo(args.protocol))
-        return asyncio.run(lines(args.url, args.protocol))
-    except DOMException as exc:
-        parser.error(f"{exc.name}: {exc.message}")
-    except KeyboardInterrupt:
-        return 130
+        agent = build_agent(args, embedded=embedded)
+    except (ValueError, TypeError, OSError) as exc:
+        raise _UsageError(str(exc)) from None
+    protocols = [name.strip() for value in args.protocol for name in value.split(",")]
+
+    server: EchoServer | None = None
+    url = args.url
+    if embedded:
+        server = await start_echo_server()
+        url = server.url
+        if demo:
+            output.info(
+                f"wsapi {__version__}: no URL and no input: a round trip with the echo server"
+            )
+        output.info(f"embedded echo server listening on {server.url}")
+    try:
+        try:
+            ws = WebSocket(url, protocols, agent=agent)
+            ws.binaryType = args.binary_type
+        except DOMException as exc:
+            raise _UsageError(str(exc)) from None
+        session = Session(ws, output, count=1 if args.once else args.count)
+        signals = _Signals(session.interrupt)
+        output.info(f"connecting to {ws.url}")
+        try:
+            if interactive:
+                # Imported on demand: prompt_toolkit is for terminals only.
+                from .cli_interactive import interact  # noqa: PLC0415
+
+                return await interact(session, binary=args.binary)
+            if demo:
+                source = messages_from(DEMO_MESSAGES)
+            elif args.execute:
+                source = messages_from(args.execute)
+            else:
+                assert reader is not None
+                source = messages_from_lines(reader, output, binary=args.binary)
+            status = await converse(
+                session, source, linger=args.linger, wait=args.wait, echo=embedded
+            )
+            if demo and status == 0:
+                output.info("next: `wsapi` in a terminal, `wsapi URL`, or `wsapi --help`")
+            return status
+        finally:
+            signals.remove()
+    finally:
+        if server is not None:
+            await server.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The console script: parse the arguments, run, return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.serve is not None and args.url is not None:
+        parser.error("--serve runs the echo server only: give no URL")
+    if args.key and not args.cert:
+        parser.error("--key goes with --cert")
+    try:
+        if args.serve is not None:
+            output = Output("pipe", quiet=args.quiet, color=args.color)
+            host, port = args.serve
+            return _run(_serve(host, port, output))
+        return _run(_client(args))
+    except _UsageError as exc:
+        parser.error(str(exc))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        return 128 + signal.SIGINT
+
+
+if __name__ == "__main__":  # pragma: no cover
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())

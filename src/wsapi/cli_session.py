@@ -1,0 +1,329 @@
+"""One connection as the command line drives it, and the non-interactive conversation.
+
+``Session`` wraps a ``WebSocket`` made through the public API: it shows each event through an
+``Output``, counts messages, and knows when to stop (the close event, ``--count``, a signal,
+a closed standard output) and which exit status the close event means.
+
+``converse`` is pipe mode, ``-x`` and the demo: send the messages of a source, then wait for
+the replies before starting the closing handshake, because the API drops messages that
+arrive once it has started (``readyState`` CLOSING).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Final, TypeVar
+
+from .cli_output import Output
+from .events import CloseEvent, Event, MessageEvent
+from .websocket import WebSocket, WebSocketError
+
+__all__ = [
+    "EXIT_CLOSE_CODE",
+    "EXIT_FAILURE",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "LineReader",
+    "Session",
+    "converse",
+]
+
+EXIT_OK: Final = 0
+"""The connection closed cleanly (``wasClean`` true) with 1000, 1001 or no code, or with the
+code the user chose."""
+EXIT_FAILURE: Final = 1
+"""The connection failed or closed uncleanly (an error event, close code 1006)."""
+EXIT_USAGE: Final = 2
+"""Bad arguments: an unknown option, a URL the constructor refuses (SyntaxError), ..."""
+EXIT_CLOSE_CODE: Final = 3
+"""The server closed the connection cleanly with a code other than 1000, 1001 or none
+(4000 "unauthorized", 1011 "internal error", ...): a script can tell it from success."""
+
+SEND_HIGH_WATER = 1024 * 1024
+"""``bufferedAmount`` past which pipe mode waits for the network before it sends the next
+line: input faster than the network is held in the pipe, not in memory."""
+
+QUEUE_LINES = 256
+"""Lines read ahead from standard input: enough to keep the connection busy, few enough that
+a huge input file is read at the pace of the network."""
+
+_SLOW_CLOSE = 2.0
+"""Seconds after which a close that has not finished gets a note (the wait is bounded by the
+agent's close_timeout; Ctrl-C again leaves at once)."""
+
+T = TypeVar("T")
+
+
+class _Stopped:
+    """What ``until_stopped`` returns when the session stopped first."""
+
+
+STOPPED: Final = _Stopped()
+
+
+class Session:
+    """A ``WebSocket`` with its events shown, and what ends its use."""
+
+    def __init__(self, ws: WebSocket, output: Output, *, count: int | None = None) -> None:
+        self.ws = ws
+        self.output = output
+        self.count = count
+        self.received = 0
+        self.closed_by_us = False
+        self.signal: int | None = None
+        """The signal (SIGINT, SIGTERM) that asked the session to end."""
+        loop = asyncio.get_running_loop()
+        self.stopped: asyncio.Future[None] = loop.create_future()
+        self._activity = asyncio.Event()
+        output.on_broken_pipe = self.stop
+        ws.addEventListener("open", self._on_open)
+        ws.addEventListener("message", self._on_message)
+        ws.addEventListener("error", self._on_error)
+        ws.addEventListener("close", self._on_close)
+
+    def _on_open(self, event: Event) -> None:
+        self.output.on_open(self.ws, event.timeStamp)
+
+    def _on_message(self, event: MessageEvent) -> None:
+        self.received += 1
+        self._activity.set()
+        self.output.on_message(event)
+        if self.count is not None and self.received >= self.count:
+            # Close now, in this task: a message already read is then not dispatched (the
+            # API drops messages once closing has started), so exactly N are shown.
+            self.close(1000)
+            self.stop()
+
+    def _on_error(self, event: Event) -> None:
+        self.output.on_error(self.ws, event.timeStamp)
+
+    def _on_close(self, event: CloseEvent) -> None:
+        self.output.on_close(event)
+        self.stop()
+
+    def stop(self) -> None:
+        """Ask the conversation to end (it then closes the connection)."""
+        if not self.stopped.done():
+            self.stopped.set_result(None)
+
+    def interrupt(self, signum: int) -> None:
+        """A signal asks to leave: close cleanly, then exit with 128 + the signal."""
+        self.signal = signum
+        self.stop()
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        """``ws.close()``, remembered: the close code is then ours, not the server's."""
+        if self.ws.readyState in (WebSocket.CONNECTING, WebSocket.OPEN):
+            self.closed_by_us = True
+            self.ws.close(code, reason)
+
+    async def until_stopped(self, awaitable: Awaitable[T]) -> T | _Stopped:
+        """The result of ``awaitable``, or ``STOPPED`` if the session stops first."""
+        # A future (ws.opened) is shielded: stopping must not cancel the library's future.
+        if isinstance(awaitable, asyncio.Future):
+            task: asyncio.Future[T] = asyncio.shield(awaitable)
+        else:
+            task = asyncio.ensure_future(awaitable)
+        if not self.stopped.done():
+            either: set[asyncio.Future[Any]] = {task, self.stopped}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return task.result()
+        task.cancel()
+        await asyncio.wait({task})
+        if not task.cancelled():
+            task.exception()  # Retrieved: nobody wants the result any more.
+        return STOPPED
+
+    async def wait_for_replies(
+        self, *, linger: float, wait: float | None, expected: int | None
+    ) -> None:
+        """After the last message sent: wait ``wait`` seconds if given (``inf``: until the
+        server closes); else until ``expected`` messages have arrived, or none has for
+        ``linger`` seconds. The session stopping ends any wait."""
+        if wait is not None:
+            if wait == float("inf"):
+                await self.stopped
+            else:
+                await self.until_stopped(asyncio.sleep(wait))
+            return
+        while not self.stopped.done():
+            if expected is not None and self.received >= expected:
+                return
+            self._activity.clear()
+            arrived = await self.until_stopped(_wait_event(self._activity, linger))
+            if arrived is False:
+                return
+
+    async def finish(self) -> int:
+        """Close with 1000 unless closed already, wait for the close event (bounded by the
+        agent's close_timeout), and return the exit status it means."""
+        self.close(1000)
+        if not self.ws.closed.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self.ws.closed), _SLOW_CLOSE)
+            except asyncio.TimeoutError:
+                self.output.info("waiting for the server to close (Ctrl-C to leave now)")
+        event = await self.ws.closed
+        await self.output.flush()
+        return self.status(event)
+
+    def status(self, event: CloseEvent) -> int:
+        if self.signal is not None:
+            return 128 + self.signal
+        if not event.wasClean:
+            return EXIT_FAILURE
+        if self.closed_by_us or event.code in (1000, 1001, 1005):
+            return EXIT_OK
+        return EXIT_CLOSE_CODE
+
+
+async def _wait_event(event: asyncio.Event, timeout: float) -> bool:
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except asyncio.TimeoutError:
+        return False
+    return True
+
+
+class LineReader:
+    """The lines of a file descriptor (standard input), read by a daemon thread.
+
+    A thread, because asyncio's pipe support refuses regular files (``wsapi URL < file``) and
+    a terminal; ``os.read`` rather than ``sys.stdin``, because a daemon thread blocked inside
+    a buffered reader makes the interpreter's exit fail on the reader's lock. Reading stays
+    at most ``QUEUE_LINES`` lines ahead of the consumer.
+    """
+
+    def __init__(self, fd: int = 0) -> None:
+        self._fd = fd
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._room = threading.Semaphore(QUEUE_LINES)
+        self._loop = asyncio.get_running_loop()
+        self._eof = False
+        self._held: bytes | None = None
+        threading.Thread(target=self._run, daemon=True, name="wsapi stdin").start()
+
+    def _post(self, item: bytes | None) -> bool:
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        except RuntimeError:  # The event loop is closed: the program is ending.
+            return False
+        return True
+
+    def _run(self) -> None:
+        pending = bytearray()
+        while True:
+            try:
+                chunk = os.read(self._fd, 65536)
+            except OSError:
+                chunk = b""  # EIO from a terminal that went away: the end of input.
+            if not chunk:
+                break
+            start = len(pending)
+            pending += chunk
+            while (end := pending.find(b"\n", start)) >= 0:
+                line = bytes(pending[:end])
+                del pending[: end + 1]
+                start = 0
+                self._room.acquire()
+                if not self._post(line.removesuffix(b"\r")):
+                    return
+        if pending:
+            self._room.acquire()
+            if not self._post(bytes(pending).removesuffix(b"\r")):
+                return
+        self._post(None)
+
+    async def has_input(self) -> bool:
+        """Whether there is a line at all (it waits for the first one, and keeps it)."""
+        if self._held is None:
+            self._held = await self.readline()
+        return self._held is not None
+
+    async def readline(self) -> bytes | None:
+        """The next line without its line ending, or None at the end of input."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            return held
+        if self._eof:
+            return None
+        line = await self._queue.get()
+        if line is None:
+            self._eof = True
+        else:
+            self._room.release()
+        return line
+
+
+MessageSource = Callable[[], Awaitable[str | bytes | None]]
+"""The next message to send, or None when there are no more."""
+
+
+def messages_from(items: Iterable[str | bytes]) -> MessageSource:
+    """A source of the given messages (``-x``, the demo)."""
+    iterator = iter(items)
+
+    async def next_message() -> str | bytes | None:
+        return next(iterator, None)
+
+    return next_message
+
+
+def messages_from_lines(reader: LineReader, output: Output, *, binary: bool) -> MessageSource:
+    """A source of the lines of ``reader``: text (UTF-8), or bytes with ``binary``."""
+    number = 0
+
+    async def next_message() -> str | bytes | None:
+        nonlocal number
+        line = await reader.readline()
+        if line is None or binary:
+            return line
+        number += 1
+        try:
+            return line.decode("utf-8")
+        except UnicodeDecodeError:
+            output.problem(
+                f"input line {number} is not UTF-8: sent with U+FFFD for the bad bytes "
+                "(-b sends lines as binary messages)"
+            )
+            return line.decode("utf-8", "replace")
+
+    return next_message
+
+
+async def converse(
+    session: Session,
+    next_message: MessageSource,
+    *,
+    linger: float,
+    wait: float | None = None,
+    echo: bool = False,
+) -> int:
+    """Send every message of the source once open, wait for the replies, close; return the
+    exit status. ``echo``: the server answers each message once (the embedded server), so
+    the wait ends when every answer is in."""
+    ws = session.ws
+    try:
+        await session.until_stopped(ws.opened)
+    except WebSocketError:
+        return await session.finish()
+    sent = 0
+    while not session.stopped.done() and ws.readyState == WebSocket.OPEN:
+        message = await session.until_stopped(next_message())
+        if message is None or isinstance(message, _Stopped):
+            break
+        if ws.readyState != WebSocket.OPEN:
+            break
+        ws.send(message)
+        sent += 1
+        if ws.bufferedAmount > SEND_HIGH_WATER:
+            await session.until_stopped(ws.drained())
+    if not session.stopped.done():
+        await session.until_stopped(ws.drained())
+        await session.wait_for_replies(linger=linger, wait=wait, expected=sent if echo else None)
+    return await session.finish()
