@@ -5,12 +5,15 @@ the key each carries."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 import tracemalloc
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from test_engine import (
     accept_for,
@@ -35,7 +38,7 @@ from wsapi.protocol.deflate import (
     parse_response,
 )
 from wsapi.protocol.engine import ClientConnection, State
-from wsapi.protocol.events import Failed, Opened, PingReceived
+from wsapi.protocol.events import EngineEvent, Failed, Opened, PingReceived
 
 DEFLATE = "permessage-deflate"
 MiB = 1024 * 1024
@@ -573,6 +576,84 @@ def test_receive_two_streams_in_one_message() -> None:
     payload = one.compress(b"ab") + one.flush(zlib.Z_FINISH) + deflated(b"cd", two)
     conn.receive_data(compressed_frame(2, payload))
     assert drain(conn) == [b"abcd"]
+
+
+# Properties.
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    messages=st.lists(st.one_of(st.text(max_size=800), st.binary(max_size=3000)), max_size=4),
+    takeover=st.booleans(),
+    data=st.data(),
+)
+def test_any_compressed_fragmentation_and_chunking_round_trips(
+    messages: list[str | bytes], takeover: bool, data: st.DataObject
+) -> None:
+    """Compressed messages (with or without context takeover), cut into any frames with
+    Pings between them and fed in any chunks, arrive exactly."""
+    extension = DEFLATE if takeover else "permessage-deflate; server_no_context_takeover"
+    conn = open_deflate(extension)
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    stream = b""
+    expected: list[EngineEvent] = []
+    for message in messages:
+        raw = message.encode() if isinstance(message, str) else message
+        if not takeover:
+            compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+        payload = deflated(raw, compressor)
+        cuts = sorted(set(data.draw(st.lists(st.integers(0, len(payload)), max_size=6))))
+        bounds = [0, *cuts, len(payload)]
+        pieces = [payload[a:b] for a, b in itertools.pairwise(bounds)]
+        for i, piece in enumerate(pieces):
+            last = i == len(pieces) - 1
+            opcode = (1 if isinstance(message, str) else 2) if i == 0 else 0
+            stream += compressed_frame(opcode, piece, fin=last, rsv1=i == 0)
+            if not last and data.draw(st.booleans()):
+                stream += server_frame(9, b"ping")
+                expected.append(PingReceived(b"ping"))
+        expected.append(message)
+    chunks = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=10)))
+    events: list[EngineEvent] = []
+    start = 0
+    for cut in [*chunks, len(stream)]:
+        conn.receive_data(stream[start:cut])
+        start = cut
+        events.extend(drain(conn))
+    assert events == expected
+    assert conn.buffered == 0
+    assert conn.state is State.OPEN
+
+
+FIRST_BYTES = [0x81, 0x82, 0xC1, 0xC2, 0x41, 0x42, 0x01, 0x00, 0x80, 0xC0, 0x89, 0xC9, 0xE1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    frames=st.lists(
+        st.tuples(st.sampled_from(FIRST_BYTES), st.binary(max_size=300)), min_size=1, max_size=6
+    ),
+    chunk=st.integers(1, 64),
+)
+def test_hostile_compressed_frames_never_raise(
+    frames: list[tuple[int, bytes]], chunk: int
+) -> None:
+    """Frames with any mix of RSV1, opcodes and garbage payloads never raise: each ends in
+    messages, or in Failed with 1002, 1007 or 1009, and then nothing more."""
+    conn = open_deflate(max_message_size=4096)
+    stream = b""
+    for first, payload in frames:
+        body = payload[:125] if first in (0x89, 0xC9) else payload
+        stream += bytes([first]) + server_frame(0, body)[1:]
+    events: list[EngineEvent] = []
+    for i in range(0, len(stream), chunk):
+        conn.receive_data(stream[i : i + chunk])
+        events.extend(drain(conn))
+    failures = [event for event in events if isinstance(event, Failed)]
+    if failures:
+        assert events[-1] is failures[0]
+        assert failures[0].close_code in (1002, 1007, 1009)
+        assert conn.state is State.CLOSED
 
 
 # RSV rules.
