@@ -251,6 +251,14 @@ def test_binary_messages_in_pipe_mode_follow_binary_format(servers: Servers) -> 
     assert raw.stdout == b"\x00\x01\xfe\xff"
 
 
+def test_binary_lines_and_arraybuffer_binary_type(servers: Servers) -> None:
+    """-b sends lines as binary messages; --binary-type arraybuffer is what they arrive as."""
+    result = wsapi(f"{servers.ws}/echo", "-b", "--linger", "0.3", input="hi\n")
+    assert (result.returncode, result.stdout) == (0, "6869\n")
+    result = wsapi(f"{servers.ws}/binary", "-1", "--jsonl", "--binary-type", "arraybuffer")
+    assert json.loads(result.stdout.splitlines()[1])["binaryType"] == "arraybuffer"
+
+
 def test_execute_sends_messages_then_closes(servers: Servers) -> None:
     """-x sends each message once open, without reading stdin, then closes cleanly."""
     result = wsapi(f"{servers.ws}/echo", "-x", "first", "-x", "second", "--linger", "0.3")
@@ -327,6 +335,47 @@ def test_lost_connection_is_an_error_and_exits_1(servers: Servers) -> None:
     assert result.returncode == 1
     assert events(result.stderr) == ["connecting", "open", "error", "close"]
     assert "[connection_lost]" in result.stderr
+
+
+def test_message_over_max_size_fails_the_connection(servers: Servers) -> None:
+    """--max-size 3 against a 4-byte message: the connection fails (1009 sent), exit 1."""
+    result = wsapi(f"{servers.ws}/binary", "--max-size", "3", "-w", "inf")
+    assert result.returncode == 1
+    assert events(result.stderr) == ["connecting", "open", "error", "close"]
+    assert result.stdout == ""
+
+
+def test_open_timeout_bounds_a_silent_server() -> None:
+    """--open-timeout: a server that accepts TCP and never answers fails with timeout."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        result = wsapi(f"ws://127.0.0.1:{port}/", "--open-timeout", "0.5")
+    assert result.returncode == 1
+    assert "[timeout]" in result.stderr
+    assert time.monotonic() - started < 10 * TIMEOUT
+
+
+def test_proxy_options_choose_the_route(servers: Servers) -> None:
+    """--proxy and the *_proxy variables are used; --no-proxy goes direct."""
+    dead_proxy = f"http://127.0.0.1:{free_port()}"
+    result = wsapi(f"{servers.ws}/echo", "--proxy", dead_proxy, "-x", "x")
+    assert result.returncode == 1
+    assert "[proxy]" in result.stderr
+    env = _env(ws_proxy=dead_proxy)
+    assert wsapi(f"{servers.ws}/echo", "-x", "x", env=env).returncode == 1
+    result = wsapi(f"{servers.ws}/echo", "-x", "direct", "--no-proxy", "--linger", "0.3", env=env)
+    assert (result.returncode, result.stdout) == (0, "direct\n")
+
+
+def test_whatwg_standard_takes_http_urls(servers: Servers) -> None:
+    """--standard whatwg turns an http: URL into ws:, as the living standard says."""
+    url = f"{servers.ws}/echo".replace("ws:", "http:")
+    result = wsapi(url, "--standard", "whatwg", "-x", "living", "--linger", "0.3")
+    assert (result.returncode, result.stdout) == (0, "living\n")
+    assert "connecting to ws://127.0.0.1:" in result.stderr
 
 
 def test_usage_errors_exit_2() -> None:

@@ -12,8 +12,9 @@ Three layouts, one per use:
 
 Lines are written in the order the events were dispatched. Reading a ``Blob`` is
 asynchronous, so an event that arrives after a Blob message waits for that message's line
-(``Output`` chains the writes) rather than overtaking it. What a peer sends is escaped on a
-terminal: a server cannot move the cursor or retitle the window of the person watching.
+(``Output`` chains the writes) rather than overtaking it. What a peer sends is escaped in
+event lines: a server cannot move the cursor or retitle the window of the person watching
+(message data on stdout in pipe mode is data, and is written as it came).
 """
 
 from __future__ import annotations
@@ -93,8 +94,9 @@ def _escape(text: str) -> str:
 
 
 def _quote(text: str) -> str:
-    """A string as JavaScript would show it: double quotes, escapes for controls."""
-    return json.dumps(text, ensure_ascii=False)
+    """A string as JavaScript would show it: double quotes, escapes for controls (JSON
+    escapes C0; C1 and DEL too, since some terminals act on them)."""
+    return _escape(json.dumps(text, ensure_ascii=False))
 
 
 def _hex_preview(data: bytes, size: int) -> str:
@@ -311,8 +313,9 @@ class Output:
         size = len(data.encode("utf-8", "surrogatepass"))
         shown = data[:PREVIEW_CHARS]
         cut = f" … ({size} bytes in all)" if len(data) > PREVIEW_CHARS else ""
-        if self._color[self._events_stream]:
-            shown = _escape(shown)
+        # Escaped even when not on a terminal: a log read later with `cat` or `less -R`
+        # is a terminal then.
+        shown = _escape(shown)
         # Continuation lines line up with the first line's text.
         shown = shown.replace("\n", "\n" + " " * (LABEL_WIDTH + 1))
         plural = "" if size == 1 else "s"
@@ -336,7 +339,8 @@ class Output:
             self._emit(None, ("stderr", f"wsapi: {_escape(failure.reason)}"))
         else:
             text = f"{_escape(failure.reason)} [{failure.kind}]" if failure else ""
-            self._emit(None, self._event_line("error", text, _RED))
+            stream, line = self._event_line("error", text, _RED)
+            self._emit(None, (stream, line.rstrip()))
 
     def on_close(self, event: CloseEvent) -> None:
         if self.layout == "jsonl":
