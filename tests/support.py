@@ -40,6 +40,9 @@ class Recorder:
     transport: WebSocketTransport | None = None
     on_message_hook: Callable[[str | bytes], None] | None = None
 
+    def on_connect(self, transport: WebSocketTransport) -> None:
+        self.transport = transport
+
     def on_open(self, event: Opened) -> None:
         self.log.append(("open", event.protocol))
         self.opened.set_result(None)
@@ -87,8 +90,10 @@ async def connect(
     open_timeout: float | None = 10 * TIMEOUT,
     close_timeout: float | None = 10 * TIMEOUT,
     max_message_size: int | None = 64 * 1024 * 1024,
+    on_message: Callable[[Recorder, str | bytes], None] | None = None,
 ) -> tuple[WebSocketTransport | None, Recorder]:
-    """Open a connection with a Recorder as handler."""
+    """Open a connection with a Recorder as handler; ``on_message(recorder, data)`` is called
+    for each message (set before connecting: messages may arrive with the 101)."""
     agent = UserAgent(
         proxy=None,
         open_timeout=open_timeout,
@@ -96,6 +101,9 @@ async def connect(
         max_message_size=max_message_size,
     )
     recorder = Recorder()
+    if on_message is not None:
+        hook = on_message
+        recorder.on_message_hook = lambda data: hook(recorder, data)
     transport = await establish_a_websocket_connection(
         agent, parse_websocket_url(url), recorder, protocols=protocols
     )

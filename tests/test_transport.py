@@ -10,6 +10,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from support import (
     TIMEOUT,
+    Recorder,
     connect,
     raw_server,
     read_client_frame,
@@ -155,16 +156,16 @@ async def test_reply_to_message_precedes_failure_on_next_frame() -> None:
         server_saw.append(await read_client_frame(reader))
         server_saw.append(await read_client_frame(reader))
 
+    def reply(recorder: Recorder, data: str | bytes) -> None:
+        assert isinstance(data, str)
+        assert recorder.transport is not None
+        send(recorder.transport, "echo " + data)
+
     async with raw_server(handler) as url:
-        transport, recorder = await connect(url)
-        assert transport is not None
-
-        def reply(data: str | bytes) -> None:
-            assert isinstance(data, str)
-            send(transport, "echo " + data)
-
-        recorder.on_message_hook = reply
+        _, recorder = await connect(url, on_message=reply)
         assert await recorder.closed == (False, 1006, "")
+        while len(server_saw) < 2:  # Let the server read what was sent before it stops.
+            await asyncio.sleep(0.01)
     assert server_saw == [(1, b"echo first"), (8, (1002).to_bytes(2, "big"))]
     assert recorder.kinds() == ["open", "message", "failure", "closed"]
     assert recorder.failure().kind == "protocol"
@@ -223,17 +224,15 @@ async def test_reading_pauses_while_messages_wait() -> None:
         await writer.drain()
         await read_client_frame(reader)
 
+    peak = 0
+
+    def watch(recorder: Recorder, data: str | bytes) -> None:
+        nonlocal peak
+        assert recorder.transport is not None
+        peak = max(peak, recorder.transport.engine.buffered)
+
     async with raw_server(handler) as url:
-        transport, recorder = await connect(url)
-        assert transport is not None
-        peak = 0
-
-        def watch(data: str | bytes) -> None:
-            nonlocal peak
-            assert transport is not None
-            peak = max(peak, transport.engine.buffered)
-
-        recorder.on_message_hook = watch
+        _, recorder = await connect(url, on_message=watch)
         assert await recorder.closed == (True, 1000, "")
     assert len([k for k in recorder.kinds() if k == "message"]) == count
     # One read (at most 256 KiB on the default loop) can land past the mark.

@@ -74,6 +74,7 @@ __all__ = [
     "MessageEvent",
     "MessageEventInit",
     "dispatch_trusted",
+    "fire_a_message_event",
     "fire_an_event",
 ]
 
@@ -83,6 +84,8 @@ _TIME_ORIGIN: Final = time.monotonic()
 """The "time origin" that ``Event.timeStamp`` counts from: when this module was imported.
 A browser counts from the creation of the page's global object; a process has no page, and
 the import of the event machinery is the nearest equivalent that is the same for all events."""
+_monotonic = time.monotonic  # a global lookup instead of two on the hot path
+
 
 _LISTENER_TASKS: Final[set[asyncio.Task[Any]]] = set()
 """Tasks running ``async def`` listeners. The event loop keeps only weak references to tasks,
@@ -829,6 +832,28 @@ def fire_an_event(
     event = eventConstructor(type, init)  # type: ignore[arg-type]
     event._is_trusted = True
     # 5. Return the result of dispatching event at target.
+    return _dispatch(event, target)
+
+
+def fire_a_message_event(target: EventTarget, data: object, origin: str) -> bool:
+    """``fire_an_event(target, "message", MessageEvent, data=data, origin=origin)``, for the
+    library's hot path: the same event, built without converting an init dictionary (the
+    library's values are already of the right types). Return false if it was canceled."""
+    event = MessageEvent.__new__(MessageEvent)
+    event._type = "message"
+    event._bubbles = event._cancelable = event._composed = False
+    event._target = event._current_target = None
+    event._event_phase = Event.NONE
+    event._is_trusted = True
+    event._time_stamp = (_monotonic() - _TIME_ORIGIN) * 1000.0
+    event._stop_propagation = event._stop_immediate_propagation = False
+    event._canceled = event._in_passive_listener = event._dispatch = False
+    event._initialized = True
+    event._data = data
+    event._origin = origin
+    event._last_event_id = ""
+    event._source = None
+    event._ports = ()
     return _dispatch(event, target)
 
 

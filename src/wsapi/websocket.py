@@ -50,6 +50,7 @@ from .events import (
     EventTarget,
     MessageEvent,
     dispatch_trusted,
+    fire_a_message_event,
     fire_an_event,
 )
 from .protocol.constants import CloseCode
@@ -230,7 +231,8 @@ class WebSocket(EventTarget):
             if agent.user_agent is not None:
                 headers.append(("User-Agent", agent.user_agent))
             headers.extend(agent.headers)
-            self._transport = await establish_a_websocket_connection(
+            # on_connect() gives us the transport as soon as it exists, before any event.
+            await establish_a_websocket_connection(
                 agent, url, self, protocols=self._protocols, headers=headers
             )
         finally:
@@ -465,6 +467,10 @@ class WebSocket(EventTarget):
 
     # Feedback from the protocol (section 5): each method runs as its own task (rule 2).
 
+    def on_connect(self, transport: WebSocketTransport) -> None:
+        """The transport exists: sends made from the open event's listeners use it."""
+        self._transport = transport
+
     def on_open(self, event: Opened) -> None:
         """ "When the WebSocket connection is established, the user agent must queue a task
         to run these steps"."""
@@ -474,6 +480,7 @@ class WebSocket(EventTarget):
             return
         # 1. Change the readyState attribute's value to OPEN (1).
         self._ready_state = OPEN
+        self._buffered_stale = True
         # 2-3. The extensions and the subprotocol in use.
         self._extensions = event.extensions
         self._protocol = event.protocol
@@ -491,6 +498,7 @@ class WebSocket(EventTarget):
         # 1. "If the readyState attribute's value is not OPEN (1), then abort these steps."
         if self._ready_state != OPEN:
             return
+        self._buffered_stale = True  # A new task: bufferedAmount is measured afresh.
         # 2-4. Text as a string; binary as a Blob or an ArrayBuffer (bytes).
         if type(data) is bytes and self._binary_type == "blob":
             # The spec invites spooling "blob" data to disk: large messages go to a
@@ -501,7 +509,7 @@ class WebSocket(EventTarget):
         else:
             message = data
         # 5. Dispatch a MessageEvent whose origin is the serialization of the URL's origin.
-        fire_an_event(self, "message", MessageEvent, data=message, origin=self._message_origin)
+        fire_a_message_event(self, message, self._message_origin)
 
     def on_close_frame(self, event: CloseReceived) -> None:
         """ "When the WebSocket closing handshake is started, the user agent must queue a task
@@ -521,6 +529,7 @@ class WebSocket(EventTarget):
         queue a task to run the following substeps"."""
         # 1. Change the readyState attribute's value to CLOSED (3).
         self._ready_state = CLOSED
+        self._buffered_stale = True
         self._transport = None
         _registry(self._loop).discard(self)
         self._settle_opened()
