@@ -124,6 +124,7 @@ class Output:
             name: color_wanted(getattr(sys, name), color) for name in ("stdout", "stderr")
         }
         self._pending: asyncio.Task[None] | None = None
+        self._flush_scheduled = False
         self.broken_pipe = False
         """Standard output was closed by its reader (``wsapi URL | head -1``)."""
         self.on_broken_pipe: Callable[[], None] | None = None
@@ -149,7 +150,31 @@ class Output:
         try:
             out = self._stream(stream)
             out.write(text + "\n")
-            out.flush()
+            if stream == "stdout" and self.layout != "log":
+                self._flush_soon()
+            else:
+                out.flush()
+        except BrokenPipeError:
+            self._pipe_broke()
+
+    def _flush_soon(self) -> None:
+        """Flush stdout once the messages being dispatched now are written: one system call
+        for a burst of messages rather than one each, and still no message held back."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._flush_stdout()
+            return
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush_stdout)
+
+    def _flush_stdout(self) -> None:
+        self._flush_scheduled = False
+        if self.broken_pipe:
+            return
+        try:
+            self._stream("stdout").flush()
         except BrokenPipeError:
             self._pipe_broke()
 
@@ -205,6 +230,7 @@ class Output:
         """Wait until every event so far is written."""
         while self._pending is not None:
             await self._pending
+        self._flush_stdout()
 
     def _event_line(self, label: str, text: str, sgr: str) -> tuple[str, str]:
         stream = self._events_stream

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, TypeVar
 
 from .cli_output import Output
@@ -200,14 +200,14 @@ class LineReader:
 
     def __init__(self, fd: int = 0) -> None:
         self._fd = fd
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[list[bytes] | None] = asyncio.Queue()
         self._room = threading.Semaphore(QUEUE_LINES)
         self._loop = asyncio.get_running_loop()
         self._eof = False
-        self._held: bytes | None = None
+        self._held: list[bytes] | None = None
         threading.Thread(target=self._run, daemon=True, name="wsapi stdin").start()
 
-    def _post(self, item: bytes | None) -> bool:
+    def _post(self, item: list[bytes] | None) -> bool:
         try:
             self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
         except RuntimeError:  # The event loop is closed: the program is ending.
@@ -216,6 +216,7 @@ class LineReader:
 
     def _run(self) -> None:
         pending = bytearray()
+        batch: list[bytes] = []
         while True:
             try:
                 chunk = os.read(self._fd, 65536)
@@ -229,60 +230,73 @@ class LineReader:
                 line = bytes(pending[:end])
                 del pending[: end + 1]
                 start = 0
-                self._room.acquire()
-                if not self._post(line.removesuffix(b"\r")):
-                    return
+                if not self._room.acquire(blocking=False):
+                    # The consumer is behind: hand over what is read, then wait for room.
+                    if batch and not self._post(batch):
+                        return
+                    batch = []
+                    self._room.acquire()
+                batch.append(line.removesuffix(b"\r"))
+            # One wake-up of the event loop per read, not per line.
+            if batch and not self._post(batch):
+                return
+            batch = []
         if pending:
             self._room.acquire()
-            if not self._post(bytes(pending).removesuffix(b"\r")):
+            if not self._post([bytes(pending).removesuffix(b"\r")]):
                 return
         self._post(None)
 
     async def has_input(self) -> bool:
         """Whether there is a line at all (it waits for the first one, and keeps it)."""
         if self._held is None:
-            self._held = await self.readline()
+            self._held = await self.read_lines()
         return self._held is not None
 
-    async def readline(self) -> bytes | None:
-        """The next line without its line ending, or None at the end of input."""
+    async def read_lines(self) -> list[bytes] | None:
+        """The lines read so far (at least one, waiting for it) without their line
+        endings, or None at the end of input."""
         held = self._held
         if held is not None:
             self._held = None
             return held
         if self._eof:
             return None
-        line = await self._queue.get()
-        if line is None:
+        lines = await self._queue.get()
+        while lines is not None and not self._queue.empty():
+            more = self._queue.get_nowait()
+            if more is None:
+                self._eof = True  # These lines first; None on the next call.
+                break
+            lines += more
+        if lines is None:
             self._eof = True
-        else:
-            self._room.release()
-        return line
+            return None
+        self._room.release(len(lines))
+        return lines
 
 
-MessageSource = Callable[[], Awaitable[str | bytes | None]]
-"""The next message to send, or None when there are no more."""
+MessageSource = Callable[[], Awaitable[Sequence[str | bytes] | None]]
+"""The next messages to send (all those ready, at least one), or None when there are no
+more. Batches, so that a fast input costs one event-loop wake-up per read, not per line."""
 
 
-def messages_from(items: Iterable[str | bytes]) -> MessageSource:
+def messages_from(items: Sequence[str | bytes]) -> MessageSource:
     """A source of the given messages (``-x``, the demo)."""
-    iterator = iter(items)
+    remaining: list[Sequence[str | bytes]] = [items] if items else []
 
-    async def next_message() -> str | bytes | None:
-        return next(iterator, None)
+    async def next_messages() -> Sequence[str | bytes] | None:
+        return remaining.pop() if remaining else None
 
-    return next_message
+    return next_messages
 
 
 def messages_from_lines(reader: LineReader, output: Output, *, binary: bool) -> MessageSource:
     """A source of the lines of ``reader``: text (UTF-8), or bytes with ``binary``."""
     number = 0
 
-    async def next_message() -> str | bytes | None:
+    def decode(line: bytes) -> str:
         nonlocal number
-        line = await reader.readline()
-        if line is None or binary:
-            return line
         number += 1
         try:
             return line.decode("utf-8")
@@ -293,12 +307,18 @@ def messages_from_lines(reader: LineReader, output: Output, *, binary: bool) -> 
             )
             return line.decode("utf-8", "replace")
 
-    return next_message
+    async def next_messages() -> Sequence[str | bytes] | None:
+        lines = await reader.read_lines()
+        if lines is None or binary:
+            return lines
+        return [decode(line) for line in lines]
+
+    return next_messages
 
 
 async def converse(
     session: Session,
-    next_message: MessageSource,
+    next_messages: MessageSource,
     *,
     linger: float,
     wait: float | None = None,
@@ -314,15 +334,16 @@ async def converse(
         return await session.finish()
     sent = 0
     while not session.stopped.done() and ws.readyState == WebSocket.OPEN:
-        message = await session.until_stopped(next_message())
-        if message is None or isinstance(message, _Stopped):
+        batch = await session.until_stopped(next_messages())
+        if batch is None or isinstance(batch, _Stopped):
             break
-        if ws.readyState != WebSocket.OPEN:
-            break
-        ws.send(message)
-        sent += 1
-        if ws.bufferedAmount > SEND_HIGH_WATER:
-            await session.until_stopped(ws.drained())
+        for message in batch:
+            if session.stopped.done() or ws.readyState != WebSocket.OPEN:
+                break
+            ws.send(message)
+            sent += 1
+            if ws.bufferedAmount > SEND_HIGH_WATER:
+                await session.until_stopped(ws.drained())
     if not session.stopped.done():
         await session.until_stopped(ws.drained())
         await session.wait_for_replies(linger=linger, wait=wait, expected=sent if echo else None)
