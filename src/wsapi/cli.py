@@ -75,7 +75,8 @@ exit status:
   1    the connection failed, or closed uncleanly (error event, close code 1006)
   2    usage error: bad option or value, or a URL the WebSocket constructor refuses
   3    the server closed cleanly with another code (e.g. 1011, 4000)
-  130  interrupted (SIGINT in pipe mode; 143 for SIGTERM)
+  130  interrupted by SIGINT, the connection closed first (143: SIGTERM); interactively,
+       Ctrl-C is a key that closes and leaves like /quit (status 0 to 3)
 
 environment: NO_COLOR disables colours; WSAPI_HISTORY is the history file ("" for none);
   ws_proxy, wss_proxy, https_proxy, http_proxy, all_proxy, no_proxy choose a proxy;
@@ -175,8 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="wsapi",
         usage="%(prog)s [options] [URL]",
         description=(
-            "A WebSocket client that shows what a browser script would see: open, message, "
-            "error (with the reason a browser keeps to itself) and close events. With no URL, "
+            "A WebSocket client that shows what a browser script would see: open, message,\n"
+            "error (with the reason a browser keeps to itself) and close events. With no URL,\n"
             "it connects to an embedded echo server on 127.0.0.1."
         ),
         epilog=EXAMPLES,
