@@ -16,8 +16,11 @@ import sys
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.application import get_app
+from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import ANSI
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from .cli_commands import Command, Text, parse_line, run_command
@@ -74,7 +77,7 @@ async def interact(session: Session, *, binary: bool = False) -> int:
         text = f"({state}) > " if state else "> "
         return ANSI(f"\x1b[1m{text}\x1b[0m" if color else text)
 
-    prompts: PromptSession[str] = PromptSession(history=history)
+    prompts: PromptSession[str] = PromptSession(history=history, key_bindings=_leave_keys())
 
     def end_prompt() -> None:
         future = prompts.app.future
@@ -116,6 +119,21 @@ async def interact(session: Session, *, binary: bool = False) -> int:
             elif line:
                 _send(session, parsed, binary=binary)
         return await session.finish()
+
+
+def _leave_keys() -> KeyBindings:
+    """Ctrl-C, and Ctrl-D on an empty line, leave without leaving an empty prompt behind
+    (the close event line then follows the last line typed)."""
+    bindings = KeyBindings()
+    empty = Condition(lambda: not get_app().current_buffer.text)
+
+    @bindings.add("c-c")
+    @bindings.add("c-d", filter=empty)
+    def leave(event: KeyPressEvent) -> None:
+        event.app.erase_when_done = True
+        event.app.exit(exception=EOFError())
+
+    return bindings
 
 
 def _send(session: Session, text: Text, *, binary: bool) -> None:
