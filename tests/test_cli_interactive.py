@@ -243,3 +243,15 @@ def test_message_arriving_while_typing_does_not_break_the_line(
         assert status.read_text() == "0\n"
     finally:
         subprocess.run([*tmux, "kill-server"], check=False, capture_output=True)
+
+
+def test_ctrl_c_closes_cleanly_and_jsonl_works_interactively(tmp_path: Path) -> None:
+    """With --jsonl in a terminal, events are JSON lines; Ctrl-C closes with 1000, exit 0."""
+    terminal = Terminal("--jsonl", env=_terminal_env(tmp_path))
+    terminal.read_until(r'\{"event": "open"')
+    terminal.type("json please\r")
+    terminal.read_until(r'"data": "json please"')
+    terminal.settle()
+    terminal.type("\x03")
+    terminal.read_until(r'\{"event": "close", "code": 1000, "reason": "", "wasClean": true')
+    assert terminal.wait() == 0
