@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import importlib
 import math
 import os
@@ -498,7 +497,7 @@ async def _client(args: argparse.Namespace) -> int:
     if not interactive and not args.execute:
         reader = LineReader()
         # No URL and no terminal: input lines are echoed; no input at all is the demo.
-        demo = embedded and not await reader.has_input()
+        demo = embedded and not sys.stdin.isatty() and not await reader.has_input()
     if args.jsonl:
         layout: Layout = "jsonl"
     elif interactive or demo:
@@ -575,8 +574,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     except (KeyboardInterrupt, asyncio.CancelledError):
         return 128 + signal.SIGINT
-
-
-if __name__ == "__main__":  # pragma: no cover
-    with contextlib.suppress(BrokenPipeError):
-        sys.exit(main())

@@ -23,10 +23,9 @@ from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.patch_stdout import patch_stdout
 
-from .cli_commands import Command, Text, parse_line, run_command
+from .cli_commands import Command, Text, parse_close, parse_line, run_command
 from .cli_session import Session
 from .errors import DOMException
-from .websocket import WebSocket
 
 __all__ = ["history_path", "interact"]
 
@@ -108,8 +107,8 @@ async def interact(session: Session, *, binary: bool = False) -> int:
             if isinstance(parsed, Command):
                 before = ws.readyState
                 outcome = run_command(parsed, ws)
-                if before in (WebSocket.CONNECTING, WebSocket.OPEN) and ws.readyState > before:
-                    session.closed_by_us = True
+                if parsed.name == "close" and ws.readyState > before:
+                    session.sent_close(parse_close(parsed.argument)[0])
                 if outcome.note:
                     output.note(outcome.note)
                 if outcome.problem:

@@ -72,7 +72,8 @@ class Session:
         self.output = output
         self.count = count
         self.received = 0
-        self.closed_by_us = False
+        self.sent_codes: set[int] = set()
+        """Close codes this side sent: a close event with one of them is no server verdict."""
         self.signal: int | None = None
         """The signal (SIGINT, SIGTERM) that asked the session to end."""
         loop = asyncio.get_running_loop()
@@ -115,10 +116,15 @@ class Session:
         self.stop()
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
-        """``ws.close()``, remembered: the close code is then ours, not the server's."""
+        """``ws.close()``, remembered (see ``sent_close``)."""
         if self.ws.readyState in (WebSocket.CONNECTING, WebSocket.OPEN):
-            self.closed_by_us = True
             self.ws.close(code, reason)
+            self.sent_close(code)
+
+    def sent_close(self, code: int | None) -> None:
+        """This side started the closing handshake with ``code`` (None: a Close with no
+        code, which the server's echo reports as 1005)."""
+        self.sent_codes.add(1005 if code is None else code)
 
     async def until_stopped(self, awaitable: Awaitable[T]) -> T | _Stopped:
         """The result of ``awaitable``, or ``STOPPED`` if the session stops first."""
@@ -176,7 +182,10 @@ class Session:
             return 128 + self.signal
         if not event.wasClean:
             return EXIT_FAILURE
-        if self.closed_by_us or event.code in (1000, 1001, 1005):
+        # A code the server chose says how it ended the conversation; the one it echoes
+        # back from us says nothing. (Comparing codes rather than remembering who closed
+        # first also gets a server's 4000 right when both sides close at once.)
+        if event.code in (1000, 1001, 1005) or event.code in self.sent_codes:
             return EXIT_OK
         return EXIT_CLOSE_CODE
 
