@@ -3,10 +3,11 @@
 #   tinyproxy  an HTTP CONNECT proxy (with and without credentials)
 #   microsocks a SOCKS5 proxy
 #   stunnel4   TLS in front of tinyproxy: an https:// proxy
+#   tmux       a real terminal for the interactive command line's tests
 # Does nothing for packages already installed. Needs root or sudo, and apt-get.
 set -euo pipefail
 
-packages=(tinyproxy microsocks stunnel4)
+packages=(tinyproxy microsocks stunnel4 tmux)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
