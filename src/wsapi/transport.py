@@ -569,6 +569,7 @@ async def establish_a_websocket_connection(
         protocols=protocols,
         headers=headers,
         max_message_size=agent.max_message_size,
+        compression=agent.compression,
     )
 
     created: list[WebSocketTransport] = []
