@@ -564,12 +564,15 @@ class EventTarget:
     the listener is removed when it fires ``abort``.
     """
 
-    __slots__ = ("__weakref__", "_event_handlers", "_listeners")
+    __slots__ = ("__weakref__", "_captures", "_event_handlers", "_listeners")
 
     def __init__(self) -> None:
         # The event listener list, split by type: dispatch only ever looks at one type, and
         # the order that matters is the order within a type.
         self._listeners: dict[str, list[_EventListener]] = {}
+        # How many capture listeners each type has: a dispatch skips the capturing pass
+        # when there are none (nothing could run in it), the common case.
+        self._captures: dict[str, int] = {}
         # HTML "event handler map": event type -> (the processing callback, its listener).
         self._event_handlers: dict[str, tuple[_EventHandlerCallback, _EventListener]] = {}
 
@@ -659,6 +662,8 @@ class EventTarget:
             ):
                 return False
         listeners.append(listener)
+        if listener.capture:
+            self._captures[listener.type] = self._captures.get(listener.type, 0) + 1
         return True
 
     def _remove_an_event_listener(self, listener: _EventListener) -> None:
@@ -668,6 +673,8 @@ class EventTarget:
         listeners = self._listeners.get(listener.type)
         if listeners is not None and listener in listeners:
             listeners.remove(listener)
+            if listener.capture:
+                self._captures[listener.type] -= 1
             if not listeners:
                 del self._listeners[listener.type]
 
@@ -680,7 +687,8 @@ def _dispatch(event: Event, target: EventTarget) -> bool:
         # 6.3: the event path is [target]. 13. For each struct, in reverse order: the
         # shadow-adjusted target is non-null, so eventPhase is AT_TARGET; invoke "capturing".
         event._event_phase = Event.AT_TARGET
-        _invoke(event, target, capturing=True)
+        if target._captures.get(event._type):
+            _invoke(event, target, capturing=True)
         # 14. For each struct: eventPhase AT_TARGET; invoke "bubbling".
         event._event_phase = Event.AT_TARGET
         _invoke(event, target, capturing=False)
@@ -751,7 +759,7 @@ def _call_a_user_objects_operation(callback: Any, event: Event) -> None:
         # As asyncio does for its callbacks: everything else is reported, not raised.
         _report_the_exception(exc, event, callback)
         return
-    if asyncio.iscoroutine(result):
+    if result is not None and asyncio.iscoroutine(result):
         _schedule(result, event, callback)
 
 
