@@ -177,6 +177,17 @@ class Chromium:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        if process is not None:
+            # The helpers (zygote, renderers) follow the browser out; wait for them, and
+            # kill the ones that linger.
+            deadline = time.monotonic() + STOP_TIMEOUT
+            try:
+                while time.monotonic() < deadline:
+                    os.killpg(process.pid, 0)
+                    time.sleep(0.05)
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         if self.page is not None:
             self.page.stop()
             self.page = None

@@ -63,6 +63,13 @@ def payload_bytes(spec: Data) -> bytes:
     return data
 
 
+def message_data(spec: Data) -> str | bytes:
+    """A text or binary spec as a message for a server to send."""
+    if spec["kind"] == "text":
+        return str(spec["value"]) if "value" in spec else str(spec["repeat"]) * int(spec["times"])
+    return payload_bytes(spec)
+
+
 def make_data(spec: Data) -> str | bytes | memoryview | Blob:
     """What a Python program passes to ``send()`` for this spec."""
     kind = spec["kind"]

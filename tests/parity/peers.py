@@ -30,8 +30,9 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
-from .data import Data, describe_bytes, describe_text, make_data
+from .data import Data, describe_bytes, describe_text, message_data
 
 Entry = dict[str, Any]
 
@@ -266,7 +267,7 @@ async def _run_ws_peer(peer: WsPeer) -> AsyncIterator[RunningPeer]:
                             state.record(conn, message=_describe(message))
                             await connection.send(message)
                     elif isinstance(action, Send):
-                        await connection.send(make_data(action.data))  # type: ignore[arg-type]
+                        await connection.send(message_data(action.data))
                     elif isinstance(action, Receive):
                         for _ in range(action.count):
                             state.record(conn, message=_describe(await connection.recv()))
@@ -285,11 +286,14 @@ async def _run_ws_peer(peer: WsPeer) -> AsyncIterator[RunningPeer]:
         finally:
             state.end()
 
+    subprotocols = None
+    if peer.subprotocols is not None:
+        subprotocols = [Subprotocol(name) for name in peer.subprotocols]
     async with serve(
         handle,
         HOST,
         0,
-        subprotocols=list(peer.subprotocols) if peer.subprotocols is not None else None,  # type: ignore[arg-type]
+        subprotocols=subprotocols,
         compression=peer.compression,
         max_size=None,
         ping_interval=None,

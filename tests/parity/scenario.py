@@ -27,7 +27,7 @@ listener, synchronously, as a script's code in an event handler does.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .compare import Difference
@@ -146,7 +146,6 @@ class Scenario:
     differences: tuple[Difference, ...] = ()
     """Known differences from Chromium, each with its reason (compare.py)."""
     end_timeout_ms: int = END_TIMEOUT_MS
-    tags: frozenset[str] = field(default_factory=frozenset)
 
     def program(self) -> dict[str, Any]:
         """What both runners read."""

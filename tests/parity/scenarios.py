@@ -17,6 +17,7 @@ from .peers import (
     Frame,
     NoPeer,
     Pause,
+    RawAction,
     RawPeer,
     ReadRequest,
     Receive,
@@ -181,10 +182,10 @@ def close_frame(code: int | None = None, reason: bytes = b"") -> Frame:
     return Frame(0x8, payload)
 
 
-def raw_after_open(*frames: Frame | bytes, then: tuple[object, ...] = ()) -> RawPeer:
+def raw_after_open(*frames: Frame | bytes, then: tuple[RawAction, ...] = ()) -> RawPeer:
     """A raw peer that accepts, sends ``frames`` in the same segment as its 101, then runs
     ``then`` (default: read until the client closes TCP)."""
-    return RawPeer((ReadRequest(), Write(Accept(), *frames), *then))  # type: ignore[arg-type]
+    return RawPeer((ReadRequest(), Write(Accept(), *frames), *then))
 
 
 def refuse(response: bytes) -> RawPeer:
