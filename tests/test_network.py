@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import tracemalloc
 
@@ -264,3 +265,39 @@ async def test_logging_shows_lifecycle_not_payload(caplog: pytest.LogCaptureFixt
         await run()
     assert f"> text (19): {secret!r}" in caplog.text
     assert f"< text (19): {secret!r}" in caplog.text
+
+
+async def test_buffered_amount_of_a_compressed_message_in_flight() -> None:
+    """A compressed message that a peer has not read yet still counts in bufferedAmount (as
+    its share of application bytes not yet out), never more than was sent, and 0 once the
+    peer has read it all."""
+    size = 8 * 1024 * 1024
+    # Half-compressible: random bytes over 16 symbols deflate to about half their size.
+    data = bytes(0x41 + (b & 0x0F) for b in os.urandom(size))
+    release = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await read_request(reader)
+        writer.write(
+            switching_protocols(request, b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+        )
+        await release.wait()  # Read nothing until told: the client's buffers fill up.
+        while await reader.read(65536):
+            pass
+
+    async with raw_server(handler) as url:
+        agent = UserAgent(proxy=None, compression="deflate", close_timeout=0.2)
+        ws = WebSocket(url, agent=agent)
+        await ws.opened
+        assert ws.extensions == "permessage-deflate"
+        ws.send(data)
+        assert ws.bufferedAmount == size
+        await asyncio.sleep(0.2)
+        pending = ws.bufferedAmount
+        assert 0 < pending <= size
+        release.set()
+        await asyncio.wait_for(ws.drained(), 10 * TIMEOUT)
+        await asyncio.sleep(0)
+        assert ws.bufferedAmount == 0
+        ws.close()
+        await ws.closed  # The peer never answers the Close: close_timeout ends it.

@@ -179,10 +179,10 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         self._closed_reported = False
         self._timer: asyncio.TimerHandle | None = None
         self._failure_kind: str | None = None
-        # bufferedAmount accounting: the wire offset at which each message's frame ends and
-        # its application bytes, for messages not yet wholly handed to the OS.
+        # bufferedAmount accounting: the wire offsets at which each message's bytes start and
+        # end, and its application bytes, for messages not yet wholly handed to the OS.
         self._wire_written = 0
-        self._in_flight: deque[tuple[int, int]] = deque()
+        self._in_flight: deque[tuple[int, int, int]] = deque()
         self._in_flight_total = 0
         self.last_pong: bytes | None = None
 
@@ -283,13 +283,21 @@ class WebSocketTransport(asyncio.BufferedProtocol):
             return self._in_flight_total
         transmitted = self._wire_written - buffered
         in_flight = self._in_flight
-        while in_flight and in_flight[0][0] <= transmitted:
-            self._in_flight_total -= in_flight.popleft()[1]
+        while in_flight and in_flight[0][1] <= transmitted:
+            self._in_flight_total -= in_flight.popleft()[2]
         if not in_flight:
             return 0
-        end, size = in_flight[0]
-        # The payload is the tail of its frame: what is not yet out of it is payload.
-        return self._in_flight_total - size + min(size, end - transmitted)
+        start, end, size = in_flight[0]
+        remaining = end - max(start, transmitted)
+        if end - start >= size:
+            # Uncompressed: the payload is the tail of the frame, so what is not yet out of
+            # the frame is payload, up to its size.
+            partial = min(size, remaining)
+        else:
+            # Compressed: the wire bytes stand for more application bytes; count the share
+            # of the message not yet out.
+            partial = -(-size * remaining // (end - start))
+        return self._in_flight_total - size + partial
 
     # The pump.
 
@@ -397,10 +405,11 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         transport = self.transport
         if transport is None or self._lost:
             return
+        start = self._wire_written
         for chunk in data:
             self._wire_written += len(chunk)
         if message_size:
-            self._in_flight.append((self._wire_written, message_size))
+            self._in_flight.append((start, self._wire_written, message_size))
             self._in_flight_total += message_size
         transport.writelines(data)
 
