@@ -1280,6 +1280,25 @@ async def test_close_sends_code_and_reason(args: tuple[Any, ...], payload: bytes
     assert (event.wasClean, event.code) == (True, args[0])
 
 
+@pytest.mark.parametrize(
+    ("standard", "payload"),
+    [("cr-2011", b""), ("whatwg", close_payload(1000, "why"))],
+)
+async def test_close_with_a_reason_and_no_code(standard: Standard, payload: bytes) -> None:
+    """close(None, reason): the CR sends a reason only after a code (empty Close); the
+    living standard sets the code to 1000 and sends the reason."""
+    payloads: list[bytes] = []
+
+    async def handler(reader: Reader, writer: Writer) -> None:
+        await accept(reader, writer)
+        payloads.append(await answer_close(reader, writer))
+
+    async with raw_server(handler) as url:
+        ws, _ = await open_socket(url, agent=agent(standard))
+        await close_and_wait(ws, None, "why")
+    assert payloads == [payload]
+
+
 async def test_close_three_times_sends_one_close_frame() -> None:
     """close() called three times starts the closing handshake once: one Close frame."""
     payloads: list[bytes] = []

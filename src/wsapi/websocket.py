@@ -453,9 +453,13 @@ class WebSocket(EventTarget):
         # neither code nor reason, the Close frame has no body (WHATWG).
         self._ready_state = CLOSING
         if transport is not None and _can_send(transport):
-            # A reason without a code cannot be sent (the reason follows the code in the
-            # frame): the Close frame then has no body.
-            if code is None:
+            if code is None and reason and self._whatwg:
+                # WHATWG "close the WebSocket": "If reason is non-empty but code is null,
+                # then set code to 1000 ("Normal Closure")."
+                code = CloseCode.NORMAL_CLOSURE
+            elif code is None:
+                # CR: the reason is sent only "if the second argument is also present" after
+                # a code; the Close frame then has no body.
                 reason = None
             if self._outbox:
                 # WHATWG: close() "does not discard previously sent messages before starting
