@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from wsapi.protocol import codec as codec_module
 from wsapi.protocol.codec import (
     LENGTH_HIGH_BIT,
     NEED_MORE,
@@ -295,3 +298,33 @@ def test_utf8_any_text_any_split(text: str, data: st.DataObject) -> None:
         assert validator.feed(encoded[start:cut], False)
         start = cut
     assert validator.feed(b"", True)
+
+
+def test_compiled_mask_matches_pure_python() -> None:
+    """The compiled apply_mask (when built) gives the pure-Python function's bytes for
+    every length around its 8-byte steps and for bytes, bytearray and memoryview inputs."""
+    compiled = pytest.importorskip("wsapi.protocol._speedups")
+    pure = codec_module._pure_apply_mask
+    key = bytes([0x37, 0xFA, 0x21, 0x3D])
+    for length in [*range(0, 34), 1000, 65537]:
+        data = bytes((i * 7 + 3) & 0xFF for i in range(length))
+        expected = pure(data, key)
+        assert compiled.apply_mask(data, key) == expected
+        assert compiled.apply_mask(bytearray(data), key) == expected
+        assert compiled.apply_mask(memoryview(data), key) == expected
+    view = memoryview(bytes(range(40)))[3:35]
+    assert compiled.apply_mask(view, key) == pure(bytes(view), key)
+    with pytest.raises(ValueError, match="4 bytes"):
+        compiled.apply_mask(b"x", b"abc")
+
+
+def test_speedups_used_when_built_unless_refused() -> None:
+    """The compiled hot path is used exactly when it was built and WSAPI_PURE_PYTHON is not
+    set (CI also checks that its build produced it)."""
+    try:
+        import wsapi.protocol._speedups  # noqa: F401, PLC0415
+    except ImportError:
+        built = False
+    else:
+        built = True
+    assert (built and not os.environ.get("WSAPI_PURE_PYTHON")) == codec_module.SPEEDUPS

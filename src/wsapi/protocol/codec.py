@@ -9,6 +9,7 @@ swap in a compiled twin with the same names) without touching the engine. RFC 64
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import struct
 
@@ -16,6 +17,7 @@ __all__ = [
     "LENGTH_HIGH_BIT",
     "MASK_POOL_SIZE",
     "NEED_MORE",
+    "SPEEDUPS",
     "Utf8Validator",
     "apply_mask",
     "encode_frame_header",
@@ -158,3 +160,15 @@ class Utf8Validator:
     def reset(self) -> None:
         """Start validating a new text."""
         self._decoder.reset()
+
+
+_pure_apply_mask = apply_mask
+
+# The compiled twin (``_speedups.pyx``), when it was built and is not refused by
+# WSAPI_PURE_PYTHON (which the tests use to run the pure-Python path too).
+if not os.environ.get("WSAPI_PURE_PYTHON"):
+    with contextlib.suppress(ImportError):
+        from ._speedups import apply_mask
+
+SPEEDUPS = apply_mask.__module__ != __name__
+"""Whether the compiled hot path is in use."""

@@ -1,0 +1,43 @@
+"""Builds the optional compiled hot path (``wsapi.protocol._speedups``).
+
+Everything else is in pyproject.toml. The extension is optional: without Cython or a C
+compiler the build goes on without it, and the pure-Python code runs (same behaviour).
+"""
+
+from __future__ import annotations
+
+import os
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+class OptionalBuildExt(build_ext):
+    """Build extensions, but never fail the installation for them."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:
+            print(f"wsapi: building the compiled speedups failed ({exc}); using pure Python")
+
+    def build_extension(self, ext: Extension) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
+            print(f"wsapi: building {ext.name} failed ({exc}); using pure Python")
+
+
+def extensions() -> list[Extension]:
+    if os.environ.get("WSAPI_NO_EXTENSIONS"):
+        return []
+    try:
+        from Cython.Build import cythonize  # noqa: PLC0415 (optional at build time)
+    except ImportError:
+        print("wsapi: Cython is not available; installing the pure-Python code only")
+        return []
+    extension = Extension("wsapi.protocol._speedups", ["src/wsapi/protocol/_speedups.pyx"])
+    return list(cythonize([extension], quiet=True))
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})
