@@ -194,6 +194,8 @@ async def test_message_too_big_fails_with_1009() -> None:
         sizes: list[int] = []
         ws.onmessage = lambda event: sizes.append(len(event.data))
         await asyncio.wait_for(ws.closed, 10 * TIMEOUT)
+        while not server_saw:  # Let the server read our Close before it stops.
+            await asyncio.sleep(0.01)
     assert sizes == [limit]
     assert log == ["open", "error", "close 1006 False"]
     assert server_saw == [(8, (1009).to_bytes(2, "big"))]

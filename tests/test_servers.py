@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import os
 import ssl
+import sys
 
 import pytest
 from python_socks import ProxyError
@@ -102,6 +104,13 @@ async def test_websocket_server_echoes_and_records_peers() -> None:
     assert await refuses(server.port)
 
 
+# Python 3.10's TLS transport is left "unclosed" by a failed handshake (fixed in 3.11): it
+# warns when collected, which the test collects itself so that no later test gets it.
+@pytest.mark.filterwarnings(
+    "ignore::pytest.PytestUnraisableExceptionWarning"
+    if sys.version_info < (3, 11)
+    else "error::pytest.PytestUnraisableExceptionWarning"
+)
 async def test_tls_server_and_certificate_failures() -> None:
     """The trusted cert works; the untrusted and wrong-name ones fail verification."""
     certificates = tls_certificates()
@@ -124,6 +133,7 @@ async def test_tls_server_and_certificate_failures() -> None:
                 await asyncio.open_connection(
                     "localhost", server.port, ssl=certificates.client_context()
                 )
+    gc.collect()
 
 
 async def test_tinyproxy_connect_comes_from_outgoing_address() -> None:

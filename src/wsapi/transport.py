@@ -68,6 +68,10 @@ READ_BUFFER_SIZE = 256 * 1024
 per thread serves every connection (reads never overlap on a loop), so an idle connection
 holds none."""
 
+JOIN_BELOW = 64 * 1024
+"""Writes of up to this many bytes in several chunks (a frame header and its payload) are
+joined into one write: copying them costs less than a second system call."""
+
 READ_HIGH_WATER = 1024 * 1024
 """Unparsed bytes past which reading pauses while messages wait to be handed over: a
 peer that floods a slow consumer fills the socket buffers, not our memory."""
@@ -226,6 +230,11 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         self._lost = True
         self._cancel_timer()
         self._stop_keepalive()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            # Mark it closed: Python 3.10's TLS transport, lost without close(), warns
+            # "unclosed transport" when collected.
+            transport.close()
         self.engine.receive_eof()
         if exc is not None:
             logger.debug("connection lost: %s", exc)
@@ -411,7 +420,17 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         if message_size:
             self._in_flight.append((start, self._wire_written, message_size))
             self._in_flight_total += message_size
-        transport.writelines(data)
+        # write(), not writelines(): from Python 3.12 the default loop's writelines() never
+        # calls pause_writing(), and without it resume_writing() (our drain signal) never
+        # comes. Small chunks are joined into one write (one send() system call); a large
+        # payload is written as it is rather than copied.
+        if len(data) == 1:
+            transport.write(data[0])
+        elif self._wire_written - start <= JOIN_BELOW:
+            transport.write(b"".join(data))
+        else:
+            for chunk in data:
+                transport.write(chunk)
 
     def _settle(self) -> None:
         """The connection left CONNECTING: let the next one to the same address go."""
