@@ -24,6 +24,7 @@ reported as a ``ConnectionFailure`` whose ``kind`` says which step failed.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 import ssl
@@ -553,7 +554,9 @@ async def establish_a_websocket_connection(
     # The throttle of 4.1 step 2 is per IP address, "even if the remote host is known by
     # another name": resolve first -- unless the proxy resolves names, and then it is per
     # host name.
-    if proxy is not None and proxy.resolves_names:
+    if (proxy is not None and proxy.resolves_names) or _is_ip_address(url.host):
+        # The proxy resolves the name, or there is no name to resolve (an IP literal needs
+        # no trip through the resolver's thread pool).
         addresses = [url.host]
     else:
         try:
@@ -708,6 +711,14 @@ async def _connect(
     except BaseException:
         transport.abort()
         raise
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _log_payload(direction: str, message: str | bytes) -> None:
