@@ -325,12 +325,17 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         self._pump_scheduled = False
         engine = self.engine
         handler = self.handler
+        on_message = handler.on_message
+        log_payload = payload_logger.isEnabledFor(logging.DEBUG)
         for _ in range(MESSAGES_PER_CALLBACK):
             event = engine.next_event()
             if type(event) is str or type(event) is bytes:
-                if payload_logger.isEnabledFor(logging.DEBUG):
+                if log_payload:
                     _log_payload("<", event)
-                self._call(handler.on_message, event)
+                try:
+                    on_message(event)
+                except Exception as exc:  # A handler bug must not stop the pump.
+                    self._report_handler_error(exc)
                 continue
             self._flush()
             if event is None:
@@ -518,9 +523,12 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         try:
             callback(*args)
         except Exception as exc:  # A handler bug must not stop the pump.
-            self.loop.call_exception_handler(
-                {"message": "WebSocket handler raised", "exception": exc, "protocol": self}
-            )
+            self._report_handler_error(exc)
+
+    def _report_handler_error(self, exc: Exception) -> None:
+        self.loop.call_exception_handler(
+            {"message": "WebSocket handler raised", "exception": exc, "protocol": self}
+        )
 
 
 async def establish_a_websocket_connection(
