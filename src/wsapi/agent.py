@@ -212,14 +212,15 @@ class UserAgent:
 
     # The connection throttle of RFC 6455 4.1 step 2.
 
-    async def acquire_connecting_slot(self, key: tuple[str, int]) -> None:
-        """Wait until no other connection to ``key`` (address, port) is CONNECTING."""
+    async def acquire_connecting_slot(self, key: tuple[str, int]) -> bool:
+        """Wait until no other connection to ``key`` (address, port) is CONNECTING; return
+        whether it had to wait."""
         loop = asyncio.get_running_loop()
         queues = self._throttles.setdefault(loop, {})
         queue = queues.get(key)
         if queue is None:
             queues[key] = deque()
-            return
+            return False
         waiter: asyncio.Future[None] = loop.create_future()
         queue.append(waiter)
         try:
@@ -230,6 +231,7 @@ class UserAgent:
             else:
                 queue.remove(waiter)
             raise
+        return True
 
     def release_connecting_slot(self, key: tuple[str, int]) -> None:
         """The connection to ``key`` is established or failed: let the next one go."""

@@ -555,6 +555,7 @@ async def establish_a_websocket_connection(
     except ValueError as exc:
         fail("proxy", f"the proxy setting is not usable: {exc}")
         return None
+    started = loop.time()
     if proxy is not None:
         logger.debug("connecting to %s through the proxy %s", url.href, proxy)
     else:
@@ -587,7 +588,7 @@ async def establish_a_websocket_connection(
     # another name, the client MUST wait until that connection has been established or for
     # that connection to have failed."
     try:
-        await agent.acquire_connecting_slot(key)
+        waited = await agent.acquire_connecting_slot(key)
     except asyncio.CancelledError:
         fail("aborted", "the connection was cancelled while waiting for its turn")
         raise
@@ -599,9 +600,11 @@ async def establish_a_websocket_connection(
             released = True
             agent.release_connecting_slot(key)
 
-    # open_timeout starts when the connection leaves that queue and covers TCP, the proxy,
-    # TLS and the handshake.
-    deadline = None if open_timeout is None else loop.time() + open_timeout
+    # open_timeout covers DNS, TCP, the proxy, TLS and the handshake together; a connection
+    # that had to wait in that queue gets it afresh from when it leaves the queue.
+    deadline = None
+    if open_timeout is not None:
+        deadline = (loop.time() if waited else started) + open_timeout
     engine = ClientConnection(
         url.host_header,
         url.resource_name,
@@ -633,8 +636,9 @@ async def establish_a_websocket_connection(
         return None
 
     try:
+        remaining = None if deadline is None else max(0.0, deadline - loop.time())
         protocol = await asyncio.wait_for(
-            _connect(agent, url, addresses, proxy, factory), open_timeout
+            _connect(agent, url, addresses, proxy, factory), remaining
         )
     except asyncio.CancelledError:
         release()
