@@ -48,6 +48,7 @@ __all__ = [
     "ConnectionHandler",
     "WebSocketTransport",
     "establish_a_websocket_connection",
+    "report_failure",
 ]
 
 logger = logging.getLogger("wsapi")
@@ -547,7 +548,7 @@ async def establish_a_websocket_connection(
     open_timeout = agent.open_timeout
 
     def fail(kind: str, reason: str, status: int | None = None, hdrs: Headers = ()) -> None:
-        _report_failure(handler, ConnectionFailure(kind, reason, status, hdrs))
+        report_failure(handler, ConnectionFailure(kind, reason, status, hdrs))
 
     try:
         proxy_url = agent.proxy_for(url.secure, url.host)
@@ -776,7 +777,9 @@ def _ssl_context(agent: UserAgent) -> ssl.SSLContext:
     return context
 
 
-def _report_failure(handler: ConnectionHandler, failure: ConnectionFailure) -> None:
+def report_failure(handler: ConnectionHandler, failure: ConnectionFailure) -> None:
+    """Report a failure that happened before any transport existed: ``on_failure`` then
+    ``on_closed`` (1006), in the caller's callback."""
     logger.info("WebSocket connection failed (%s): %s", failure.kind, failure.reason)
     loop = asyncio.get_running_loop()
     for callback, args in (

@@ -59,8 +59,8 @@ from .protocol.events import CloseReceived, Opened
 from .transport import (
     ConnectionFailure,
     WebSocketTransport,
-    _report_failure,
     establish_a_websocket_connection,
+    report_failure,
 )
 from .url import parse_websocket_url
 
@@ -217,7 +217,7 @@ class WebSocket(EventTarget):
         agent, url = self._agent, self._url
         try:
             if blocked is not None:
-                _report_failure(self, ConnectionFailure("blocked", blocked))
+                report_failure(self, ConnectionFailure("blocked", blocked))
                 return
             headers: list[tuple[str, str]] = []
             if agent.origin is not None:
@@ -242,7 +242,7 @@ class WebSocket(EventTarget):
         # A task cancelled before its first step (close() in the constructor's callback, or
         # the end of the program right away) never ran the code that reports the failure.
         if task.cancelled() and self._transport is None and self._ready_state != CLOSED:
-            _report_failure(self, ConnectionFailure("aborted", self._abort_reason))
+            report_failure(self, ConnectionFailure("aborted", self._abort_reason))
 
     # Attributes.
 
