@@ -25,7 +25,7 @@ import ada_url
 
 from . import __version__
 from .protocol.constants import MAX_MESSAGE_SIZE
-from .protocol.handshake import RESERVED_REQUEST_HEADERS
+from .protocol.handshake import is_protocol_owned_header
 
 __all__ = [
     "BAD_PORTS",
@@ -154,7 +154,7 @@ class UserAgent:
         for name, value in pairs:
             if not isinstance(name, str) or not isinstance(value, str):
                 raise TypeError("headers are pairs of str")
-            if _protocol_owned(name):
+            if is_protocol_owned_header(name):
                 raise ValueError(f"the {name} header belongs to the WebSocket protocol")
         self.headers = tuple(pairs)
         self.user_agent = user_agent
@@ -255,11 +255,6 @@ class _Response:
 
     def info(self) -> Message:
         return self._message
-
-
-def _protocol_owned(name: str) -> bool:
-    lowered = name.lower()
-    return lowered in RESERVED_REQUEST_HEADERS or lowered.startswith("sec-websocket-")
 
 
 def _seconds(name: str, value: float | None) -> float | None:

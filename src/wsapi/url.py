@@ -38,11 +38,8 @@ class WebSocketURL:
     @property
     def host_header(self) -> str:
         """The ``Host`` request header: the host, and the port when it is not the default
-        (RFC 6455 4.1: "the |Host| header field ... followed by ":" and the port")."""
-        return self.authority
-
-    @property
-    def authority(self) -> str:
+        (RFC 6455 4.1: "the |Host| header field ... followed by ":" and the port").
+        It is also the authority of ``http_url``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         if self.port == DEFAULT_PORTS["wss" if self.secure else "ws"]:
             return host
@@ -56,7 +53,7 @@ class WebSocketURL:
     def http_url(self) -> str:
         """The URL with ``http``/``https`` for ``ws``/``wss``, as Fetch and the cookie rules
         see the handshake request."""
-        return ("https" if self.secure else "http") + "://" + self.authority + self.resource_name
+        return ("https" if self.secure else "http") + "://" + self.host_header + self.resource_name
 
     def origin(self, *, unicode: bool) -> str:
         """The serialization of the URL's origin; ``unicode`` gives the CR's "Unicode

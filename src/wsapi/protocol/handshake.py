@@ -28,6 +28,7 @@ __all__ = [
     "ResponseReader",
     "accept_value",
     "build_request",
+    "is_protocol_owned_header",
     "parse_extension_list",
     "validate_response",
 ]
@@ -40,6 +41,13 @@ RESERVED_REQUEST_HEADERS = frozenset(
     {"host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version",
      "sec-websocket-protocol", "sec-websocket-extensions", "sec-websocket-accept"}
 )  # fmt: skip
+
+
+def is_protocol_owned_header(name: str) -> bool:
+    """Whether a request header belongs to the WebSocket protocol: the ones the handshake
+    writes, and every ``Sec-WebSocket-*`` name (the prefix is reserved for the protocol)."""
+    lowered = name.lower()
+    return lowered in RESERVED_REQUEST_HEADERS or lowered.startswith("sec-websocket-")
 
 
 def accept_value(key: str) -> str:
@@ -79,7 +87,7 @@ def build_request(
     ``extensions`` is the ``Sec-WebSocket-Extensions`` offer (``deflate.OFFER`` or ``""``).
     """
     for name, _ in headers:
-        if name.lower() in RESERVED_REQUEST_HEADERS:
+        if is_protocol_owned_header(name):
             raise ValueError(f"the {name} header belongs to the WebSocket protocol")
     # 4.1: "The request MUST include a header field with the name |Sec-WebSocket-Key|. The
     # value of this header field MUST be a nonce consisting of a randomly selected 16-byte
