@@ -1,4 +1,4 @@
-"""Builds the optional compiled hot path (``wsapi.protocol._speedups``).
+"""Builds the optional compiled hot path (``wsapi.protocol._speedups``, ``wsapi._delivery``).
 
 Everything else is in pyproject.toml. The extension is optional: without Cython or a C
 compiler the build goes on without it, and the pure-Python code runs (same behaviour).
@@ -36,8 +36,11 @@ def extensions() -> list[Extension]:
     except ImportError:
         print("wsapi: Cython is not available; installing the pure-Python code only")
         return []
-    extension = Extension("wsapi.protocol._speedups", ["src/wsapi/protocol/_speedups.pyx"])
-    return list(cythonize([extension], quiet=True))
+    compiled = [
+        Extension("wsapi.protocol._speedups", ["src/wsapi/protocol/_speedups.pyx"]),
+        Extension("wsapi._delivery", ["src/wsapi/_delivery.pyx"]),
+    ]
+    return list(cythonize(compiled, quiet=True))
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Protocol, cast
 
 from .agent import UserAgent
+from .protocol.codec import deliver_messages
 from .protocol.constants import CloseCode
 from .protocol.engine import ClientConnection, State
 from .protocol.events import CloseReceived, Failed, Opened, PongReceived
@@ -128,7 +129,8 @@ class ConnectionHandler(Protocol):
         """The opening handshake succeeded."""
 
     def on_message(self, data: str | bytes) -> None:
-        """A message arrived."""
+        """A message arrived. (A handler may also have a ``message_receiver()`` method that
+        returns a callable to use instead, with the same behaviour, faster.)"""
 
     def on_close_frame(self, event: CloseReceived) -> None:
         """The peer's Close frame arrived (the closing handshake started, or completed)."""
@@ -169,6 +171,12 @@ class WebSocketTransport(asyncio.BufferedProtocol):
     ) -> None:
         self.engine = engine
         self.handler = handler
+        # The handler may offer a faster receiver of its messages (a compiled twin of its
+        # on_message); the pump calls it instead.
+        receiver = getattr(handler, "message_receiver", None)
+        self._on_message: Callable[[str | bytes], None] = (
+            handler.on_message if receiver is None else receiver()
+        )
         self.close_timeout = close_timeout
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
@@ -326,9 +334,18 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         self._pump_scheduled = False
         engine = self.engine
         handler = self.handler
-        on_message = handler.on_message
+        on_message = self._on_message
         log_payload = payload_logger.isEnabledFor(logging.DEBUG)
-        for _ in range(MESSAGES_PER_CALLBACK):
+        # The compiled receive path takes the plain messages (and logs none: it is not used
+        # while payloads are logged); next_event gives everything else.
+        deliver = None if log_payload else deliver_messages
+        budget = MESSAGES_PER_CALLBACK
+        while budget > 0:
+            if deliver is not None:
+                budget -= deliver(engine, on_message, self._report_handler_error, budget)
+                if budget <= 0:
+                    break
+            budget -= 1
             event = engine.next_event()
             if type(event) is str or type(event) is bytes:
                 if log_payload:

@@ -36,11 +36,14 @@ import math
 import threading
 import weakref
 from collections import deque
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from types import TracebackType
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from .agent import UserAgent, default_agent
+
+if TYPE_CHECKING:
+    from . import _delivery
 from .blob import SPOOL_THRESHOLD, Blob
 from .errors import DOMException
 from .events import (
@@ -53,6 +56,7 @@ from .events import (
     fire_a_message_event,
     fire_an_event,
 )
+from .protocol.codec import PURE_PYTHON
 from .protocol.constants import CloseCode
 from .protocol.engine import State
 from .protocol.events import CloseReceived, Opened
@@ -63,6 +67,12 @@ from .transport import (
     report_failure,
 )
 from .url import parse_websocket_url
+
+MessageDelivery: type[_delivery.MessageDelivery] | None = None
+if not PURE_PYTHON:
+    # The compiled message path (_delivery.pyx), when it was built.
+    with contextlib.suppress(ImportError):
+        from ._delivery import MessageDelivery
 
 __all__ = ["MAKE_DISAPPEAR_TIMEOUT", "WebSocket", "WebSocketError", "ping"]
 
@@ -514,6 +524,13 @@ class WebSocket(EventTarget):
             message = data
         # 5. Dispatch a MessageEvent whose origin is the serialization of the URL's origin.
         fire_a_message_event(self, message, self._message_origin)
+
+    def message_receiver(self) -> Callable[[str | bytes], None]:
+        """What the transport calls with each message: ``on_message``, or its compiled twin
+        (``_delivery.MessageDelivery``, the same steps) when that extension is in use."""
+        if MessageDelivery is None:
+            return self.on_message
+        return MessageDelivery(self, self.on_message)
 
     def on_close_frame(self, event: CloseReceived) -> None:
         """ "When the WebSocket closing handshake is started, the user agent must queue a task

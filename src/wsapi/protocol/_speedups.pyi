@@ -1,1 +1,11 @@
+from collections.abc import Callable
+
+from .engine import ClientConnection
+
 def apply_mask(data: bytes | bytearray | memoryview, key: bytes) -> bytes: ...
+def deliver_messages(
+    engine: ClientConnection,
+    on_message: Callable[[str | bytes], object],
+    report_error: Callable[[Exception], object],
+    limit: int,
+) -> int: ...

@@ -1,11 +1,14 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Compiled twins of the hot functions of ``codec.py``, with the same names and behaviour.
+"""Compiled twins of the hot functions of ``codec.py`` (same names and behaviour), and of
+the engine's parser for the common case (``deliver_messages``).
 
-``codec`` uses them when this extension is built (``pip install`` compiles it with the
+``codec`` and the transport use them when this extension is built (``pip install`` compiles it with the
 machine's C compiler when Cython is available) and ``WSAPI_PURE_PYTHON`` is not set.
 """
 
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
@@ -39,3 +42,81 @@ def apply_mask(data, bytes key):
         out[i] = src[i] ^ k[i & 3]
         i += 1
     return result
+
+
+# --- The receive hot path: whole single-frame messages -------------------------------------
+
+
+def deliver_messages(engine, on_message, report_error, Py_ssize_t limit):
+    """Hand up to ``limit`` messages from ``engine``'s receive buffer to ``on_message``, one
+    call each, and return how many were handed over (``report_error`` gets what a call
+    raises; the next message follows, as in the transport's pump).
+
+    The compiled twin of ``ClientConnection.next_event`` for the common case only: a whole
+    message in one complete frame (FIN set, no RSV bit, unmasked, text or binary, within the
+    size limit, valid UTF-8 for text), while no fragmented message is being reassembled and
+    nothing else is queued. It stops at the first frame that is anything else, and leaves it
+    in the buffer for ``next_event``, which gives it its full treatment (a control frame, a
+    fragment, a compressed message, an incomplete frame, every violation)."""
+    if engine._pending or engine.close_received is not None:
+        return 0
+    if engine._message_opcode is not None or engine._frame_validated:
+        return 0
+    state = engine.state
+    if state != 1 and state != 2:  # State.OPEN, State.CLOSING
+        return 0
+    cdef bytearray buffer = engine._buffer
+    cdef unsigned long long max_size = engine.max_message_size
+    cdef unsigned long long length
+    cdef Py_ssize_t pos = 0, delivered = 0, available, header
+    cdef const uint8_t* frame
+    cdef uint8_t first, opcode
+    cdef int i
+    try:
+        while delivered < limit:
+            available = PyByteArray_GET_SIZE(buffer) - pos
+            if available < 2:
+                break
+            frame = <const uint8_t*> PyByteArray_AS_STRING(buffer) + pos
+            first = frame[0]
+            opcode = first & 0x0F
+            # FIN set, RSV1-3 clear (0x80 in the high nibble), a data opcode, MASK clear.
+            if (first & 0xF0) != 0x80 or (opcode != 1 and opcode != 2) or frame[1] & 0x80:
+                break
+            length = frame[1]
+            header = 2
+            if length == 126:
+                if available < 4:
+                    break
+                length = (<unsigned long long> frame[2] << 8) | frame[3]
+                header = 4
+            elif length == 127:
+                if available < 10:
+                    break
+                length = 0
+                for i in range(2, 10):
+                    length = (length << 8) | frame[i]
+                if length >> 63:
+                    break  # RFC 6455 5.2 forbids it; next_event fails the connection.
+                header = 10
+            if length > max_size or <unsigned long long> (available - header) < length:
+                break
+            if opcode == 1:
+                try:
+                    message = PyUnicode_DecodeUTF8(<const char*> frame + header, length, NULL)
+                except UnicodeDecodeError:
+                    break  # next_event fails the connection with 1007.
+            else:
+                message = PyBytes_FromStringAndSize(<const char*> frame + header, length)
+            pos += header + <Py_ssize_t> length
+            delivered += 1
+            try:
+                on_message(message)
+            except Exception as exc:  # A handler bug must not stop the pump.
+                report_error(exc)
+            if engine._pending:
+                break  # The handler failed the connection: next_event reports it first.
+    finally:
+        if pos:
+            del buffer[:pos]
+    return delivered

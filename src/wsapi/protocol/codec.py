@@ -12,14 +12,18 @@ import codecs
 import contextlib
 import os
 import struct
+from collections.abc import Callable
+from typing import Any
 
 __all__ = [
     "LENGTH_HIGH_BIT",
     "MASK_POOL_SIZE",
     "NEED_MORE",
+    "PURE_PYTHON",
     "SPEEDUPS",
     "Utf8Validator",
     "apply_mask",
+    "deliver_messages",
     "encode_frame_header",
     "mask_key",
     "parse_frame_header",
@@ -164,11 +168,20 @@ class Utf8Validator:
 
 _pure_apply_mask = apply_mask
 
-# The compiled twin (``_speedups.pyx``), when it was built and is not refused by
-# WSAPI_PURE_PYTHON (which the tests use to run the pure-Python path too).
-if not os.environ.get("WSAPI_PURE_PYTHON"):
+PURE_PYTHON = bool(os.environ.get("WSAPI_PURE_PYTHON"))
+"""WSAPI_PURE_PYTHON refuses every compiled module (the tests use it to run the pure-Python
+path too)."""
+
+deliver_messages: (
+    Callable[[Any, Callable[[Any], object], Callable[[Exception], object], int], int] | None
+) = None
+"""The compiled receive path (``_speedups.deliver_messages``), or None: the transport's pump
+then takes every message from ``ClientConnection.next_event``."""
+
+# The compiled twins (``_speedups.pyx``), when they were built and are not refused.
+if not PURE_PYTHON:
     with contextlib.suppress(ImportError):
-        from ._speedups import apply_mask
+        from ._speedups import apply_mask, deliver_messages
 
 SPEEDUPS = apply_mask.__module__ != __name__
 """Whether the compiled hot path is in use."""
