@@ -8,4 +8,5 @@ def deliver_messages(
     on_message: Callable[[str | bytes], object],
     report_error: Callable[[Exception], object],
     limit: int,
+    data: bytes | bytearray | memoryview | None = None,
 ) -> int: ...

@@ -47,10 +47,12 @@ def apply_mask(data, bytes key):
 # --- The receive hot path: whole single-frame messages -------------------------------------
 
 
-def deliver_messages(engine, on_message, report_error, Py_ssize_t limit):
+def deliver_messages(engine, on_message, report_error, Py_ssize_t limit, data=None):
     """Hand up to ``limit`` messages from ``engine``'s receive buffer to ``on_message``, one
     call each, and return how many were handed over (``report_error`` gets what a call
-    raises; the next message follows, as in the transport's pump).
+    raises; the next message follows, as in the transport's pump). With ``data`` (bytes
+    just read): the same as ``engine.receive_data(data)`` first, but the frames handed over
+    are read from ``data`` in place; only the rest is copied into the engine's buffer.
 
     The compiled twin of ``ClientConnection.next_event`` for the common case only: a whole
     message in one complete frame (FIN set, no RSV bit, unmasked, text or binary, within the
@@ -58,14 +60,15 @@ def deliver_messages(engine, on_message, report_error, Py_ssize_t limit):
     nothing else is queued. It stops at the first frame that is anything else, and leaves it
     in the buffer for ``next_event``, which gives it its full treatment (a control frame, a
     fragment, a compressed message, an incomplete frame, every violation)."""
-    if engine._pending or engine.close_received is not None:
-        return 0
-    if engine._message_opcode is not None or engine._frame_validated:
-        return 0
-    state = engine.state
-    if state != 1 and state != 2:  # State.OPEN, State.CLOSING
-        return 0
     cdef bytearray buffer = engine._buffer
+    cdef const uint8_t[::1] view
+    if data is not None:
+        if buffer or engine._reader is not None or engine._eof or not _plain_state(engine):
+            engine.receive_data(data)
+            return deliver_messages(engine, on_message, report_error, limit)
+        view = data
+    elif not _plain_state(engine):
+        return 0
     cdef unsigned long long max_size = engine.max_message_size
     cdef unsigned long long length
     cdef Py_ssize_t pos = 0, delivered = 0, available, header
@@ -74,10 +77,18 @@ def deliver_messages(engine, on_message, report_error, Py_ssize_t limit):
     cdef int i
     try:
         while delivered < limit:
-            available = PyByteArray_GET_SIZE(buffer) - pos
-            if available < 2:
-                break
-            frame = <const uint8_t*> PyByteArray_AS_STRING(buffer) + pos
+            # Read afresh at each frame: the source is the engine's buffer or ``data``,
+            # neither of which a handler can reach, but nothing is assumed.
+            if data is None:
+                available = PyByteArray_GET_SIZE(buffer) - pos
+                if available < 2:
+                    break
+                frame = <const uint8_t*> PyByteArray_AS_STRING(buffer) + pos
+            else:
+                available = view.shape[0] - pos
+                if available < 2:
+                    break
+                frame = &view[pos]
             first = frame[0]
             opcode = first & 0x0F
             # FIN set, RSV1-3 clear (0x80 in the high nibble), a data opcode, MASK clear.
@@ -117,6 +128,19 @@ def deliver_messages(engine, on_message, report_error, Py_ssize_t limit):
             if engine._pending:
                 break  # The handler failed the connection: next_event reports it first.
     finally:
-        if pos:
-            del buffer[:pos]
+        if data is None:
+            if pos:
+                del buffer[:pos]
+        elif pos < view.shape[0]:
+            engine.receive_data(data[pos:])
     return delivered
+
+
+cdef bint _plain_state(engine) except -1:
+    """Whether the engine is between messages, with nothing queued, and still reading."""
+    if engine._pending or engine.close_received is not None:
+        return False
+    if engine._message_opcode is not None or engine._frame_validated:
+        return False
+    state = engine.state
+    return state == 1 or state == 2  # State.OPEN, State.CLOSING

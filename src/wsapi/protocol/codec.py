@@ -13,7 +13,6 @@ import contextlib
 import os
 import struct
 from collections.abc import Callable
-from typing import Any
 
 __all__ = [
     "LENGTH_HIGH_BIT",
@@ -172,9 +171,7 @@ PURE_PYTHON = bool(os.environ.get("WSAPI_PURE_PYTHON"))
 """WSAPI_PURE_PYTHON refuses every compiled module (the tests use it to run the pure-Python
 path too)."""
 
-deliver_messages: (
-    Callable[[Any, Callable[[Any], object], Callable[[Exception], object], int], int] | None
-) = None
+deliver_messages: Callable[..., int] | None = None
 """The compiled receive path (``_speedups.deliver_messages``), or None: the transport's pump
 then takes every message from ``ClientConnection.next_event``."""
 
