@@ -239,6 +239,28 @@ async def test_reading_pauses_while_messages_wait() -> None:
     assert peak <= READ_HIGH_WATER + 256 * 1024
 
 
+async def test_message_larger_than_the_high_water_mark_arrives() -> None:
+    """A single message bigger than the high-water mark, read in many pieces, is delivered:
+    an incomplete frame never pauses reading (nothing would resume it)."""
+    payload = b"y" * (4 * READ_HIGH_WATER)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(switching_protocols(await read_request(reader)))
+        frame = server_frame(2, payload)
+        for start in range(0, len(frame), 64 * 1024):
+            writer.write(frame[start : start + 64 * 1024])
+            await writer.drain()
+        writer.write(server_frame(8, (1000).to_bytes(2, "big")))
+        await writer.drain()
+        await read_client_frame(reader)
+
+    received: list[str | bytes] = []
+    async with raw_server(handler) as url:
+        _, recorder = await connect(url, on_message=lambda _, data: received.append(data))
+        assert await asyncio.wait_for(recorder.closed, 20 * TIMEOUT) == (True, 1000, "")
+    assert received == [payload]
+
+
 async def test_handler_exception_is_reported_and_pump_continues() -> None:
     """A handler that raises is reported to the loop's exception handler; later events
     still arrive."""
