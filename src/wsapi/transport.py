@@ -28,11 +28,12 @@ import ipaddress
 import logging
 import socket
 import ssl
+import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from .agent import UserAgent
 from .protocol.codec import deliver_messages
@@ -189,6 +190,8 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self._on_settled = on_settled
         self._pump_scheduled = False
+        self._pumping = False
+        self._after_pump: Callable[[], None] | None = None
         self._reading_paused = False
         self._lost = False
         self._closed_reported = False
@@ -225,7 +228,7 @@ class WebSocketTransport(asyncio.BufferedProtocol):
             self._ping_deadline.cancel()
             self._ping_deadline = None
         engine = self.engine
-        if self._pump_scheduled:
+        if self._pump_scheduled or self._pumping:
             engine.receive_data(data)  # Behind what the scheduled pump has yet to hand over.
         else:
             # This read is a callback of its own: its events are handed over now, rather
@@ -261,7 +264,9 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         self.engine.receive_eof()
         if exc is not None:
             logger.debug("connection lost: %s", exc)
-        self._schedule_pump()
+        if self._pump_scheduled or self._pumping:
+            return
+        self._pump()  # The last callback: what is left is handed over now.
 
     def pause_writing(self) -> None:
         pass  # Sends are never refused here; the API layer watches bufferedAmount.
@@ -345,6 +350,27 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         written) before the engine parses the next, as one task per message would; any
         other event ends the batch. ``data``, bytes just read, go to the engine first."""
         self._pump_scheduled = False
+        self._pumping = True
+        try:
+            self._pump_events(data)
+        finally:
+            self._pumping = False
+            if self._after_pump is not None:
+                after_pump, self._after_pump = self._after_pump, None
+                after_pump()
+
+    @property
+    def pumping(self) -> bool:
+        """Whether the current callback is the pump's (the handler's calls come from it)."""
+        return self._pumping
+
+    def call_after_pump(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when the pump's current callback ends (instead of in a callback
+        of its own, a turn of the loop later). Only while ``pumping``; one at a time."""
+        assert self._pumping, "call_after_pump() outside the pump"
+        self._after_pump = callback
+
+    def _pump_events(self, data: bytes | memoryview | None) -> None:
         engine = self.engine
         handler = self.handler
         on_message = self._on_message
@@ -364,7 +390,7 @@ class WebSocketTransport(asyncio.BufferedProtocol):
                 if budget <= 0:
                     break
             budget -= 1
-            event = engine.next_event()
+            event = engine.next_event() if engine.may_have_events else None
             if type(event) is str or type(event) is bytes:
                 if log_payload:
                     _log_payload("<", event)
@@ -413,7 +439,9 @@ class WebSocketTransport(asyncio.BufferedProtocol):
                 continue  # A Ping: the engine answered it.
             break
         self._flush()
-        self._schedule_pump()
+        if engine.may_have_events or self._lost:
+            self._schedule_pump()
+        # Else the next read runs the pump (data_received).
 
     def _dispatch_failure(self, event: Failed) -> None:
         self._cancel_timer()
@@ -673,9 +701,7 @@ async def establish_a_websocket_connection(
 
     try:
         remaining = None if deadline is None else max(0.0, deadline - loop.time())
-        protocol = await asyncio.wait_for(
-            _connect(agent, url, addresses, proxy, factory), remaining
-        )
+        protocol = await _within(remaining, _connect(agent, url, addresses, proxy, factory))
     except asyncio.CancelledError:
         release()
         live = connected()
@@ -703,6 +729,20 @@ async def establish_a_websocket_connection(
 
 
 Headers = tuple[tuple[str, str], ...]
+
+T = TypeVar("T")
+
+
+async def _within(timeout: float | None, awaitable: Coroutine[Any, Any, T]) -> T:
+    """``await awaitable``, raising ``asyncio.TimeoutError`` after ``timeout`` seconds. From
+    Python 3.11 it runs in the current task (``asyncio.wait_for`` there starts a task of its
+    own: two more turns of the loop per connection)."""
+    if timeout is None:
+        return await awaitable
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(timeout):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, timeout)
 
 
 async def _connect(

@@ -598,7 +598,13 @@ class WebSocket(EventTarget):
         if self._buffered_stale:
             self._buffered_stale = False
             self._buffered_amount = self._pending_bytes() + self._never_sent
-            self._loop.call_soon(self._mark_buffered_stale)
+            # The value holds until the current callback ends. Inside one of our tasks (each
+            # marks it stale when it starts) the transport's pump says when that is.
+            transport = self._transport
+            if transport is not None and transport.pumping:
+                transport.call_after_pump(self._mark_buffered_stale)
+            else:
+                self._loop.call_soon(self._mark_buffered_stale)
 
     def _mark_buffered_stale(self) -> None:
         self._buffered_stale = True

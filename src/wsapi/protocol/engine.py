@@ -219,6 +219,12 @@ class ClientConnection:
         return len(self._buffer)
 
     @property
+    def may_have_events(self) -> bool:
+        """False when ``next_event()`` is sure to return None until more input arrives
+        (nothing queued, nothing unparsed, no end of stream to report)."""
+        return bool(self._pending or self._buffer or self._eof)
+
+    @property
     def closing_handshake_complete(self) -> bool:
         """Both Close frames have been exchanged: the TCP connection may now close, and its
         close is clean (RFC 6455 7.1.4 and 7.1.5)."""
