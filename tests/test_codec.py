@@ -328,3 +328,62 @@ def test_speedups_used_when_built_unless_refused() -> None:
     else:
         built = True
     assert (built and not os.environ.get("WSAPI_PURE_PYTHON")) == codec_module.SPEEDUPS
+
+
+# encode_masked_frame (the compiled frame writer) and the engine's framing on either path
+
+
+def _frames_written(count: int, payload: bytes) -> list[bytes]:
+    """``count`` binary frames as the engine writes them (on the active path)."""
+    from support import switching_protocols  # noqa: PLC0415
+    from wsapi.protocol.engine import ClientConnection  # noqa: PLC0415
+
+    conn = ClientConnection("127.0.0.1", "/")
+    conn.receive_data(switching_protocols(b"".join(conn.data_to_send())))
+    conn.next_event()
+    frames = []
+    for _ in range(count):
+        conn.send_binary(payload)
+        frames.append(b"".join(conn.data_to_send()))
+    return frames
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 8, 9, 125, 126, 127, 65535, 65536, 70_001])
+def test_engine_frames_are_masked_with_a_fresh_key(size: int) -> None:
+    """Every frame the engine writes is masked (MASK bit, 4-byte key) and unmasks to the
+    payload; the keys differ from frame to frame (RFC 6455 5.3)."""
+    payload = os.urandom(size)
+    frames = _frames_written(50, payload)
+    keys = set()
+    for frame in frames:
+        first, length, header_length, key, status = parse_frame_header(frame, 0)
+        assert (status, first, length) == (0, 0x82, size)
+        assert key is not None
+        assert len(frame) == header_length + size
+        assert apply_mask(frame[header_length:], key) == payload
+        keys.add(key)
+    # 50 random 32-bit keys collide with probability ~3e-7.
+    assert len(keys) == 50
+
+
+@pytest.mark.skipif(
+    codec_module.encode_masked_frame is None, reason="the compiled frame writer is not in use"
+)
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_encode_masked_frame_equals_header_plus_masked_payload(kind: type) -> None:
+    """The compiled writer gives what encode_frame_header + apply_mask give with its key,
+    for every length class and every buffer type; keys do not repeat across pool refills."""
+    writer = codec_module.encode_masked_frame
+    assert writer is not None
+    keys: list[bytes] = []
+    for size in (0, 3, 125, 126, 65535, 65536, 100_000):
+        payload = os.urandom(size)
+        # Small payloads 700 times each: 2800 keys, more than two pools of 1024.
+        for _ in range(700 if size < 1000 else 1):
+            frame = writer(0x81, kind(payload))
+            key = parse_frame_header(frame, 0)[3]
+            assert key is not None
+            assert frame == encode_frame_header(0x81, size, key) + apply_mask(payload, key)
+            keys.append(key)
+    # 2803 random 32-bit keys collide with probability ~1e-3; demand near-uniqueness.
+    assert len(set(keys)) >= len(keys) - 2

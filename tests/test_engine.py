@@ -145,8 +145,10 @@ def open_connection(
 
 @pytest.fixture
 def fixed_mask(monkeypatch: pytest.MonkeyPatch) -> bytes:
-    """Make every client masking key ``KEY``."""
+    """Make every client masking key ``KEY`` (on the Python framing path: the compiled
+    frame writer draws its keys itself, and is checked by unmasking what it writes)."""
     monkeypatch.setattr(engine_module, "mask_key", lambda: KEY)
+    monkeypatch.setattr(engine_module, "encode_masked_frame", None)
     return KEY
 
 

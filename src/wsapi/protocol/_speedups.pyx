@@ -7,10 +7,12 @@ machine's C compiler when Cython is available) and ``WSAPI_PURE_PYTHON`` is not 
 """
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
+
+import os
 
 
 def apply_mask(data, bytes key):
@@ -44,6 +46,69 @@ def apply_mask(data, bytes key):
     return result
 
 
+# RFC 6455 5.3: a fresh key from a strong source of entropy for every frame. Keys are drawn
+# in order from a pool of os.urandom() bytes, each 4 bytes used once (as codec.mask_key).
+cdef enum:
+    KEY_POOL_SIZE = 4096
+cdef bytes _key_pool = b""
+cdef Py_ssize_t _key_pos = KEY_POOL_SIZE
+
+
+def encode_masked_frame(int first_byte, data):
+    """One masked frame as a single ``bytes``: the header (``first_byte`` holds FIN, RSV1-3
+    and the opcode), a fresh masking key, and ``data`` masked with it -- what
+    ``encode_frame_header(first_byte, len(data), key) + apply_mask(data, key)`` gives with
+    ``key = mask_key()``, in one allocation and one pass over the payload."""
+    global _key_pool, _key_pos
+    cdef const uint8_t[::1] view
+    cdef const uint8_t* src
+    cdef Py_ssize_t n
+    if type(data) is bytes:
+        src = <const uint8_t*> PyBytes_AS_STRING(data)
+        n = PyBytes_GET_SIZE(data)
+    else:
+        if isinstance(data, memoryview) and (data.format != "B" or not data.c_contiguous):
+            data = data.tobytes()
+        view = data
+        n = view.shape[0]
+        src = &view[0] if n else NULL
+    cdef Py_ssize_t header = 2 if n < 126 else (4 if n < 65536 else 10)
+    cdef bytes frame = PyBytes_FromStringAndSize(NULL, header + 4 + n)
+    cdef uint8_t* out = <uint8_t*> PyBytes_AS_STRING(frame)
+    cdef int i
+    out[0] = <uint8_t> first_byte
+    if n < 126:
+        out[1] = 0x80 | <uint8_t> n
+    elif n < 65536:
+        out[1] = 0x80 | 126
+        out[2] = <uint8_t> (n >> 8)
+        out[3] = <uint8_t> n
+    else:
+        out[1] = 0x80 | 127
+        for i in range(8):
+            out[2 + i] = <uint8_t> ((<uint64_t> n) >> (56 - 8 * i))
+    if _key_pos + 4 > KEY_POOL_SIZE:
+        _key_pool = os.urandom(KEY_POOL_SIZE)
+        _key_pos = 0
+    cdef const uint8_t* k = <const uint8_t*> PyBytes_AS_STRING(_key_pool) + _key_pos
+    _key_pos += 4
+    memcpy(out + header, k, 4)
+    out += header + 4
+    cdef uint32_t key32
+    memcpy(&key32, k, 4)
+    cdef uint64_t key64 = (<uint64_t> key32 << 32) | key32
+    cdef uint64_t word
+    cdef Py_ssize_t j = 0
+    while j + 8 <= n:
+        memcpy(&word, src + j, 8)
+        word ^= key64
+        memcpy(out + j, &word, 8)
+        j += 8
+    while j < n:
+        out[j] = src[j] ^ k[j & 3]
+        j += 1
+    return frame
+
 # --- The receive hot path: whole single-frame messages -------------------------------------
 
 
@@ -60,15 +125,78 @@ def deliver_messages(engine, on_message, report_error, Py_ssize_t limit, data=No
     nothing else is queued. It stops at the first frame that is anything else, and leaves it
     in the buffer for ``next_event``, which gives it its full treatment (a control frame, a
     fragment, a compressed message, an incomplete frame, every violation)."""
+    if data is None:
+        return _deliver(engine, on_message, report_error, limit, None) if _plain_state(engine) else 0
+    if engine._reader is not None or engine._eof or not _plain_state(engine):
+        engine.receive_data(data)
+        return deliver_messages(engine, on_message, report_error, limit)
+    cdef Py_ssize_t rest, delivered = 0
+    if PyByteArray_GET_SIZE(engine._buffer):
+        # A frame begun in an earlier read: copy only the rest of it, hand it over from the
+        # buffer, then go on in place.
+        rest = _rest_of_head_frame(engine._buffer, data)
+        if rest <= 0 or rest > len(data):
+            engine.receive_data(data)  # It does not end in this read (or is not plain).
+            return deliver_messages(engine, on_message, report_error, limit)
+        engine.receive_data(data[:rest])
+        delivered = deliver_messages(engine, on_message, report_error, limit)
+        data = data[rest:]
+        if engine._buffer or delivered >= limit or not _plain_state(engine):
+            engine.receive_data(data)
+            return delivered
+    return delivered + _deliver(engine, on_message, report_error, limit - delivered, data)
+
+
+cdef Py_ssize_t _rest_of_head_frame(bytearray buffer, data) except -2:
+    """How many bytes of ``data`` complete the frame that starts ``buffer`` (its header may
+    continue in ``data``); -1 if ``data`` does not hold its whole header."""
+    cdef const uint8_t[::1] more = data
+    cdef uint8_t header[14]
+    cdef Py_ssize_t held = PyByteArray_GET_SIZE(buffer), n = 0, size
+    cdef const uint8_t* start = <const uint8_t*> PyByteArray_AS_STRING(buffer)
+    while n < 14 and n < held:
+        header[n] = start[n]
+        n += 1
+    while n < 14 and n - held < more.shape[0]:
+        header[n] = more[n - held]
+        n += 1
+    size = _frame_size(header, n)
+    return -1 if size < 0 else size - held
+
+
+cdef Py_ssize_t _frame_size(const uint8_t* frame, Py_ssize_t available):
+    """The size of the frame at ``frame`` (header and payload), or -1 if its header is not
+    all within ``available`` bytes or its length is out of range."""
+    if available < 2:
+        return -1
+    cdef unsigned long long length = frame[1] & 0x7F
+    cdef Py_ssize_t header = 2 + (4 if frame[1] & 0x80 else 0)
+    cdef int i
+    if length == 126:
+        header += 2
+        if available < header:
+            return -1
+        length = (<unsigned long long> frame[2] << 8) | frame[3]
+    elif length == 127:
+        header += 8
+        if available < header:
+            return -1
+        length = 0
+        for i in range(2, 10):
+            length = (length << 8) | frame[i]
+        if length >> 62:
+            return -1
+    return header + <Py_ssize_t> length
+
+
+cdef Py_ssize_t _deliver(engine, on_message, report_error, Py_ssize_t limit, data) except -1:
+    """The loop of ``deliver_messages``: from the engine's buffer (``data`` None), or in
+    place from ``data`` with the buffer empty (what is not handed over is then copied into
+    it)."""
     cdef bytearray buffer = engine._buffer
     cdef const uint8_t[::1] view
     if data is not None:
-        if buffer or engine._reader is not None or engine._eof or not _plain_state(engine):
-            engine.receive_data(data)
-            return deliver_messages(engine, on_message, report_error, limit)
         view = data
-    elif not _plain_state(engine):
-        return 0
     cdef unsigned long long max_size = engine.max_message_size
     cdef unsigned long long length
     cdef Py_ssize_t pos = 0, delivered = 0, available, header

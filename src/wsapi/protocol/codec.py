@@ -24,6 +24,7 @@ __all__ = [
     "apply_mask",
     "deliver_messages",
     "encode_frame_header",
+    "encode_masked_frame",
     "mask_key",
     "parse_frame_header",
 ]
@@ -175,10 +176,14 @@ deliver_messages: Callable[..., int] | None = None
 """The compiled receive path (``_speedups.deliver_messages``), or None: the transport's pump
 then takes every message from ``ClientConnection.next_event``."""
 
+encode_masked_frame: Callable[[int, bytes | bytearray | memoryview], bytes] | None = None
+"""The compiled frame writer (``_speedups.encode_masked_frame``: header, fresh key and masked
+payload in one ``bytes``), or None: the engine then uses the functions above."""
+
 # The compiled twins (``_speedups.pyx``), when they were built and are not refused.
 if not PURE_PYTHON:
     with contextlib.suppress(ImportError):
-        from ._speedups import apply_mask, deliver_messages
+        from ._speedups import apply_mask, deliver_messages, encode_masked_frame
 
 SPEEDUPS = apply_mask.__module__ != __name__
 """Whether the compiled hot path is in use."""

@@ -70,6 +70,7 @@ from .codec import (
     Utf8Validator,
     apply_mask,
     encode_frame_header,
+    encode_masked_frame,
     mask_key,
     parse_frame_header,
 )
@@ -645,6 +646,9 @@ class ClientConnection:
 
     def _write_frame(self, opcode: int, payload: bytes | bytearray | memoryview) -> None:
         # 5.3: the client masks every frame, with a fresh key for each.
+        if encode_masked_frame is not None:
+            self._output.append(encode_masked_frame(0x80 | opcode, payload))
+            return
         key = mask_key()
         self._output.append(encode_frame_header(0x80 | opcode, len(payload), key))
         if payload:
