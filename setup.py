@@ -40,7 +40,8 @@ def extensions() -> list[Extension]:
         Extension("wsapi.protocol._speedups", ["src/wsapi/protocol/_speedups.pyx"]),
         Extension("wsapi._delivery", ["src/wsapi/_delivery.pyx"]),
     ]
-    return list(cythonize(compiled, quiet=True))
+    # include_path: _delivery.pyx cimports protocol/_speedups.pxd.
+    return list(cythonize(compiled, quiet=True, include_path=["src"]))
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

@@ -24,6 +24,7 @@ import types
 from asyncio import iscoroutine
 
 from . import events as _events
+from .protocol._speedups cimport MessageReceiver
 
 cdef extern from "Python.h":
     ctypedef struct PyMemberDef:
@@ -160,8 +161,9 @@ cdef object _dispatched_message_event(object target, object data, object origin)
     return event
 
 
-cdef class MessageDelivery:
-    """``WebSocket.on_message`` for one WebSocket, compiled: call it with each message."""
+cdef class MessageDelivery(MessageReceiver):
+    """``WebSocket.on_message`` for one WebSocket, compiled: call it with each message
+    (``deliver_messages`` calls its ``receive`` directly)."""
 
     cdef object target
     cdef dict state
@@ -176,24 +178,24 @@ cdef class MessageDelivery:
         self.on_message = on_message
         self.origin = target._message_origin
 
-    def __call__(self, data):
+    cdef int receive(self, object data) except -1:
         cdef dict state = self.state
         # 1. "If the readyState attribute's value is not OPEN (1), then abort these steps."
         if state["_ready_state"] != OPEN:
-            return
+            return 0
         if type(data) is not str and state["_binary_type"] == "blob":
             self.on_message(data)  # The Blob is built in Python.
-            return
+            return 0
         state["_buffered_stale"] = True  # A new task: bufferedAmount is measured afresh.
         target = self.target
         # 5. Dispatch a MessageEvent (DOM "dispatch", for the common case: see the module
         # docstring; rule numbers and steps as in events._dispatch and events._invoke).
         listeners = (<dict> _get(target, T_LISTENERS)).get("message")
         if listeners is None:
-            return  # No listener: dispatching would run nothing and change nothing.
+            return 0  # No listener: dispatching would run nothing and change nothing.
         if len(<list> listeners) != 1 or (<dict> _get(target, T_CAPTURES)).get("message"):
             fire_a_message_event(target, data, self.origin)
-            return
+            return 0
         listener = (<list> listeners)[0]
         if (
             _get(listener, L_CAPTURE) is not False
@@ -202,7 +204,7 @@ cdef class MessageDelivery:
             or _get(listener, L_REMOVED) is not False
         ):
             fire_a_message_event(target, data, self.origin)
-            return
+            return 0
         callback = _get(listener, L_CALLBACK)
         event = _dispatched_message_event(target, data, self.origin)
         try:
@@ -231,3 +233,4 @@ cdef class MessageDelivery:
             _put(event, E_STOP_PROPAGATION, False)
             _put(event, E_STOP_IMMEDIATE, False)
             _put(event, E_IN_PASSIVE, False)
+        return 0

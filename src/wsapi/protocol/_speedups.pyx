@@ -46,6 +46,17 @@ def apply_mask(data, bytes key):
     return result
 
 
+cdef class MessageReceiver:
+    """Base of the compiled receivers of messages (``_delivery.MessageDelivery``): calling
+    one from Python, or from ``deliver_messages`` at C level, runs ``receive()``."""
+
+    cdef int receive(self, object message) except -1:
+        raise NotImplementedError
+
+    def __call__(self, message):
+        self.receive(message)
+
+
 # RFC 6455 5.3: a fresh key from a strong source of entropy for every frame. Keys are drawn
 # in order from a pool of os.urandom() bytes, each 4 bytes used once (as codec.mask_key).
 cdef enum:
@@ -149,7 +160,8 @@ def deliver_messages(engine, on_message, report_error, Py_ssize_t limit, data=No
 
 cdef Py_ssize_t _rest_of_head_frame(bytearray buffer, data) except -2:
     """How many bytes of ``data`` complete the frame that starts ``buffer`` (its header may
-    continue in ``data``); -1 if ``data`` does not hold its whole header."""
+    continue in ``data``): 0 if ``buffer`` holds it all, -1 if ``data`` does not hold its
+    whole header."""
     cdef const uint8_t[::1] more = data
     cdef uint8_t header[14]
     cdef Py_ssize_t held = PyByteArray_GET_SIZE(buffer), n = 0, size
@@ -161,7 +173,9 @@ cdef Py_ssize_t _rest_of_head_frame(bytearray buffer, data) except -2:
         header[n] = more[n - held]
         n += 1
     size = _frame_size(header, n)
-    return -1 if size < 0 else size - held
+    if size < 0:
+        return -1
+    return size - held if size > held else 0  # 0: the buffer holds it all already.
 
 
 cdef Py_ssize_t _frame_size(const uint8_t* frame, Py_ssize_t available):
@@ -197,6 +211,9 @@ cdef Py_ssize_t _deliver(engine, on_message, report_error, Py_ssize_t limit, dat
     cdef const uint8_t[::1] view
     if data is not None:
         view = data
+    cdef MessageReceiver receiver = (
+        on_message if isinstance(on_message, MessageReceiver) else None
+    )
     cdef unsigned long long max_size = engine.max_message_size
     cdef unsigned long long length
     cdef Py_ssize_t pos = 0, delivered = 0, available, header
@@ -250,7 +267,10 @@ cdef Py_ssize_t _deliver(engine, on_message, report_error, Py_ssize_t limit, dat
             pos += header + <Py_ssize_t> length
             delivered += 1
             try:
-                on_message(message)
+                if receiver is not None:
+                    receiver.receive(message)
+                else:
+                    on_message(message)
             except Exception as exc:  # A handler bug must not stop the pump.
                 report_error(exc)
             if engine._pending:
