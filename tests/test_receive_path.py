@@ -1,10 +1,11 @@
-"""The receive path, compiled or not: ``codec.deliver_messages`` (the compiled twin of
-``ClientConnection.next_event`` for whole single-frame messages) and ``MessageDelivery`` (the
-compiled twin of ``WebSocket.on_message`` and the dispatch of its ``MessageEvent``).
+"""The receive path, compiled or not: ``engine.deliver_messages`` (the fast path of
+``ClientConnection.next_event`` for whole single-frame messages: ``_speedups``'s compiled
+twin, or the Python function) and ``MessageDelivery`` (the compiled twin of
+``WebSocket.on_message`` and the dispatch of its ``MessageEvent``).
 
-The engine tests compare the compiled function with ``next_event``, bytes in, bytes out, as
-the transport's pump drives it (from the engine's buffer, or from a read in place); they
-need the extension and are skipped on the pure-Python path. The API tests run on whichever
+The engine tests compare ``deliver_messages`` with ``next_event``, bytes in, bytes out, as
+the transport's pump drives it (from the engine's buffer, or from a read in place), on the
+active path. The API tests run on whichever
 path is active (``WSAPI_PURE_PYTHON=1`` selects the pure one) over a real connection to a raw
 server that writes a burst of frames in one write, and pin the browser's semantics of the
 message event inside and after its listeners.
@@ -38,6 +39,7 @@ from support import (
 from wsapi import Blob, DOMException, Event, MessageEvent, UserAgent, WebSocket
 from wsapi.protocol import codec
 from wsapi.protocol.engine import ClientConnection, State
+from wsapi.protocol.engine import deliver_messages as active_deliver_messages
 from wsapi.protocol.events import (
     CloseReceived,
     Failed,
@@ -49,20 +51,13 @@ from wsapi.protocol.events import (
 WAIT = 10 * TIMEOUT
 """How long a test waits for something that should happen promptly."""
 
-deliver_messages = codec.deliver_messages
+deliver_messages = active_deliver_messages
 
 
 READ_MODES = ("buffered", "pump", "in place")
 """How the property test hands a read to the compiled engine: only buffered (a pump is
 scheduled already), buffered then pumped, or given to the pump, which passes it to
 ``deliver_messages`` (its ``data``) to read whole messages from it in place."""
-
-needs_compiled = pytest.mark.skipif(
-    deliver_messages is None,
-    reason="the compiled receive path is not in use (WSAPI_PURE_PYTHON is set or the "
-    "extension is not built): there is nothing compiled to compare with next_event",
-)
-
 
 # --- engine helpers --------------------------------------------------------------------------
 
@@ -375,7 +370,6 @@ a message over the limit), then more frames (ignored after that end)."""
 # --- engine: equivalence with next_event ---------------------------------------------------------
 
 
-@needs_compiled
 @settings(max_examples=500, deadline=None)
 @given(
     frames=streams,
@@ -478,7 +472,6 @@ STOPPERS = {
 INCOMPLETE = {STOPPERS[name] for name in ("incomplete", "incomplete-text", "incomplete-header")}
 
 
-@needs_compiled
 @pytest.mark.parametrize("stopper", STOPPERS.values(), ids=STOPPERS.keys())
 def test_deliver_messages_stops_at_anything_else(stopper: bytes) -> None:
     """The compiled path delivers the whole messages before a frame it does not handle and
@@ -507,7 +500,6 @@ def test_deliver_messages_stops_at_anything_else(stopper: bytes) -> None:
     assert engine_outcome(compiled) == engine_outcome(reference)
 
 
-@needs_compiled
 def test_deliver_messages_respects_the_limit_exactly() -> None:
     """At most ``limit`` messages per call, the rest left in the buffer in order; a limit of
     0 delivers nothing."""
@@ -534,7 +526,6 @@ def test_deliver_messages_respects_the_limit_exactly() -> None:
     assert conn.next_event() is None
 
 
-@needs_compiled
 def test_handler_exception_is_reported_and_the_next_message_follows() -> None:
     """What ``on_message`` raises goes to ``report_error`` (the same exception object), and
     the batch goes on with the next message."""
@@ -569,7 +560,6 @@ def failing_at(
     return on_message
 
 
-@needs_compiled
 def test_fail_inside_on_message_stops_the_batch() -> None:
     """``engine.fail()`` from inside ``on_message`` (the layer above failing the connection)
     ends the batch at once: the Failed event is the next event, its Close frame is written,
@@ -600,7 +590,6 @@ def test_fail_inside_on_message_stops_the_batch() -> None:
     assert results[0] == results[1] == [(0x88, (1008).to_bytes(2, "big"))]
 
 
-@needs_compiled
 def test_text_frame_partly_validated_is_left_to_next_event() -> None:
     """A text frame whose first part ``next_event`` validated as it arrived (Rule 4) is
     finished by ``next_event`` when the rest comes, so that the next message, a fragmented
@@ -619,7 +608,6 @@ def test_text_frame_partly_validated_is_left_to_next_event() -> None:
     ]
 
 
-@needs_compiled
 def test_deliver_messages_reads_whole_messages_in_place() -> None:
     """With ``data`` (a read, in a buffer the transport reuses), whole messages are handed
     over from it, up to the limit, behind what the engine had buffered; the rest is copied
@@ -642,7 +630,6 @@ def test_deliver_messages_reads_whole_messages_in_place() -> None:
     assert conn.next_event() is None
 
 
-@needs_compiled
 @pytest.mark.parametrize("held", [0, 1, 2, 3])
 def test_deliver_messages_in_place_behind_buffered_frames(held: int) -> None:
     """A read given to ``deliver_messages`` while the engine already buffers a whole frame
@@ -659,7 +646,6 @@ def test_deliver_messages_in_place_behind_buffered_frames(held: int) -> None:
     assert conn.buffered == 0
 
 
-@needs_compiled
 def test_deliver_messages_in_place_then_fail_inside_on_message() -> None:
     """A handler failing the connection during an in-place batch: the batch ends, Failed is
     the next event, and the rest of the read is dropped with the connection."""
@@ -676,7 +662,6 @@ def test_deliver_messages_in_place_then_fail_inside_on_message() -> None:
     assert conn.buffered == 0
 
 
-@needs_compiled
 def test_deliver_messages_in_place_waits_for_queued_events() -> None:
     """A read that carries the 101 and messages: the messages wait for the Opened event."""
     assert deliver_messages is not None
@@ -689,7 +674,6 @@ def test_deliver_messages_in_place_waits_for_queued_events() -> None:
     assert collector.log == [("text", "x"), ("text", "y")]
 
 
-@needs_compiled
 def test_deliver_messages_waits_for_queued_events() -> None:
     """Messages that arrived with the 101 wait for the Opened event: nothing is delivered
     while an event is queued or before the connection is open."""
@@ -707,7 +691,6 @@ def test_deliver_messages_waits_for_queued_events() -> None:
     assert collector.log == [("text", "x"), ("binary", b"y")]
 
 
-@needs_compiled
 def test_deliver_messages_not_inside_a_fragmented_message() -> None:
     """While a fragmented message is being reassembled, a whole frame is a violation that
     ``next_event`` reports (1002), not a message."""
@@ -724,7 +707,6 @@ def test_deliver_messages_not_inside_a_fragmented_message() -> None:
     assert collector.log == []
 
 
-@needs_compiled
 def test_deliver_messages_after_the_close_frames() -> None:
     """After our Close (CLOSING) messages are still delivered, as ``next_event`` does; after
     the peer's Close, nothing is."""
@@ -1284,12 +1266,12 @@ async def test_plain_add_event_listener_return_value_is_ignored() -> None:
         await close_and_wait(ws)
 
 
-async def test_one_plain_listener_takes_the_compiled_dispatch(
+async def test_one_plain_listener_takes_the_fast_dispatch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """On the compiled path a target with one plain message listener never runs the Python
-    dispatch for its messages (so the tests above exercise the compiled code), and one with
-    two listeners does; on the pure path every message goes through it."""
+    """A target with one plain message listener never runs the general dispatch
+    (``events._dispatch``) for its messages, on either path (so the tests above exercise the
+    fast one: compiled, or fire_a_message_event's own), and one with two listeners does."""
     dispatched: list[object] = []
     original = events_module._dispatch
 
@@ -1314,10 +1296,7 @@ async def test_one_plain_listener_takes_the_compiled_dispatch(
         ws.onmessage = onmessage
         await until(done)
         assert received == ["1", "2", "3"]
-        if websocket_module.MessageDelivery is not None:
-            assert dispatched == ["3"]
-        else:
-            assert dispatched == ["1", "2", "3"]
+        assert dispatched == ["3"]
         await close_and_wait(ws)
 
 

@@ -36,9 +36,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
 from .agent import UserAgent
-from .protocol.codec import deliver_messages
 from .protocol.constants import CloseCode
-from .protocol.engine import ClientConnection, State
+from .protocol.engine import ClientConnection, State, deliver_messages
 from .protocol.events import CloseReceived, Failed, Opened, PongReceived
 from .proxy import ProxyError, ProxyURL, open_tunnel, parse_proxy_url
 from .url import WebSocketURL
@@ -375,14 +374,14 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         handler = self.handler
         on_message = self._on_message
         log_payload = payload_logger.isEnabledFor(logging.DEBUG)
-        # The compiled receive path takes the plain messages (and logs none: it is not used
-        # while payloads are logged); next_event gives everything else.
+        # The fast path takes the plain messages (and logs none: it is not used while
+        # payloads are logged); next_event gives everything else.
         deliver = None if log_payload else deliver_messages
         budget = MESSAGES_PER_CALLBACK
         if data is not None:
             if deliver is None:
                 engine.receive_data(data)
-            else:  # Frames handed over straight from the read, without a copy.
+            else:  # Compiled, frames are handed over straight from the read, uncopied.
                 budget -= deliver(engine, on_message, self._report_handler_error, budget, data)
         while budget > 0:
             if deliver is not None:
