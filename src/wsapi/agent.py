@@ -173,12 +173,17 @@ class UserAgent:
     def cookie_header(self, http_url: str) -> str | None:
         """The ``Cookie`` header value for ``http_url`` (the ws URL as http/https, as the
         cookie rules know only HTTP), or None when no cookie applies."""
+        if not len(self.cookie_jar):
+            return None  # The common case, answered without building a request.
         request = urllib.request.Request(http_url)
         self.cookie_jar.add_cookie_header(request)
         return request.get_header("Cookie")
 
     def store_cookies(self, http_url: str, headers: Iterable[tuple[str, str]]) -> None:
         """Store the cookies of a handshake response's ``Set-Cookie`` headers."""
+        headers = tuple(headers)
+        if not any(name == "set-cookie" for name, _ in headers):
+            return
         message = Message()
         for name, value in headers:
             if name == "set-cookie":

@@ -24,6 +24,7 @@ reported as a ``ConnectionFailure`` whose ``kind`` says which step failed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import socket
@@ -800,6 +801,7 @@ async def _connect(
         raise
 
 
+@functools.lru_cache(maxsize=256)
 def _is_ip_address(host: str) -> bool:
     try:
         ipaddress.ip_address(host)

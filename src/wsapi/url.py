@@ -10,6 +10,7 @@ raises ``ValueError`` with a readable reason; the API turns that into a "SyntaxE
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 
 import ada_url
@@ -65,10 +66,13 @@ class WebSocketURL:
         return f"{self.scheme}://{host}{port}"
 
 
+@functools.lru_cache(maxsize=256)
 def parse_websocket_url(
     url: str, *, standard: str = "cr-2011", base_url: str | None = None
 ) -> WebSocketURL:
-    """Parse a WebSocket URL; raise ``ValueError`` saying what is wrong."""
+    """Parse a WebSocket URL; raise ``ValueError`` saying what is wrong. (Parsing is a pure
+    function of the arguments and the result immutable: a program that reconnects to the
+    same URLs parses each once; a failure is not cached.)"""
     if standard == "whatwg":
         # WHATWG constructor step 2: "Let urlRecord be the result of applying the URL parser
         # to url with baseURL."  Step 3: failure is a SyntaxError.
