@@ -405,7 +405,9 @@ class WebSocket(EventTarget):
         # "if the data cannot be sent, e.g. because it would need to be buffered but the
         # buffer is full, the user agent must close the WebSocket connection with prejudice"
         # (WHATWG: "flag the WebSocket as full and then close the WebSocket connection").
-        if self._pending_bytes() + size > self._agent.max_buffered_amount:
+        # (bufferedAmount bounds what is pending: the exact count is needed only above.)
+        limit = self._agent.max_buffered_amount
+        if self._buffered_amount > limit and self._pending_bytes() + size > limit:
             self._never_sent += size
             self._close_with_prejudice()
             return
