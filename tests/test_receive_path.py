@@ -59,6 +59,12 @@ READ_MODES = ("buffered", "pump", "in place")
 scheduled already), buffered then pumped, or given to the pump, which passes it to
 ``deliver_messages`` (its ``data``) to read whole messages from it in place."""
 
+
+def fail_on_report(exc: Exception) -> None:
+    """A ``report_error`` for tests where no handler raises."""
+    pytest.fail(f"a handler error was reported: {exc!r}")
+
+
 # --- engine helpers --------------------------------------------------------------------------
 
 
@@ -509,7 +515,7 @@ def test_deliver_messages_respects_the_limit_exactly() -> None:
     tail = frame(0x82, b"incomplete")[:-3]
     conn.receive_data(b"".join(frame(0x81, m.encode()) for m in messages) + tail)
     collector = Collector()
-    calls = [collector.on_message, collector.report_error]
+    calls = (collector.on_message, collector.report_error)
     assert deliver_messages(conn, *calls, 0) == 0
     assert collector.log == []
     assert deliver_messages(conn, *calls, 1) == 1
@@ -572,7 +578,7 @@ def test_fail_inside_on_message_stops_the_batch() -> None:
         seen: list[object] = []
         on_message = failing_at("1", conn, seen)
         if use_compiled:
-            assert deliver_messages(conn, on_message, pytest.fail, 10) == 2
+            assert deliver_messages(conn, on_message, fail_on_report, 10) == 2
         else:
             for _ in range(2):
                 event = conn.next_event()
@@ -584,7 +590,7 @@ def test_fail_inside_on_message_stops_the_batch() -> None:
         assert (failed.reason, failed.kind, failed.close_code) == ("policy", "local", 1008)
         assert conn.next_event() is None
         if use_compiled:
-            assert deliver_messages(conn, on_message, pytest.fail, 10) == 0
+            assert deliver_messages(conn, on_message, fail_on_report, 10) == 0
         assert seen == ["0", "1"]
         results.append(client_frames(b"".join(conn.data_to_send())))
     assert results[0] == results[1] == [(0x88, (1008).to_bytes(2, "big"))]
@@ -615,7 +621,7 @@ def test_deliver_messages_reads_whole_messages_in_place() -> None:
     assert deliver_messages is not None
     conn = open_engine()
     collector = Collector()
-    calls = [collector.on_message, collector.report_error]
+    calls = (collector.on_message, collector.report_error)
     partial = frame(0x82, b"partial")
     scratch = bytearray(texts("a", "b", "c") + partial[:-2])
     assert deliver_messages(conn, *calls, 2, memoryview(scratch)) == 2
@@ -653,7 +659,7 @@ def test_deliver_messages_in_place_then_fail_inside_on_message() -> None:
     conn = open_engine()
     seen: list[object] = []
     read = texts("0", "1", "2", "3")
-    assert deliver_messages(conn, failing_at("1", conn, seen), pytest.fail, 10, read) == 2
+    assert deliver_messages(conn, failing_at("1", conn, seen), fail_on_report, 10, read) == 2
     assert seen == ["0", "1"]
     failed = conn.next_event()
     assert isinstance(failed, Failed)
@@ -667,7 +673,7 @@ def test_deliver_messages_in_place_waits_for_queued_events() -> None:
     assert deliver_messages is not None
     conn, response = new_engine()
     collector = Collector()
-    calls = [collector.on_message, collector.report_error]
+    calls = (collector.on_message, collector.report_error)
     assert deliver_messages(conn, *calls, 10, response + texts("x", "y")) == 0
     assert isinstance(conn.next_event(), Opened)
     assert deliver_messages(conn, *calls, 10) == 2
@@ -680,7 +686,7 @@ def test_deliver_messages_waits_for_queued_events() -> None:
     assert deliver_messages is not None
     conn, response = new_engine()
     collector = Collector()
-    calls = [collector.on_message, collector.report_error]
+    calls = (collector.on_message, collector.report_error)
     conn.receive_data(response[:10])
     assert deliver_messages(conn, *calls, 10) == 0  # CONNECTING
     conn.receive_data(response[10:] + frame(0x81, b"x") + frame(0x82, b"y"))
@@ -713,7 +719,7 @@ def test_deliver_messages_after_the_close_frames() -> None:
     assert deliver_messages is not None
     conn = open_engine()
     collector = Collector()
-    calls = [collector.on_message, collector.report_error]
+    calls = (collector.on_message, collector.report_error)
     conn.send_close(1000)
     assert conn.state is State.CLOSING
     conn.receive_data(frame(0x81, b"late") + frame(0x88, b"\x03\xe8") + frame(0x81, b"never"))
@@ -1118,7 +1124,7 @@ async def test_once_listener_gets_only_the_first_message() -> None:
 async def test_once_listener_alone() -> None:
     """A ``once`` listener as the only listener gets the first message; the later ones are
     dispatched to nothing (not to a listener added after they were received)."""
-    log: list[object] = []
+    log: list[MessageEvent] = []
     pong = asyncio.get_running_loop().create_future()
     # The Ping's Pong tells that the engine has parsed every message before it.
     burst = texts("1", "2", "3") + server_frame(0x9, b"sync")

@@ -696,16 +696,21 @@ def _dispatch(event: Event, target: EventTarget) -> bool:
         event._event_phase = Event.AT_TARGET
         _invoke(event, target, capturing=False)
     finally:
-        # 7. Set event's eventPhase attribute to NONE. 8. Set event's currentTarget to
-        # null. 10. Unset event's dispatch flag, stop propagation flag, and stop immediate
-        # propagation flag.
-        event._event_phase = Event.NONE
-        event._current_target = None
-        event._dispatch = False
-        event._stop_propagation = event._stop_immediate_propagation = False
-        event._in_passive_listener = False
+        _end_dispatch(event)
     # 13. Return false if event's canceled flag is set; otherwise true.
     return not event._canceled
+
+
+def _end_dispatch(event: Event) -> None:
+    """DOM 2.9 "dispatch" steps 7, 8 and 10, when the listeners have run."""
+    # 7. Set event's eventPhase attribute to NONE. 8. Set event's currentTarget to null.
+    # 10. Unset event's dispatch flag, stop propagation flag, and stop immediate propagation
+    # flag.
+    event._event_phase = Event.NONE
+    event._current_target = None
+    event._dispatch = False
+    event._stop_propagation = event._stop_immediate_propagation = False
+    event._in_passive_listener = False
 
 
 def _invoke(event: Event, target: EventTarget, *, capturing: bool) -> None:
@@ -880,11 +885,7 @@ def fire_a_message_event(target: EventTarget, data: object, origin: str) -> bool
     try:
         _call_a_user_objects_operation(listener.callback, event)
     finally:
-        event._event_phase = Event.NONE
-        event._current_target = None
-        event._dispatch = False
-        event._stop_propagation = event._stop_immediate_propagation = False
-        event._in_passive_listener = False
+        _end_dispatch(event)
     return not event._canceled
 
 

@@ -27,8 +27,12 @@ def apply_mask(data, bytes key):
     if n == 0:
         return result
     cdef uint8_t* out = <uint8_t*> PyBytes_AS_STRING(result)
-    cdef const uint8_t* src = &view[0]
-    cdef const uint8_t* k = <const uint8_t*> PyBytes_AS_STRING(key)
+    _mask(&view[0], out, n, <const uint8_t*> PyBytes_AS_STRING(key))
+    return result
+
+
+cdef inline void _mask(const uint8_t* src, uint8_t* out, Py_ssize_t n, const uint8_t* k):
+    """``out[i] = src[i] ^ k[i % 4]`` for ``i < n`` (RFC 6455 5.3)."""
     cdef uint32_t key32
     memcpy(&key32, k, 4)
     cdef uint64_t key64 = (<uint64_t> key32 << 32) | key32
@@ -43,7 +47,6 @@ def apply_mask(data, bytes key):
     while i < n:
         out[i] = src[i] ^ k[i & 3]
         i += 1
-    return result
 
 
 cdef class MessageReceiver:
@@ -104,20 +107,7 @@ def encode_masked_frame(int first_byte, data):
     cdef const uint8_t* k = <const uint8_t*> PyBytes_AS_STRING(_key_pool) + _key_pos
     _key_pos += 4
     memcpy(out + header, k, 4)
-    out += header + 4
-    cdef uint32_t key32
-    memcpy(&key32, k, 4)
-    cdef uint64_t key64 = (<uint64_t> key32 << 32) | key32
-    cdef uint64_t word
-    cdef Py_ssize_t j = 0
-    while j + 8 <= n:
-        memcpy(&word, src + j, 8)
-        word ^= key64
-        memcpy(out + j, &word, 8)
-        j += 8
-    while j < n:
-        out[j] = src[j] ^ k[j & 3]
-        j += 1
+    _mask(src, out + header + 4, n, k)
     return frame
 
 # --- The receive hot path: whole single-frame messages -------------------------------------
