@@ -382,7 +382,7 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         if data is not None:
             if deliver is None:
                 engine.receive_data(data)
-            else:  # Compiled, frames are handed over straight from the read, uncopied.
+            else:  # (The compiled twin parses the read's frames in place, uncopied.)
                 budget -= deliver(engine, on_message, self._report_handler_error, budget, data)
         while budget > 0:
             if deliver is not None:

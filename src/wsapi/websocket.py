@@ -41,9 +41,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from .agent import UserAgent, default_agent
-
-if TYPE_CHECKING:
-    from . import _delivery
 from .blob import SPOOL_THRESHOLD, Blob
 from .errors import DOMException
 from .events import (
@@ -67,6 +64,9 @@ from .transport import (
     report_failure,
 )
 from .url import parse_websocket_url
+
+if TYPE_CHECKING:
+    from . import _delivery
 
 MessageDelivery: type[_delivery.MessageDelivery] | None = None
 if not PURE_PYTHON:

@@ -173,8 +173,8 @@ PURE_PYTHON = bool(os.environ.get("WSAPI_PURE_PYTHON"))
 path too)."""
 
 deliver_messages: Callable[..., int] | None = None
-"""The compiled receive path (``_speedups.deliver_messages``), or None: the transport's pump
-then takes every message from ``ClientConnection.next_event``."""
+"""The compiled receive path (``_speedups.deliver_messages``), or None: the engine's
+``deliver_messages`` is then its Python twin."""
 
 encode_masked_frame: Callable[[int, bytes | bytearray | memoryview], bytes] | None = None
 """The compiled frame writer (``_speedups.encode_masked_frame``: header, fresh key and masked
