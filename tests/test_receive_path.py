@@ -652,6 +652,31 @@ def test_deliver_messages_in_place_behind_buffered_frames(held: int) -> None:
     assert conn.buffered == 0
 
 
+@pytest.mark.parametrize("valid", [True, False])
+def test_a_partly_validated_text_frame_completed_by_the_next_read(valid: bool) -> None:
+    """A text frame whose start next_event has validated already (it waited for the rest),
+    completed by the next read given to the pump: valid, it is handed over, then the read's
+    other messages; invalid UTF-8 in its rest fails the connection with 1007. (The compiled
+    path completes it in deliver_messages, the Python one in next_event.)"""
+    conn = open_engine()
+    collector = Collector()
+    rest = "ü!".encode() if valid else b"\xed\xa0\x80!"
+    frame = server_frame(0x1, b"abc" * 20 + rest)
+    conn.receive_data(frame[:40])
+    assert conn.next_event() is None  # The start is validated (RFC 6455 8.1, fail fast).
+    read = bytearray(frame[40:] + texts("next"))
+    drive_like_the_pump(conn, collector, lambda: 10, memoryview(read))
+    if valid:
+        assert collector.log == [("text", "abc" * 20 + "ü!"), ("text", "next")]
+        assert conn.buffered == 0
+    else:
+        assert len(collector.log) == 1
+        failed = collector.log[0]
+        assert isinstance(failed, tuple)
+        assert failed[0] == "failed"
+        assert failed[3] == 1007
+
+
 def test_deliver_messages_in_place_then_fail_inside_on_message() -> None:
     """A handler failing the connection during an in-place batch: the batch ends, Failed is
     the next event, and the rest of the read is dropped with the connection."""

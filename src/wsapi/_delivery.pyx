@@ -18,10 +18,10 @@ assignment to the attribute does, without the attribute lookup). The module refu
 
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
-from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 import types
 from asyncio import iscoroutine
+import time
 
 from . import events as _events
 from .protocol._speedups cimport MessageReceiver
@@ -81,6 +81,7 @@ cdef object call_a_user_objects_operation = _events._call_a_user_objects_operati
 cdef object report_the_exception = _events._report_the_exception
 cdef object schedule = _events._schedule
 cdef double TIME_ORIGIN = _events._TIME_ORIGIN
+cdef object monotonic = time.monotonic
 
 # Event and MessageEvent fields.
 cdef Py_ssize_t E_TYPE = _slot(MessageEvent, "_type")
@@ -126,11 +127,31 @@ if (<PyTypeObject*> MessageEvent).tp_dictoffset or MessageEvent.__new__ is not o
     raise ImportError("MessageEvent is no longer a plain slotted class")
 
 
-cdef inline double _now_ms():
-    """``(time.monotonic() - _TIME_ORIGIN) * 1000.0``: time.monotonic() is CLOCK_MONOTONIC."""
-    cdef timespec now
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return ((<double> now.tv_sec + <double> now.tv_nsec * 1e-9) - TIME_ORIGIN) * 1000.0
+cdef extern from *:
+    """
+    #if defined(__linux__)
+    #include <time.h>
+    /* time.monotonic() on Linux is clock_gettime(CLOCK_MONOTONIC). */
+    static int wsapi_monotonic(double *seconds) {
+        struct timespec now;
+        if (clock_gettime(CLOCK_MONOTONIC, &now) != 0) return -1;
+        *seconds = (double) now.tv_sec + (double) now.tv_nsec * 1e-9;
+        return 0;
+    }
+    #else
+    static int wsapi_monotonic(double *seconds) { (void) seconds; return -1; }
+    #endif
+    """
+    int wsapi_monotonic(double* seconds)
+
+
+cdef inline double _now_ms() except? -1.0:
+    """``(time.monotonic() - _TIME_ORIGIN) * 1000.0``, as ``events`` computes it: the clock
+    read directly where time.monotonic() is known to be CLOCK_MONOTONIC, else called."""
+    cdef double seconds
+    if wsapi_monotonic(&seconds) != 0:
+        seconds = monotonic()
+    return (seconds - TIME_ORIGIN) * 1000.0
 
 
 cdef object _dispatched_message_event(object target, object data, object origin):

@@ -128,11 +128,12 @@ def deliver_messages(engine, on_message, report_error, Py_ssize_t limit, data=No
     fragment, a compressed message, an incomplete frame, every violation)."""
     if data is None:
         return _deliver(engine, on_message, report_error, limit, None) if _plain_state(engine) else 0
-    if engine._reader is not None or engine._eof or not _plain_state(engine):
+    cdef bint begun = PyByteArray_GET_SIZE(engine._buffer) != 0
+    if engine._reader is not None or engine._eof or not _plain_state(engine, begun):
         engine.receive_data(data)
         return deliver_messages(engine, on_message, report_error, limit)
     cdef Py_ssize_t rest, delivered = 0
-    if PyByteArray_GET_SIZE(engine._buffer):
+    if begun:
         # A frame begun in an earlier read: copy only the rest of it, hand it over from the
         # buffer, then go on in place.
         rest = _rest_of_head_frame(engine._buffer, data)
@@ -140,6 +141,10 @@ def deliver_messages(engine, on_message, report_error, Py_ssize_t limit, data=No
             engine.receive_data(data)  # It does not end in this read (or is not plain).
             return deliver_messages(engine, on_message, report_error, limit)
         engine.receive_data(data[:rest])
+        # The frame is whole now. next_event may have validated the UTF-8 of its start
+        # (to fail early); whoever parses it now checks all of it (next_event does too,
+        # from the start, when told nothing is validated).
+        engine._frame_validated = 0
         delivered = deliver_messages(engine, on_message, report_error, limit)
         data = data[rest:]
         if engine._buffer or delivered >= limit or not _plain_state(engine):
@@ -274,11 +279,14 @@ cdef Py_ssize_t _deliver(engine, on_message, report_error, Py_ssize_t limit, dat
     return delivered
 
 
-cdef bint _plain_state(engine) except -1:
-    """Whether the engine is between messages, with nothing queued, and still reading."""
+cdef bint _plain_state(engine, bint partly_validated_ok=False) except -1:
+    """Whether the engine is between messages, with nothing queued, and still reading (and
+    the frame at the head of its buffer not partly validated, unless that is ok)."""
     if engine._pending or engine.close_received is not None:
         return False
-    if engine._message_opcode is not None or engine._frame_validated:
+    if engine._message_opcode is not None:
+        return False
+    if engine._frame_validated and not partly_validated_ok:
         return False
     state = engine.state
     return state == 1 or state == 2  # State.OPEN, State.CLOSING
