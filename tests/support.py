@@ -190,3 +190,34 @@ async def raw_server(handler: RawHandler) -> AsyncIterator[str]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await server.wait_closed()
+
+
+def xor(data: bytes, key: bytes) -> bytes:
+    """RFC 6455 5.3 masking, written out independently of the codec."""
+    return bytes(b ^ key[i % 4] for i, b in enumerate(data))
+
+
+def client_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """Decode the client's frames: (first byte, unmasked payload); every frame must be masked."""
+    frames = []
+    pos = 0
+    while pos < len(data):
+        first, second = data[pos], data[pos + 1]
+        assert second & 0x80, "a client frame is not masked"
+        length = second & 0x7F
+        pos += 2
+        if length == 126:
+            length = int.from_bytes(data[pos : pos + 2], "big")
+            assert length >= 126, "non-minimal length encoding"
+            pos += 2
+        elif length == 127:
+            length = int.from_bytes(data[pos : pos + 8], "big")
+            assert length >= 65536, "non-minimal length encoding"
+            pos += 8
+        key = data[pos : pos + 4]
+        pos += 4
+        payload = data[pos : pos + length]
+        assert len(payload) == length, "truncated client frame"
+        frames.append((first, xor(payload, key)))
+        pos += length
+    return frames

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from support import client_frames
 from test_engine import (
     accept_for,
     assert_failed,
-    client_frames,
     drain,
     request_key,
     sent,

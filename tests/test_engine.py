@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wsapi.protocol.engine as engine_module
+from support import client_frames, xor
 from wsapi.protocol.engine import ClientConnection, InvalidStateError, State
 from wsapi.protocol.events import (
     CloseReceived,
@@ -31,11 +32,6 @@ RFC_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 # Helpers.
-
-
-def xor(data: bytes, key: bytes) -> bytes:
-    """RFC 6455 5.3 masking, written out independently of the codec."""
-    return bytes(b ^ key[i % 4] for i, b in enumerate(data))
 
 
 def masked(first_byte: int, payload: bytes, key: bytes = KEY) -> bytes:
@@ -55,32 +51,6 @@ def server_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
     else:
         header = bytes([first, 127]) + n.to_bytes(8, "big")
     return header + payload
-
-
-def client_frames(data: bytes) -> list[tuple[int, bytes]]:
-    """Decode the client's frames: (first byte, unmasked payload); every frame must be masked."""
-    frames = []
-    pos = 0
-    while pos < len(data):
-        first, second = data[pos], data[pos + 1]
-        assert second & 0x80, "a client frame is not masked"
-        length = second & 0x7F
-        pos += 2
-        if length == 126:
-            length = int.from_bytes(data[pos : pos + 2], "big")
-            assert length >= 126, "non-minimal length encoding"
-            pos += 2
-        elif length == 127:
-            length = int.from_bytes(data[pos : pos + 8], "big")
-            assert length >= 65536, "non-minimal length encoding"
-            pos += 8
-        key = data[pos : pos + 4]
-        pos += 4
-        payload = data[pos : pos + length]
-        assert len(payload) == length, "truncated client frame"
-        frames.append((first, xor(payload, key)))
-        pos += length
-    return frames
 
 
 def sent(conn: ClientConnection) -> bytes:

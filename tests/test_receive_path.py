@@ -30,11 +30,13 @@ import wsapi.events as events_module
 import wsapi.websocket as websocket_module
 from support import (
     TIMEOUT,
+    client_frames,
     raw_server,
     read_client_frame,
     read_request,
     server_frame,
     switching_protocols,
+    xor,
 )
 from wsapi import Blob, DOMException, Event, MessageEvent, UserAgent, WebSocket
 from wsapi.protocol import codec
@@ -68,11 +70,6 @@ def fail_on_report(exc: Exception) -> None:
 # --- engine helpers --------------------------------------------------------------------------
 
 
-def xor(data: bytes, key: bytes) -> bytes:
-    """RFC 6455 5.3 masking, written out independently of the codec."""
-    return bytes(b ^ key[i % 4] for i, b in enumerate(data))
-
-
 def frame(
     first: int, payload: bytes = b"", *, form: str = "minimal", key: bytes | None = None
 ) -> bytes:
@@ -96,31 +93,6 @@ def frame(
 def texts(*messages: str) -> bytes:
     """Server frames of text messages, one frame each."""
     return b"".join(server_frame(0x1, m.encode()) for m in messages)
-
-
-def client_frames(data: bytes) -> list[tuple[int, bytes]]:
-    """Decode what a client wrote: (first byte, unmasked payload) per frame; every frame must
-    be masked (the keys are random, so frames are compared unmasked)."""
-    frames = []
-    pos = 0
-    while pos < len(data):
-        first, second = data[pos], data[pos + 1]
-        assert second & 0x80, "a client frame is not masked"
-        length = second & 0x7F
-        pos += 2
-        if length == 126:
-            length = int.from_bytes(data[pos : pos + 2], "big")
-            pos += 2
-        elif length == 127:
-            length = int.from_bytes(data[pos : pos + 8], "big")
-            pos += 8
-        key = data[pos : pos + 4]
-        pos += 4
-        payload = data[pos : pos + length]
-        assert len(payload) == length, "truncated client frame"
-        frames.append((first, xor(payload, key)))
-        pos += length
-    return frames
 
 
 def new_engine(max_message_size: int | None = 64 * 1024) -> tuple[ClientConnection, bytes]:
