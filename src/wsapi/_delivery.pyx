@@ -19,9 +19,9 @@ assignment to the attribute does, without the attribute lookup). The module refu
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 
+import time
 import types
 from asyncio import iscoroutine
-import time
 
 from . import events as _events
 from .protocol._speedups cimport MessageReceiver
