@@ -1510,9 +1510,9 @@ def test_handlers_for_different_types_are_independent() -> None:
 # --- The module's place in the layers ----------------------------------------------------------
 
 
-def test_events_module_imports_only_stdlib_and_errors() -> None:
-    """events.py imports the standard library and .errors only: no network layer."""
-    source = Path(__file__).resolve().parent.parent / "src" / "wsapi" / "events.py"
+def _imports(module: str) -> tuple[set[str], set[str]]:
+    """The absolute (top-level names) and relative imports of ``src/wsapi/<module>``."""
+    source = Path(__file__).resolve().parent.parent / "src" / "wsapi" / module
     tree = ast.parse(source.read_text())
     absolute: set[str] = set()
     relative: set[str] = set()
@@ -1524,6 +1524,16 @@ def test_events_module_imports_only_stdlib_and_errors() -> None:
                 relative.add("." * node.level + (node.module or ""))
             else:
                 absolute.add((node.module or "").split(".")[0])
-    assert relative == {".errors"}
+    return absolute, relative
+
+
+def test_events_module_imports_only_stdlib_errors_and_webidl() -> None:
+    """events.py imports the standard library, .errors and .webidl (string conversions)
+    only: no network layer; and .webidl imports nothing of the package."""
+    absolute, relative = _imports("events.py")
+    assert relative == {".errors", ".webidl"}
     # typing_extensions is imported only for the type checker (under TYPE_CHECKING).
     assert absolute <= sys.stdlib_module_names | {"__future__", "typing_extensions"}
+    absolute, relative = _imports("webidl.py")
+    assert relative == set()
+    assert absolute <= {"__future__"}

@@ -43,6 +43,8 @@ import weakref
 from collections.abc import Iterable, Mapping
 from typing import Literal, TypeAlias
 
+from .webidl import usv_utf8
+
 __all__ = ["INLINE_READ_LIMIT", "SPOOL_THRESHOLD", "STREAM_CHUNK_SIZE", "Blob", "BlobBuilder"]
 
 SPOOL_THRESHOLD = 1024 * 1024
@@ -204,19 +206,6 @@ def _clamp_long_long(value: object, name: str) -> int:
     return round(min(max(value, _LONG_LONG_MIN), _LONG_LONG_MAX))
 
 
-def _usv_utf8(text: str) -> bytes:
-    """UTF-8 of ``text`` converted as a WebIDL USVString: a lone surrogate becomes U+FFFD.
-
-    A high surrogate followed by a low one is the pair a JavaScript string with the same UTF-16
-    code units would hold, so it becomes the character the pair encodes.
-    """
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        units = text.encode("utf-16-le", "surrogatepass")
-        return units.decode("utf-16-le", "replace").encode("utf-8")
-
-
 class Blob:
     """Immutable binary data with a MIME type: the File API's ``Blob``.
 
@@ -283,7 +272,7 @@ class Blob:
         for part in iterator:
             if isinstance(part, str):
                 text = _LINE_ENDING.sub(os.linesep, part) if endings == "native" else part
-                chunk = _usv_utf8(text)
+                chunk = usv_utf8(text)
             elif isinstance(part, builtins.bytes):
                 # bytes() of an exact bytes object is the object itself: no copy of immutable data.
                 chunk = builtins.bytes(part)

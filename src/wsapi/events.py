@@ -58,6 +58,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypedDict, TypeVar, overload
 
 from .errors import DOMException
+from .webidl import usv_string
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -181,14 +182,7 @@ def _string(interface: str, init: Mapping[str, object], member: str) -> str:
 def _usv_string(interface: str, init: Mapping[str, object], member: str) -> str:
     """A Web IDL ``USVString`` member: lone surrogates become U+FFFD, while a surrogate pair
     (two code points in a Python str) becomes the character it encodes, as in JavaScript."""
-    value = _string(interface, init, member)
-    if value.isascii():
-        return value
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return value
+    return usv_string(_string(interface, init, member))
 
 
 def _unsigned_short(interface: str, init: Mapping[str, object], member: str) -> int:

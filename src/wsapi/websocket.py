@@ -64,6 +64,7 @@ from .transport import (
     report_failure,
 )
 from .url import parse_websocket_url
+from .webidl import paired_utf8, usv_utf8
 
 if TYPE_CHECKING:
     from . import _delivery
@@ -582,17 +583,12 @@ class WebSocket(EventTarget):
             )
 
     def _encode_text(self, text: str, what: str) -> bytes:
-        try:
-            return text.encode("utf-8")
-        except UnicodeEncodeError:
-            pass
-        # A surrogate pair spelled as two code points is the character it encodes, as the
-        # same UTF-16 code units are in JavaScript; only unpaired surrogates are an error.
-        units = text.encode("utf-16-le", "surrogatepass")
+        # WHATWG: a USVString. CR: "If the data argument has any unpaired surrogates, then
+        # throw a SyntaxError exception" (a pair is the character it encodes, as in JS).
         if self._whatwg:
-            return units.decode("utf-16-le", "replace").encode("utf-8")
+            return usv_utf8(text)
         try:
-            return units.decode("utf-16-le").encode("utf-8")
+            return paired_utf8(text)
         except UnicodeDecodeError:
             raise DOMException(f"{what} text has unpaired surrogates", "SyntaxError") from None
 
