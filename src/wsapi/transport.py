@@ -584,15 +584,10 @@ class WebSocketTransport(asyncio.BufferedProtocol):
             self._timer = None
 
     def _call(self, callback: Callable[..., None], *args: object) -> None:
-        try:
-            callback(*args)
-        except Exception as exc:  # A handler bug must not stop the pump.
-            self._report_handler_error(exc)
+        _call_handler(self.loop, callback, args, self)
 
     def _report_handler_error(self, exc: Exception) -> None:
-        self.loop.call_exception_handler(
-            {"message": "WebSocket handler raised", "exception": exc, "protocol": self}
-        )
+        _report_handler_error(self.loop, exc, self)
 
 
 async def establish_a_websocket_connection(
@@ -858,11 +853,28 @@ def report_failure(handler: ConnectionHandler, failure: ConnectionFailure) -> No
     ``on_closed`` (1006), in the caller's callback."""
     logger.info("WebSocket connection failed (%s): %s", failure.kind, failure.reason)
     loop = asyncio.get_running_loop()
-    for callback, args in (
-        (handler.on_failure, (failure,)),
-        (handler.on_closed, (False, int(CloseCode.ABNORMAL_CLOSURE), "")),
-    ):
-        try:
-            callback(*args)
-        except Exception as exc:
-            loop.call_exception_handler({"message": "WebSocket handler raised", "exception": exc})
+    _call_handler(loop, handler.on_failure, (failure,))
+    _call_handler(loop, handler.on_closed, (False, int(CloseCode.ABNORMAL_CLOSURE), ""))
+
+
+def _call_handler(
+    loop: asyncio.AbstractEventLoop,
+    callback: Callable[..., None],
+    args: tuple[object, ...],
+    protocol: WebSocketTransport | None = None,
+) -> None:
+    """Call a handler; what it raises is reported, never raised: a handler bug must not
+    stop the pump (or a failure's report)."""
+    try:
+        callback(*args)
+    except Exception as exc:
+        _report_handler_error(loop, exc, protocol)
+
+
+def _report_handler_error(
+    loop: asyncio.AbstractEventLoop, exc: Exception, protocol: WebSocketTransport | None
+) -> None:
+    context: dict[str, object] = {"message": "WebSocket handler raised", "exception": exc}
+    if protocol is not None:
+        context["protocol"] = protocol
+    loop.call_exception_handler(context)
