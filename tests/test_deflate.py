@@ -15,14 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from support import client_frames
+from support import client_frames, server_frame
 from test_engine import (
     accept_for,
     assert_failed,
     drain,
     request_key,
     sent,
-    server_frame,
 )
 from wsapi.protocol.codec import Utf8Validator
 from wsapi.protocol.deflate import (

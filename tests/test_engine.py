@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wsapi.protocol.engine as engine_module
-from support import client_frames, xor
+from support import client_frames, server_frame, xor
 from wsapi.protocol.engine import ClientConnection, InvalidStateError, State
 from wsapi.protocol.events import (
     CloseReceived,
@@ -38,19 +38,6 @@ def masked(first_byte: int, payload: bytes, key: bytes = KEY) -> bytes:
     """The exact bytes of a client frame with a small payload (< 126 bytes)."""
     assert len(payload) < 126
     return bytes([first_byte, 0x80 | len(payload)]) + key + xor(payload, key)
-
-
-def server_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
-    """An unmasked server frame, for payloads too long or too many to write as literals."""
-    first = (0x80 if fin else 0) | opcode
-    n = len(payload)
-    if n < 126:
-        header = bytes([first, n])
-    elif n < 65536:
-        header = bytes([first, 126]) + n.to_bytes(2, "big")
-    else:
-        header = bytes([first, 127]) + n.to_bytes(8, "big")
-    return header + payload
 
 
 def sent(conn: ClientConnection) -> bytes:
