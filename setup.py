@@ -1,4 +1,5 @@
-"""Builds the optional compiled hot path (``wsapi.protocol._speedups``, ``wsapi._delivery``).
+"""Builds the optional compiled hot path (``wsapi.protocol._speedups``, ``wsapi._delivery``,
+``wsapi._reading``, ``wsapi._sending``).
 
 Everything else is in pyproject.toml. The extension is optional: without Cython or a C
 compiler the build goes on without it, and the pure-Python code runs (same behaviour).
@@ -39,8 +40,10 @@ def extensions() -> list[Extension]:
     compiled = [
         Extension("wsapi.protocol._speedups", ["src/wsapi/protocol/_speedups.pyx"]),
         Extension("wsapi._delivery", ["src/wsapi/_delivery.pyx"]),
+        Extension("wsapi._reading", ["src/wsapi/_reading.pyx"]),
+        Extension("wsapi._sending", ["src/wsapi/_sending.pyx"]),
     ]
-    # include_path: _delivery.pyx cimports protocol/_speedups.pxd.
+    # include_path: the others cimport protocol/_speedups.pxd.
     return list(cythonize(compiled, quiet=True, include_path=["src"]))
 
 

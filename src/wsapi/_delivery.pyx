@@ -16,65 +16,29 @@ assignment to the attribute does, without the attribute lookup). The module refu
 (and the pure-Python path is used) if the classes' slots are not exactly the ones it fills.
 """
 
-from cpython.object cimport PyObject, PyTypeObject
-from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.object cimport PyTypeObject
 
 import time
-import types
 from asyncio import iscoroutine
 
 from . import events as _events
-from .protocol._speedups cimport MessageReceiver
+from . import websocket as _websocket
+from .protocol._speedups cimport (
+    MessageReceiver,
+    slot_get as _get,
+    slot_offset as _slot,
+    slot_put as _put,
+)
 
 cdef extern from "Python.h":
-    ctypedef struct PyMemberDef:
-        int type
-        Py_ssize_t offset
-
-    ctypedef struct PyMemberDescrObject:
-        PyMemberDef* d_member
-
     object PyType_GenericAlloc(PyTypeObject* type, Py_ssize_t nitems)
 
 cdef enum:
-    T_OBJECT_EX = 16  # Py_T_OBJECT_EX: the member type CPython gives every __slots__ entry.
     OPEN = 1  # readyState OPEN (websocket.py)
 
 
-cdef Py_ssize_t _slot(type cls, str name) except -1:
-    """The offset of the ``__slots__`` field ``name`` in instances of ``cls``."""
-    for klass in cls.__mro__:
-        descriptor = klass.__dict__.get(name)
-        if descriptor is not None:
-            break
-    else:
-        raise ImportError(f"{cls.__name__} has no slot {name!r}")
-    if type(descriptor) is not types.MemberDescriptorType:
-        raise ImportError(f"{cls.__name__}.{name} is not a slot")
-    member = (<PyMemberDescrObject*> descriptor).d_member
-    if member.type != T_OBJECT_EX:
-        raise ImportError(f"{cls.__name__}.{name} is not an object slot")
-    return member.offset
-
-
-cdef inline void _put(object obj, Py_ssize_t offset, object value):
-    """``obj.<slot at offset> = value``."""
-    cdef PyObject** field = <PyObject**> ((<char*> <PyObject*> obj) + offset)
-    cdef PyObject* old = field[0]
-    Py_INCREF(value)
-    field[0] = <PyObject*> value
-    Py_XDECREF(old)
-
-
-cdef inline object _get(object obj, Py_ssize_t offset):
-    """``obj.<slot at offset>``."""
-    cdef PyObject* value = (<PyObject**> ((<char*> <PyObject*> obj) + offset))[0]
-    if value is NULL:
-        raise AttributeError("an unset slot")
-    return <object> value
-
-
 cdef type MessageEvent = _events.MessageEvent
+cdef type WebSocket = _websocket.WebSocket
 cdef type HandlerCallback = _events._EventHandlerCallback
 cdef object fire_a_message_event = _events.fire_a_message_event
 cdef object call_a_user_objects_operation = _events._call_a_user_objects_operation
@@ -113,6 +77,10 @@ cdef Py_ssize_t L_ONCE = _slot(_events._EventListener, "once")
 cdef Py_ssize_t L_PASSIVE = _slot(_events._EventListener, "passive")
 cdef Py_ssize_t L_REMOVED = _slot(_events._EventListener, "removed")
 cdef Py_ssize_t H_VALUE = _slot(HandlerCallback, "value")
+# WebSocket fields (websocket.py imports this module after it defines the class).
+cdef Py_ssize_t W_READY_STATE = _slot(WebSocket, "_ready_state")
+cdef Py_ssize_t W_BINARY_TYPE = _slot(WebSocket, "_binary_type")
+cdef Py_ssize_t W_BUFFERED_STALE = _slot(WebSocket, "_buffered_stale")
 
 _FILLED = {
     "_type", "_bubbles", "_cancelable", "_composed", "_target", "_current_target",
@@ -187,28 +155,28 @@ cdef class MessageDelivery(MessageReceiver):
     (``deliver_messages`` calls its ``receive`` directly)."""
 
     cdef object target
-    cdef dict state
     cdef object on_message
     cdef object origin
 
     def __init__(self, target, on_message):
         """``target`` is the WebSocket; ``on_message`` its Python ``on_message`` (bound),
         which gets every case this class does not handle itself."""
+        if not isinstance(target, WebSocket):
+            raise TypeError(f"expected a WebSocket, not {type(target).__name__}")
         self.target = target
-        self.state = target.__dict__
         self.on_message = on_message
         self.origin = target._message_origin
 
     cdef int receive(self, object data) except -1:
-        cdef dict state = self.state
+        target = self.target
         # 1. "If the readyState attribute's value is not OPEN (1), then abort these steps."
-        if state["_ready_state"] != OPEN:
+        if _get(target, W_READY_STATE) != OPEN:
             return 0
-        if type(data) is not str and state["_binary_type"] == "blob":
+        if type(data) is not str and _get(target, W_BINARY_TYPE) == "blob":
             self.on_message(data)  # The Blob is built in Python.
             return 0
-        state["_buffered_stale"] = True  # A new task: bufferedAmount is measured afresh.
-        target = self.target
+        # A new task: bufferedAmount is measured afresh.
+        _put(target, W_BUFFERED_STALE, True)
         # 5. Dispatch a MessageEvent (DOM "dispatch", for the common case: see the module
         # docstring; rule numbers and steps as in events._dispatch and events._invoke).
         listeners = (<dict> _get(target, T_LISTENERS)).get("message")

@@ -24,6 +24,7 @@ reported as a ``ConnectionFailure`` whose ``kind`` says which step failed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ipaddress
 import logging
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
 from .agent import UserAgent
+from .protocol.codec import PURE_PYTHON
 from .protocol.constants import CloseCode
 from .protocol.engine import ClientConnection, State, deliver_messages
 from .protocol.events import CloseReceived, Failed, Opened, PongReceived
@@ -152,7 +154,8 @@ class _ReadBuffer(threading.local):
     a fresh ``bytes`` per read: the engine copies what it needs out of it."""
 
     def __init__(self) -> None:
-        self.view = memoryview(bytearray(READ_BUFFER_SIZE))
+        self.array = bytearray(READ_BUFFER_SIZE)
+        self.view = memoryview(self.array)  # (Exported: the bytearray never moves.)
 
 
 _read_buffer = _ReadBuffer()
@@ -160,6 +163,35 @@ _read_buffer = _ReadBuffer()
 
 class WebSocketTransport(asyncio.BufferedProtocol):
     """Drives one ``ClientConnection`` over an asyncio transport."""
+
+    # (Slots: the compiled read path and send(), _reading.pyx and _sending.pyx, read them at
+    # their offsets.)
+    __slots__ = (
+        "_after_pump",
+        "_closed_reported",
+        "_failure_kind",
+        "_in_flight",
+        "_in_flight_total",
+        "_keepalive",
+        "_lost",
+        "_on_message",
+        "_on_settled",
+        "_ping_deadline",
+        "_pings_sent",
+        "_pump_scheduled",
+        "_pumping",
+        "_reading_paused",
+        "_timer",
+        "_wire_written",
+        "close_timeout",
+        "engine",
+        "handler",
+        "last_pong",
+        "loop",
+        "ping_interval",
+        "ping_timeout",
+        "transport",
+    )
 
     def __init__(
         self,
@@ -234,12 +266,11 @@ class WebSocketTransport(asyncio.BufferedProtocol):
             # This read is a callback of its own: its events are handed over now, rather
             # than a turn of the loop later (a turn per read is a poll system call).
             self._pump(data)
-        if (
-            self._pump_scheduled
-            and engine.buffered > READ_HIGH_WATER
-            and not self._reading_paused
-            and self.transport
-        ):
+        if self._pump_scheduled:
+            self._pause_reading_if_behind()
+
+    def _pause_reading_if_behind(self) -> None:
+        if self.engine.buffered > READ_HIGH_WATER and not self._reading_paused and self.transport:
             # Messages wait to be handed over: stop reading until the pump has caught up
             # (it resumes when nothing parseable is left). Without a pump to come, what is
             # buffered is an incomplete frame, which the message size limit bounds.
@@ -370,7 +401,9 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         assert self._pumping, "call_after_pump() outside the pump"
         self._after_pump = callback
 
-    def _pump_events(self, data: bytes | memoryview | None) -> None:
+    def _pump_events(
+        self, data: bytes | memoryview | None, budget: int = MESSAGES_PER_CALLBACK
+    ) -> None:
         engine = self.engine
         handler = self.handler
         on_message = self._on_message
@@ -378,7 +411,6 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         # The fast path takes the plain messages (and logs none: it is not used while
         # payloads are logged); next_event gives everything else.
         deliver = None if log_payload else deliver_messages
-        budget = MESSAGES_PER_CALLBACK
         if data is not None:
             if deliver is None:
                 engine.receive_data(data)
@@ -487,9 +519,6 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         start = self._wire_written
         for chunk in data:
             self._wire_written += len(chunk)
-        if message_size:
-            self._in_flight.append((start, self._wire_written, message_size))
-            self._in_flight_total += message_size
         # write(), not writelines(): from Python 3.12 the default loop's writelines() never
         # calls pause_writing(), and without it resume_writing() (our drain signal) never
         # comes. Small chunks are joined into one write (one send() system call); a large
@@ -501,6 +530,12 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         else:
             for chunk in data:
                 transport.write(chunk)
+        if message_size and (transport.get_write_buffer_size() or transport.is_closing()):
+            # Part of it waits in the transport (or the write failed): remember where it
+            # lies on the wire. Otherwise all of it went to the OS, and untransmitted()
+            # would drop the record at once.
+            self._in_flight.append((start, self._wire_written, message_size))
+            self._in_flight_total += message_size
 
     def _settle(self) -> None:
         """The connection left CONNECTING: let the next one to the same address go."""
@@ -588,6 +623,17 @@ class WebSocketTransport(asyncio.BufferedProtocol):
 
     def _report_handler_error(self, exc: Exception) -> None:
         _report_handler_error(self.loop, exc, self)
+
+
+if not PURE_PYTHON:
+    # The compiled read path for the common case (_reading.pyx), when it was built; it hands
+    # every other case to data_received() and _pump_events(), the Python methods above.
+    # (Imported here, not at the top: it takes names defined above from this module.)
+    with contextlib.suppress(ImportError):
+        from ._reading import buffer_updated, get_buffer
+
+        WebSocketTransport.get_buffer = get_buffer  # type: ignore[method-assign]
+        WebSocketTransport.buffer_updated = buffer_updated  # type: ignore[method-assign]
 
 
 async def establish_a_websocket_connection(

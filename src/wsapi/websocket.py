@@ -69,12 +69,6 @@ from .webidl import paired_utf8, usv_utf8
 if TYPE_CHECKING:
     from . import _delivery
 
-MessageDelivery: type[_delivery.MessageDelivery] | None = None
-if not PURE_PYTHON:
-    # The compiled message path (_delivery.pyx), when it was built.
-    with contextlib.suppress(ImportError):
-        from ._delivery import MessageDelivery
-
 __all__ = ["MAKE_DISAPPEAR_TIMEOUT", "WebSocket", "WebSocketError", "ping"]
 
 logger = logging.getLogger("wsapi")
@@ -113,6 +107,39 @@ class WebSocket(EventTarget):
     OPEN: Final = OPEN
     CLOSING: Final = CLOSING
     CLOSED: Final = CLOSED
+
+    # Slots: the compiled send() and message task (_sending.pyx, _delivery.pyx) read them at
+    # their offsets. "__dict__": a script may still set attributes of its own on the object.
+    __slots__ = (
+        "__dict__",
+        "_abort_reason",
+        "_agent",
+        "_binary_type",
+        "_buffered_amount",
+        "_buffered_stale",
+        "_close_event",
+        "_closed",
+        "_connect_task",
+        "_drain_waiters",
+        "_extensions",
+        "_fail_required",
+        "_failure",
+        "_full",
+        "_loop",
+        "_message_origin",
+        "_never_sent",
+        "_opened",
+        "_outbox",
+        "_outbox_size",
+        "_protocol",
+        "_protocols",
+        "_ready_state",
+        "_thread",
+        "_transport",
+        "_url",
+        "_was_opened",
+        "_whatwg",
+    )
 
     onopen = EventHandler[Event]("open")
     onerror = EventHandler[Event]("error")
@@ -422,6 +449,9 @@ class WebSocket(EventTarget):
         else:
             transport.send_message(message, text=text)
 
+    # The whole of send(), for the compiled twin's (_sending.pyx) every other case.
+    _send_any = send
+
     def close(self, code: int | float | None = None, reason: str | None = None) -> None:
         """Start the closing handshake: ``code`` 1000 or 3000-4999, ``reason`` at most 123
         bytes of UTF-8. With neither, the Close frame has no body."""
@@ -682,6 +712,19 @@ class WebSocket(EventTarget):
         elif self._ready_state == CLOSED:
             opened.set_exception(WebSocketError(self._failure))
             opened.exception()  # Retrieved: an unawaited failure logs nothing.
+
+
+# The compiled twins, when they were built (imported here, after the class, whose slots they
+# read): the message task (_delivery.pyx, see message_receiver()), and send() for the common
+# case (_sending.pyx), which hands every other case to _send_any, the Python method above.
+MessageDelivery: type[_delivery.MessageDelivery] | None = None
+if not PURE_PYTHON:
+    with contextlib.suppress(ImportError):
+        from ._delivery import MessageDelivery
+    with contextlib.suppress(ImportError):
+        from ._sending import send as _compiled_send
+
+        WebSocket.send = _compiled_send  # type: ignore[method-assign]
 
 
 def _can_send(transport: WebSocketTransport) -> bool:

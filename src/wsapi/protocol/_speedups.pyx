@@ -13,6 +13,35 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
 import os
+import types
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        int type
+        Py_ssize_t offset
+
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+
+cdef enum:
+    T_OBJECT_EX = 16  # Py_T_OBJECT_EX: the member type CPython gives every __slots__ entry.
+
+
+cdef Py_ssize_t slot_offset(type cls, str name) except -1:
+    """The offset of the ``__slots__`` field ``name`` in instances of ``cls`` (ImportError
+    if it is not one: the importing module then refuses to load)."""
+    for klass in cls.__mro__:
+        descriptor = klass.__dict__.get(name)
+        if descriptor is not None:
+            break
+    else:
+        raise ImportError(f"{cls.__name__} has no slot {name!r}")
+    if type(descriptor) is not types.MemberDescriptorType:
+        raise ImportError(f"{cls.__name__}.{name} is not a slot")
+    member = (<PyMemberDescrObject*> descriptor).d_member
+    if member.type != T_OBJECT_EX:
+        raise ImportError(f"{cls.__name__}.{name} is not an object slot")
+    return member.offset
 
 
 def apply_mask(data, bytes key):
@@ -73,19 +102,19 @@ def encode_masked_frame(int first_byte, data):
     and the opcode), a fresh masking key, and ``data`` masked with it -- what
     ``encode_frame_header(first_byte, len(data), key) + apply_mask(data, key)`` gives with
     ``key = mask_key()``, in one allocation and one pass over the payload."""
-    global _key_pool, _key_pos
     cdef const uint8_t[::1] view
-    cdef const uint8_t* src
-    cdef Py_ssize_t n
     if type(data) is bytes:
-        src = <const uint8_t*> PyBytes_AS_STRING(data)
-        n = PyBytes_GET_SIZE(data)
-    else:
-        if isinstance(data, memoryview) and (data.format != "B" or not data.c_contiguous):
-            data = data.tobytes()
-        view = data
-        n = view.shape[0]
-        src = &view[0] if n else NULL
+        return masked_frame(first_byte, <const uint8_t*> PyBytes_AS_STRING(data),
+                            PyBytes_GET_SIZE(data))
+    if isinstance(data, memoryview) and (data.format != "B" or not data.c_contiguous):
+        data = data.tobytes()
+    view = data
+    return masked_frame(first_byte, &view[0] if view.shape[0] else NULL, view.shape[0])
+
+
+cdef bytes masked_frame(int first_byte, const uint8_t* src, Py_ssize_t n):
+    """``encode_masked_frame`` of the ``n`` bytes at ``src``."""
+    global _key_pool, _key_pos
     cdef Py_ssize_t header = 2 if n < 126 else (4 if n < 65536 else 10)
     cdef bytes frame = PyBytes_FromStringAndSize(NULL, header + 4 + n)
     cdef uint8_t* out = <uint8_t*> PyBytes_AS_STRING(frame)
@@ -126,51 +155,73 @@ def deliver_messages(engine, on_message, report_error, Py_ssize_t limit, data=No
     nothing else is queued. It stops at the first frame that is anything else, and leaves it
     in the buffer for ``next_event``, which gives it its full treatment (a control frame, a
     fragment, a compressed message, an incomplete frame, every violation)."""
+    cdef const uint8_t[::1] view
+    check_engine(engine)
     if data is None:
-        return _deliver(engine, on_message, report_error, limit, None) if _plain_state(engine) else 0
-    cdef bint begun = PyByteArray_GET_SIZE(engine._buffer) != 0
-    if engine._reader is not None or engine._eof or not _plain_state(engine, begun):
-        engine.receive_data(data)
+        return _deliver(engine, on_message, report_error, limit, NULL, 0) if _plain_state(engine) else 0
+    view = data
+    return deliver_read(
+        engine, on_message, report_error, limit, &view[0] if view.shape[0] else NULL, view.shape[0]
+    )
+
+
+cdef Py_ssize_t deliver_read(
+    engine, on_message, report_error, Py_ssize_t limit, const uint8_t* data, Py_ssize_t size
+) except -1:
+    """``deliver_messages`` of the ``size`` bytes just read at ``data`` (``engine`` checked
+    by ``check_engine``)."""
+    cdef bint begun = PyByteArray_GET_SIZE(<bytearray> slot_get(engine, E_BUFFER)) != 0
+    if (
+        slot_get(engine, E_READER) is not None
+        or slot_get(engine, E_EOF)
+        or not _plain_state(engine, begun)
+    ):
+        engine.receive_data(PyBytes_FromStringAndSize(<const char*> data, size))
         return deliver_messages(engine, on_message, report_error, limit)
     cdef Py_ssize_t rest, delivered = 0
     if begun:
         # A frame begun in an earlier read: copy only the rest of it, hand it over from the
         # buffer, then go on in place.
-        rest = _rest_of_head_frame(engine._buffer, data)
-        if rest <= 0 or rest > len(data):
-            engine.receive_data(data)  # It does not end in this read (or is not plain).
+        rest = _rest_of_head_frame(slot_get(engine, E_BUFFER), data, size)
+        if rest <= 0 or rest > size:
+            # It does not end in this read (or is not plain).
+            engine.receive_data(PyBytes_FromStringAndSize(<const char*> data, size))
             return deliver_messages(engine, on_message, report_error, limit)
-        engine.receive_data(data[:rest])
+        engine.receive_data(PyBytes_FromStringAndSize(<const char*> data, rest))
         # The frame is whole now. next_event may have validated the UTF-8 of its start
         # (to fail early); whoever parses it now checks all of it (next_event does too,
         # from the start, when told nothing is validated).
-        engine._frame_validated = 0
+        slot_put(engine, E_FRAME_VALIDATED, 0)
         delivered = deliver_messages(engine, on_message, report_error, limit)
-        data = data[rest:]
-        if engine._buffer or delivered >= limit or not _plain_state(engine):
-            engine.receive_data(data)
+        data += rest
+        size -= rest
+        if (
+            PyByteArray_GET_SIZE(<bytearray> slot_get(engine, E_BUFFER))
+            or delivered >= limit
+            or not _plain_state(engine)
+        ):
+            engine.receive_data(PyBytes_FromStringAndSize(<const char*> data, size))
             return delivered
-    return delivered + _deliver(engine, on_message, report_error, limit - delivered, data)
+    return delivered + _deliver(engine, on_message, report_error, limit - delivered, data, size)
 
 
-cdef Py_ssize_t _rest_of_head_frame(bytearray buffer, data) except -2:
-    """How many bytes of ``data`` complete the frame that starts ``buffer`` (its header may
-    continue in ``data``): 0 if ``buffer`` holds it all, -1 if ``data`` does not hold its
-    whole header."""
-    cdef const uint8_t[::1] more = data
+cdef Py_ssize_t _rest_of_head_frame(bytearray buffer, const uint8_t* more, Py_ssize_t size) except -2:
+    """How many of the ``size`` bytes at ``more`` complete the frame that starts ``buffer``
+    (its header may continue there): 0 if ``buffer`` holds it all, -1 if they do not hold
+    its whole header."""
     cdef uint8_t header[14]
-    cdef Py_ssize_t held = PyByteArray_GET_SIZE(buffer), n = 0, size
+    cdef Py_ssize_t held = PyByteArray_GET_SIZE(buffer), n = 0, frame_size
     cdef const uint8_t* start = <const uint8_t*> PyByteArray_AS_STRING(buffer)
     while n < 14 and n < held:
         header[n] = start[n]
         n += 1
-    while n < 14 and n - held < more.shape[0]:
+    while n < 14 and n - held < size:
         header[n] = more[n - held]
         n += 1
-    size = _frame_size(header, n)
-    if size < 0:
+    frame_size = _frame_size(header, n)
+    if frame_size < 0:
         return -1
-    return size - held if size > held else 0  # 0: the buffer holds it all already.
+    return frame_size - held if frame_size > held else 0  # 0: the buffer holds it all already.
 
 
 cdef Py_ssize_t _frame_size(const uint8_t* frame, Py_ssize_t available):
@@ -198,18 +249,17 @@ cdef Py_ssize_t _frame_size(const uint8_t* frame, Py_ssize_t available):
     return header + <Py_ssize_t> length
 
 
-cdef Py_ssize_t _deliver(engine, on_message, report_error, Py_ssize_t limit, data) except -1:
-    """The loop of ``deliver_messages``: from the engine's buffer (``data`` None), or in
-    place from ``data`` with the buffer empty (what is not handed over is then copied into
-    it)."""
-    cdef bytearray buffer = engine._buffer
-    cdef const uint8_t[::1] view
-    if data is not None:
-        view = data
+cdef Py_ssize_t _deliver(
+    engine, on_message, report_error, Py_ssize_t limit, const uint8_t* data, Py_ssize_t size
+) except -1:
+    """The loop of ``deliver_messages``: from the engine's buffer (``data`` NULL), or in
+    place from the ``size`` bytes at ``data`` with the buffer empty (what is not handed
+    over is then copied into it)."""
+    cdef bytearray buffer = slot_get(engine, E_BUFFER)
     cdef MessageReceiver receiver = (
         on_message if isinstance(on_message, MessageReceiver) else None
     )
-    cdef unsigned long long max_size = engine.max_message_size
+    cdef unsigned long long max_size = slot_get(engine, E_MAX_MESSAGE_SIZE)
     cdef unsigned long long length
     cdef Py_ssize_t pos = 0, delivered = 0, available, header
     cdef const uint8_t* frame
@@ -219,16 +269,16 @@ cdef Py_ssize_t _deliver(engine, on_message, report_error, Py_ssize_t limit, dat
         while delivered < limit:
             # Read afresh at each frame: the source is the engine's buffer or ``data``,
             # neither of which a handler can reach, but nothing is assumed.
-            if data is None:
+            if data is NULL:
                 available = PyByteArray_GET_SIZE(buffer) - pos
                 if available < 2:
                     break
                 frame = <const uint8_t*> PyByteArray_AS_STRING(buffer) + pos
             else:
-                available = view.shape[0] - pos
+                available = size - pos
                 if available < 2:
                     break
-                frame = &view[pos]
+                frame = data + pos
             first = frame[0]
             opcode = first & 0x0F
             # FIN set, RSV1-3 clear (0x80 in the high nibble), a data opcode, MASK clear.
@@ -268,25 +318,58 @@ cdef Py_ssize_t _deliver(engine, on_message, report_error, Py_ssize_t limit, dat
                     on_message(message)
             except Exception as exc:  # A handler bug must not stop the pump.
                 report_error(exc)
-            if engine._pending:
+            if slot_get(engine, E_PENDING):
                 break  # The handler failed the connection: next_event reports it first.
     finally:
-        if data is None:
+        if data is NULL:
             if pos:
                 del buffer[:pos]
-        elif pos < view.shape[0]:
-            engine.receive_data(data[pos:])
+        elif pos < size:
+            engine.receive_data(PyBytes_FromStringAndSize(<const char*> data + pos, size - pos))
     return delivered
 
 
 cdef bint _plain_state(engine, bint partly_validated_ok=False) except -1:
     """Whether the engine is between messages, with nothing queued, and still reading (and
     the frame at the head of its buffer not partly validated, unless that is ok)."""
-    if engine._pending or engine.close_received is not None:
+    if slot_get(engine, E_PENDING) or slot_get(engine, E_CLOSE_RECEIVED) is not None:
         return False
-    if engine._message_opcode is not None:
+    if slot_get(engine, E_MESSAGE_OPCODE) is not None:
         return False
-    if engine._frame_validated and not partly_validated_ok:
+    if slot_get(engine, E_FRAME_VALIDATED) and not partly_validated_ok:
         return False
-    state = engine.state
-    return state == 1 or state == 2  # State.OPEN, State.CLOSING
+    state = slot_get(engine, E_STATE)
+    return state is STATE_OPEN or state is STATE_CLOSING
+
+
+# ClientConnection's fields (engine.py declares them as slots), found at the first call:
+# engine.py imports this module before it defines the class.
+cdef type Engine = None
+cdef object STATE_OPEN, STATE_CLOSING
+cdef Py_ssize_t E_BUFFER, E_READER, E_EOF, E_PENDING, E_CLOSE_RECEIVED, E_MESSAGE_OPCODE
+cdef Py_ssize_t E_FRAME_VALIDATED, E_STATE, E_MAX_MESSAGE_SIZE
+
+
+cdef int check_engine(engine) except -1:
+    """Raise TypeError unless ``engine`` is a ``ClientConnection`` (whose fields the
+    functions here read at their offsets)."""
+    global Engine, STATE_OPEN, STATE_CLOSING, E_BUFFER, E_READER, E_EOF, E_PENDING
+    global E_CLOSE_RECEIVED, E_MESSAGE_OPCODE, E_FRAME_VALIDATED, E_STATE, E_MAX_MESSAGE_SIZE
+    if Engine is None:
+        from .engine import ClientConnection, State
+
+        E_BUFFER = slot_offset(ClientConnection, "_buffer")
+        E_READER = slot_offset(ClientConnection, "_reader")
+        E_EOF = slot_offset(ClientConnection, "_eof")
+        E_PENDING = slot_offset(ClientConnection, "_pending")
+        E_CLOSE_RECEIVED = slot_offset(ClientConnection, "close_received")
+        E_MESSAGE_OPCODE = slot_offset(ClientConnection, "_message_opcode")
+        E_FRAME_VALIDATED = slot_offset(ClientConnection, "_frame_validated")
+        E_STATE = slot_offset(ClientConnection, "state")
+        E_MAX_MESSAGE_SIZE = slot_offset(ClientConnection, "max_message_size")
+        STATE_OPEN = State.OPEN
+        STATE_CLOSING = State.CLOSING
+        Engine = ClientConnection
+    if not isinstance(engine, Engine):
+        raise TypeError(f"expected a ClientConnection, not {type(engine).__name__}")
+    return 0

@@ -142,6 +142,29 @@ class _Step(Enum):
 class ClientConnection:
     """One client WebSocket connection's protocol state (RFC 6455), without I/O."""
 
+    # (Slots: the compiled parser, _speedups.pyx, reads them at their offsets.)
+    __slots__ = (
+        "_buffer",
+        "_eof",
+        "_frame_consumed",
+        "_frame_validated",
+        "_message",
+        "_message_opcode",
+        "_output",
+        "_pending",
+        "_reader",
+        "_validator",
+        "close_received",
+        "close_sent",
+        "deflate",
+        "extensions",
+        "failure",
+        "max_message_size",
+        "protocol",
+        "request",
+        "state",
+    )
+
     def __init__(
         self,
         host: str,

@@ -1,0 +1,99 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The compiled twin of ``WebSocketTransport``'s read path for the common case.
+
+``transport.py`` makes ``get_buffer`` and ``buffer_updated`` these functions when the
+extension is built and ``WSAPI_PURE_PYTHON`` is not set. The Python methods are the
+reference: ``buffer_updated`` is ``data_received(view[:nbytes])``, which hands the read to
+the pump (``_pump``, ``_pump_events``) in its own callback.
+
+The common case: no Pong awaited, no pump scheduled or running, payloads not logged. Then
+the read is handed to ``deliver_messages`` in place, under the same ``_pumping`` flag and
+the same after-pump call as ``_pump``; and if anything is left for the pump's loop (events,
+unparsed bytes, output, a paused read, an end of stream, the message budget used up), that
+loop, ``_pump_events``, goes on from there with what is left of the budget.
+"""
+
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from libc.stdint cimport uint8_t
+
+import logging
+
+from .protocol._speedups cimport check_engine, deliver_read, slot_get, slot_offset, slot_put
+from .protocol.engine import ClientConnection, State
+from .transport import MESSAGES_PER_CALLBACK, WebSocketTransport, _read_buffer, payload_logger
+
+cdef object STATE_CLOSED = State.CLOSED
+cdef Py_ssize_t BUDGET = MESSAGES_PER_CALLBACK
+cdef int DEBUG = logging.DEBUG
+
+# The fields read and written, at their slots' offsets (transport.py imports this module
+# after it defines WebSocketTransport).
+cdef type ConnectionType = WebSocketTransport
+cdef Py_ssize_t C_ENGINE = slot_offset(WebSocketTransport, "engine")
+cdef Py_ssize_t C_ON_MESSAGE = slot_offset(WebSocketTransport, "_on_message")
+cdef Py_ssize_t C_PING_DEADLINE = slot_offset(WebSocketTransport, "_ping_deadline")
+cdef Py_ssize_t C_PUMP_SCHEDULED = slot_offset(WebSocketTransport, "_pump_scheduled")
+cdef Py_ssize_t C_PUMPING = slot_offset(WebSocketTransport, "_pumping")
+cdef Py_ssize_t C_AFTER_PUMP = slot_offset(WebSocketTransport, "_after_pump")
+cdef Py_ssize_t C_READING_PAUSED = slot_offset(WebSocketTransport, "_reading_paused")
+cdef Py_ssize_t C_LOST = slot_offset(WebSocketTransport, "_lost")
+cdef Py_ssize_t E_PENDING = slot_offset(ClientConnection, "_pending")
+cdef Py_ssize_t E_BUFFER = slot_offset(ClientConnection, "_buffer")
+cdef Py_ssize_t E_EOF = slot_offset(ClientConnection, "_eof")
+cdef Py_ssize_t E_OUTPUT = slot_offset(ClientConnection, "_output")
+cdef Py_ssize_t E_STATE = slot_offset(ClientConnection, "state")
+
+
+def get_buffer(self, Py_ssize_t sizehint):
+    """The per-thread read buffer (asyncio.BufferedProtocol)."""
+    return _read_buffer.view
+
+
+def buffer_updated(self, Py_ssize_t nbytes):
+    """``nbytes`` were read into the buffer (asyncio.BufferedProtocol)."""
+    cdef bytearray array = _read_buffer.array
+    if not isinstance(self, ConnectionType):
+        raise TypeError(f"buffer_updated() of a WebSocketTransport, not of a {type(self).__name__}")
+    if nbytes < 0 or nbytes > PyByteArray_GET_SIZE(array):
+        raise ValueError(f"{nbytes} bytes cannot have been read into the read buffer")
+    if (
+        slot_get(self, C_PING_DEADLINE) is not None
+        or slot_get(self, C_PUMP_SCHEDULED)
+        or slot_get(self, C_PUMPING)
+        or payload_logger.isEnabledFor(DEBUG)
+    ):
+        return self.data_received(_read_buffer.view[:nbytes])
+    # _pump(data): the read's messages are handed over in this callback.
+    engine = slot_get(self, C_ENGINE)
+    check_engine(engine)
+    cdef Py_ssize_t delivered
+    slot_put(self, C_PUMPING, True)
+    try:
+        delivered = deliver_read(
+            engine,
+            slot_get(self, C_ON_MESSAGE),
+            self._report_handler_error,
+            BUDGET,
+            <const uint8_t*> PyByteArray_AS_STRING(array),
+            nbytes,
+        )
+        # What _pump_events would do next, unless it would only find nothing to do.
+        if (
+            delivered >= BUDGET
+            or slot_get(engine, E_PENDING)
+            or PyByteArray_GET_SIZE(<bytearray> slot_get(engine, E_BUFFER))
+            or slot_get(engine, E_EOF)
+            or slot_get(engine, E_OUTPUT)
+            or slot_get(self, C_READING_PAUSED)
+            or slot_get(self, C_LOST)
+            or slot_get(engine, E_STATE) is STATE_CLOSED
+        ):
+            self._pump_events(None, BUDGET - delivered)
+    finally:
+        slot_put(self, C_PUMPING, False)
+        after_pump = slot_get(self, C_AFTER_PUMP)
+        if after_pump is not None:
+            slot_put(self, C_AFTER_PUMP, None)
+            after_pump()
+    if slot_get(self, C_PUMP_SCHEDULED):
+        self._pause_reading_if_behind()

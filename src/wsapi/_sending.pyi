@@ -1,0 +1,3 @@
+from .websocket import WebSocket
+
+def send(self: WebSocket, data: str | bytes | bytearray | memoryview | object) -> None: ...

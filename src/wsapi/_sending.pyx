@@ -1,0 +1,152 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The compiled twin of ``WebSocket.send`` for the common case.
+
+``websocket.py`` makes ``send`` this function when the extension is built and
+``WSAPI_PURE_PYTHON`` is not set; the Python method stays as ``WebSocket._send_any``, the
+reference, which this function calls for every case it does not take itself.
+
+The common case: called on the loop's thread, readyState OPEN, the data an ASCII or UTF-8
+encodable ``str`` or a ``bytes``, the connection established and no Close frame sent or
+received, no Blob waiting in the outbox, nothing else queued to write, no compression for
+this message, payloads not logged, and bufferedAmount within its limit. Then the steps are
+those of ``send`` -> ``WebSocketTransport.send_message`` -> ``ClientConnection._send_data``
+-> ``WebSocketTransport._flush``, in the same order, on the same attributes: bufferedAmount
+refreshed and increased, one masked frame with a fresh key, one ``write()``, the message
+recorded as in flight if the transport kept part of it.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_AsUTF8String
+from libc.stdint cimport uint8_t
+
+import logging
+
+from .protocol._speedups cimport masked_frame, slot_get, slot_offset, slot_put
+from .protocol.deflate import COMPRESSION_THRESHOLD
+from .protocol.engine import ClientConnection, State
+from .transport import WebSocketTransport, payload_logger
+from .websocket import WebSocket
+
+cdef extern from "Python.h":
+    unsigned long PyThread_get_thread_ident()
+    bint PyUnicode_IS_COMPACT_ASCII(object)
+    void* PyUnicode_DATA(object)
+    Py_ssize_t PyUnicode_GET_LENGTH(object)
+
+cdef object STATE_OPEN = State.OPEN
+cdef Py_ssize_t COMPRESS_FROM = COMPRESSION_THRESHOLD
+cdef int DEBUG = logging.DEBUG
+cdef enum:
+    OPEN = 1  # readyState OPEN (websocket.py)
+
+# The fields read and written, at their slots' offsets (websocket.py imports this module
+# after it defines WebSocket; the other two classes are defined by then).
+cdef type WebSocketType = WebSocket
+cdef type ConnectionType = WebSocketTransport
+cdef type EngineType = ClientConnection
+cdef Py_ssize_t W_THREAD = slot_offset(WebSocket, "_thread")
+cdef Py_ssize_t W_READY_STATE = slot_offset(WebSocket, "_ready_state")
+cdef Py_ssize_t W_TRANSPORT = slot_offset(WebSocket, "_transport")
+cdef Py_ssize_t W_OUTBOX = slot_offset(WebSocket, "_outbox")
+cdef Py_ssize_t W_OUTBOX_SIZE = slot_offset(WebSocket, "_outbox_size")
+cdef Py_ssize_t W_NEVER_SENT = slot_offset(WebSocket, "_never_sent")
+cdef Py_ssize_t W_BUFFERED_STALE = slot_offset(WebSocket, "_buffered_stale")
+cdef Py_ssize_t W_BUFFERED_AMOUNT = slot_offset(WebSocket, "_buffered_amount")
+cdef Py_ssize_t W_AGENT = slot_offset(WebSocket, "_agent")
+cdef Py_ssize_t C_ENGINE = slot_offset(WebSocketTransport, "engine")
+cdef Py_ssize_t C_TRANSPORT = slot_offset(WebSocketTransport, "transport")
+cdef Py_ssize_t C_LOST = slot_offset(WebSocketTransport, "_lost")
+cdef Py_ssize_t C_PUMPING = slot_offset(WebSocketTransport, "_pumping")
+cdef Py_ssize_t C_AFTER_PUMP = slot_offset(WebSocketTransport, "_after_pump")
+cdef Py_ssize_t C_IN_FLIGHT = slot_offset(WebSocketTransport, "_in_flight")
+cdef Py_ssize_t C_IN_FLIGHT_TOTAL = slot_offset(WebSocketTransport, "_in_flight_total")
+cdef Py_ssize_t C_WIRE_WRITTEN = slot_offset(WebSocketTransport, "_wire_written")
+cdef Py_ssize_t E_STATE = slot_offset(ClientConnection, "state")
+cdef Py_ssize_t E_CLOSE_SENT = slot_offset(ClientConnection, "close_sent")
+cdef Py_ssize_t E_CLOSE_RECEIVED = slot_offset(ClientConnection, "close_received")
+cdef Py_ssize_t E_DEFLATE = slot_offset(ClientConnection, "deflate")
+cdef Py_ssize_t E_OUTPUT = slot_offset(ClientConnection, "_output")
+
+
+def send(self, data):
+    """Transmit ``data``: ``str`` as a text message; ``bytes``, ``bytearray``,
+    ``memoryview`` (only the view's bytes) or ``Blob`` as a binary message."""
+    cdef const uint8_t* payload
+    cdef Py_ssize_t size
+    cdef int first_byte
+    cdef object encoded = None
+    if not isinstance(self, WebSocketType):
+        raise TypeError(f"send() of a WebSocket, not of a {type(self).__name__}")
+    # _check_thread(), and "If the readyState attribute is CONNECTING, it must throw an
+    # InvalidStateError" (CLOSING and CLOSED only count the bytes): the Python code's cases.
+    if (
+        PyThread_get_thread_ident() != <unsigned long> slot_get(self, W_THREAD)
+        or slot_get(self, W_READY_STATE) != OPEN
+    ):
+        return self._send_any(data)
+    if type(data) is str:
+        if PyUnicode_IS_COMPACT_ASCII(data):
+            # An ASCII str holds its own UTF-8.
+            payload = <const uint8_t*> PyUnicode_DATA(data)
+            size = PyUnicode_GET_LENGTH(data)
+        else:
+            try:
+                encoded = PyUnicode_AsUTF8String(data)
+            except UnicodeEncodeError:
+                # Surrogates: CR throws a SyntaxError, WHATWG converts (the Python code).
+                return self._send_any(data)
+            payload = <const uint8_t*> PyBytes_AS_STRING(encoded)
+            size = PyBytes_GET_SIZE(encoded)
+        first_byte = 0x81  # FIN, text
+    elif type(data) is bytes:
+        # (bytes(data) of a bytes is the same object: immutable, nothing to copy.)
+        payload = <const uint8_t*> PyBytes_AS_STRING(data)
+        size = PyBytes_GET_SIZE(data)
+        first_byte = 0x82  # FIN, binary
+    else:
+        return self._send_any(data)
+    connection = slot_get(self, W_TRANSPORT)
+    if not isinstance(connection, ConnectionType) or slot_get(self, W_OUTBOX):
+        return self._send_any(data)  # (Not yet connected, or a Blob is being read.)
+    engine = slot_get(connection, C_ENGINE)
+    if not isinstance(engine, EngineType):
+        return self._send_any(data)
+    # _can_send(), and what _send_data and _flush would otherwise take another way.
+    if (
+        slot_get(engine, E_STATE) is not STATE_OPEN
+        or slot_get(engine, E_CLOSE_SENT) is not None
+        or slot_get(engine, E_CLOSE_RECEIVED) is not None
+        or (size >= COMPRESS_FROM and slot_get(engine, E_DEFLATE) is not None)
+        or slot_get(engine, E_OUTPUT)
+        or slot_get(connection, C_LOST)
+    ):
+        return self._send_any(data)
+    transport = slot_get(connection, C_TRANSPORT)
+    if transport is None or payload_logger.isEnabledFor(DEBUG):
+        return self._send_any(data)
+    # _refresh_buffered_amount(): inside the pump's callback with nothing in flight (the
+    # transport's untransmitted() is 0), it is done here; else by the Python method.
+    if slot_get(self, W_BUFFERED_STALE):
+        if slot_get(connection, C_PUMPING) and not slot_get(connection, C_IN_FLIGHT):
+            slot_put(self, W_BUFFERED_STALE, False)
+            slot_put(
+                self, W_BUFFERED_AMOUNT, slot_get(self, W_OUTBOX_SIZE) + slot_get(self, W_NEVER_SENT)
+            )
+            slot_put(connection, C_AFTER_PUMP, self._mark_buffered_stale)
+        else:
+            self._refresh_buffered_amount()
+    amount = slot_get(self, W_BUFFERED_AMOUNT) + size
+    if amount > slot_get(self, W_AGENT).max_buffered_amount:
+        return self._send_any(data)  # Maybe full: the Python code decides.
+    # "Any invocation of this method ... that does not throw an exception must increase the
+    # bufferedAmount attribute by the number of bytes" (of UTF-8, of the data).
+    slot_put(self, W_BUFFERED_AMOUNT, amount)
+    # RFC 6455 5.3: masked, with a fresh key.
+    frame = masked_frame(first_byte, payload, size)
+    start = slot_get(connection, C_WIRE_WRITTEN)
+    end = start + PyBytes_GET_SIZE(frame)
+    slot_put(connection, C_WIRE_WRITTEN, end)
+    transport.write(frame)
+    if transport.get_write_buffer_size() or transport.is_closing():
+        slot_get(connection, C_IN_FLIGHT).append((start, end, size))
+        slot_put(connection, C_IN_FLIGHT_TOTAL, slot_get(connection, C_IN_FLIGHT_TOTAL) + size)

@@ -1,0 +1,282 @@
+"""send() and the read path as the compiled twins (_sending.pyx, _reading.pyx) and the Python
+code give them: the same frames on the wire, each with a fresh key, and the same
+bufferedAmount, inside the pump's callback (onmessage) and outside it (a task), with the
+transport's buffer empty or holding a message. The whole suite runs on both paths (CI sets
+WSAPI_PURE_PYTHON=1 for the second run); the checks of the compiled functions' own guards
+run where they are built."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+
+import wsapi.transport as transport_module
+import wsapi.websocket as websocket_module
+from support import TIMEOUT, raw_server, read_request, server_frame, switching_protocols, xor
+from wsapi import MessageEvent, UserAgent, WebSocket
+from wsapi.protocol import codec
+from wsapi.protocol.engine import ClientConnection
+
+WAIT = 10 * TIMEOUT
+COMPILED = not codec.PURE_PYTHON and importlib.util.find_spec("wsapi._sending") is not None
+compiled_only = pytest.mark.skipif(not COMPILED, reason="the compiled extensions are not in use")
+
+
+def agent() -> UserAgent:
+    return UserAgent(proxy=None)
+
+
+def wire_frames(data: bytes) -> list[tuple[int, bytes, bytes]]:
+    """The client's frames in ``data``: (first byte, masking key, unmasked payload; a
+    payload over 1 MiB is left masked, only its length is checked)."""
+    frames = []
+    pos = 0
+    while pos < len(data):
+        first, second = data[pos], data[pos + 1]
+        assert second & 0x80, "a client frame is not masked"
+        length, pos = second & 0x7F, pos + 2
+        if length == 126:
+            length, pos = int.from_bytes(data[pos : pos + 2], "big"), pos + 2
+        elif length == 127:
+            length, pos = int.from_bytes(data[pos : pos + 8], "big"), pos + 8
+        key, pos = data[pos : pos + 4], pos + 4
+        payload = data[pos : pos + length]
+        frames.append((first, key, xor(payload, key) if length <= 1 << 20 else payload))
+        pos += length
+    return frames
+
+
+@asynccontextmanager
+async def recording_server(
+    received: list[bytes], hold: asyncio.Event | None = None
+) -> AsyncIterator[str]:
+    """A raw server that opens the connection, sends the text message "go", then (once
+    ``hold`` is set, if given) records every byte the client sends until its Close frame,
+    which it answers."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(switching_protocols(await read_request(reader)))
+        writer.write(server_frame(0x1, b"go"))
+        await writer.drain()
+        if hold is not None:
+            await hold.wait()
+        data = bytearray()
+        while not any(first == 0x88 for first, _, _ in wire_frames_complete(bytes(data))):
+            chunk = await reader.read(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+        received.append(bytes(data))
+        writer.write(server_frame(0x8, b"\x03\xe8"))
+        await writer.drain()
+
+    async with raw_server(handler) as url:
+        yield url
+
+
+def wire_frames_complete(data: bytes) -> list[tuple[int, bytes, bytes]]:
+    """``wire_frames`` of the whole frames at the start of ``data``."""
+    end = 0
+    pos = 0
+    while pos + 2 <= len(data):
+        length, header = data[pos + 1] & 0x7F, 2
+        if length == 126:
+            if pos + 4 > len(data):
+                break
+            length, header = int.from_bytes(data[pos + 2 : pos + 4], "big"), 4
+        elif length == 127:
+            if pos + 10 > len(data):
+                break
+            length, header = int.from_bytes(data[pos + 2 : pos + 10], "big"), 10
+        if pos + header + 4 + length > len(data):
+            break
+        pos += header + 4 + length
+        end = pos
+    return wire_frames(data[:end])
+
+
+# (what send() is given, the frame's first byte, its payload) -- str in CR mode.
+SENDS: list[tuple[str | bytes | bytearray | memoryview, int, bytes]] = [
+    ("hello", 0x81, b"hello"),
+    ("h\u00e9llo \u20ac", 0x81, "h\u00e9llo \u20ac".encode()),
+    ("a\ud83d\ude00b", 0x81, "a\U0001f600b".encode()),  # a pair: the character it encodes
+    ("\U0001f600" * 40, 0x81, "\U0001f600".encode() * 40),  # 160 bytes: a 16-bit length
+    ("", 0x81, b""),
+    (b"\x00\xff", 0x82, b"\x00\xff"),
+    (b"", 0x82, b""),
+    (bytearray(b"array"), 0x82, b"array"),
+    (memoryview(b"0123456789")[2:5], 0x82, b"234"),
+    ("x" * 70000, 0x81, b"x" * 70000),  # a 64-bit length
+]
+
+
+def send_all(ws: WebSocket, seen: list[int]) -> None:
+    for data, _, _ in SENDS:
+        ws.send(data)
+        seen.append(ws.bufferedAmount)
+
+
+def send_all_in_a_task(ws: WebSocket, seen: list[int]) -> asyncio.Task[None]:
+    async def sends() -> None:
+        send_all(ws, seen)
+
+    return asyncio.ensure_future(sends())
+
+
+def expected_amounts() -> list[int]:
+    total, amounts = 0, []
+    for _, _, payload in SENDS:
+        total += len(payload)
+        amounts.append(total)
+    return amounts
+
+
+Start = Callable[[WebSocket, list[int]], "asyncio.Task[None] | None"]
+
+
+async def run_sends(start: Start) -> tuple[list[int], bytes]:
+    """Open a connection to the recording server, call ``start`` when "go" arrives (and
+    await the task it returns, if any), close; the bufferedAmount values ``start`` saw, then
+    the value in a later callback, and what reached the server."""
+    received: list[bytes] = []
+    seen: list[int] = []
+    async with recording_server(received) as url:
+        ws = WebSocket(url, agent=agent())
+        started: asyncio.Future[asyncio.Task[None] | None]
+        started = asyncio.get_running_loop().create_future()
+
+        def on_message(event: MessageEvent) -> None:
+            assert event.data == "go"
+            started.set_result(start(ws, seen))
+
+        ws.onmessage = on_message
+        task = await asyncio.wait_for(started, WAIT)
+        if task is not None:
+            await asyncio.wait_for(task, WAIT)
+        await asyncio.sleep(0)
+        seen.append(ws.bufferedAmount)  # a later callback: everything went out
+        ws.close()
+        event = await asyncio.wait_for(ws.closed, WAIT)
+        assert event.wasClean
+    return seen, received[0]
+
+
+def check_wire(data: bytes) -> None:
+    frames = wire_frames(data)
+    assert [(first, payload) for first, _, payload in frames[:-1]] == [
+        (first, payload) for _, first, payload in SENDS
+    ]
+    assert frames[-1][0] == 0x88
+    keys = [key for _, key, _ in frames]
+    assert len(set(keys)) == len(keys), "a masking key was used twice"
+    assert b"\x00\x00\x00\x00" not in keys
+
+
+async def test_sends_inside_onmessage() -> None:
+    """Sends in the pump's callback: each counted at once, all gone a callback later."""
+    seen, data = await run_sends(send_all)  # (send_all returns None: no task)
+    assert seen == [*expected_amounts(), 0]
+    check_wire(data)
+
+
+async def test_sends_from_a_task() -> None:
+    """The same sends from a task of their own (outside the pump's callback)."""
+    seen, data = await run_sends(send_all_in_a_task)
+    assert seen == [*expected_amounts(), 0]
+    check_wire(data)
+
+
+async def test_send_behind_a_message_held_in_the_transport() -> None:
+    """A message the transport still holds (the server does not read) stays counted; a
+    send in a later callback adds to it; all of it goes once the server reads."""
+    received: list[bytes] = []
+    hold = asyncio.Event()
+    big = b"\x01" * (32 << 20)  # more than the socket buffers take
+    async with recording_server(received, hold) as url:
+        ws = WebSocket(url, agent=agent())
+        ws.binaryType = "arraybuffer"
+        got: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+
+        def on_message(event: MessageEvent) -> None:
+            ws.send(big)
+            amounts = [ws.bufferedAmount]
+            asyncio.get_running_loop().call_soon(later, amounts)
+
+        def later(amounts: list[int]) -> None:
+            held = ws.bufferedAmount  # a new callback: measured afresh
+            ws.send("after")
+            got.set_result([*amounts, held, ws.bufferedAmount])
+
+        ws.onmessage = on_message
+        first, held, after = await asyncio.wait_for(got, WAIT)
+        assert first == len(big)
+        assert 0 < held <= len(big)
+        assert after == held + 5
+        hold.set()
+        await asyncio.wait_for(ws.drained(), WAIT)
+        assert ws.bufferedAmount == 0
+        ws.close()
+        assert (await asyncio.wait_for(ws.closed, WAIT)).wasClean
+    frames = wire_frames(received[0])
+    assert [(first, len(payload)) for first, _, payload in frames] == [
+        (0x82, len(big)),
+        (0x81, 5),
+        (0x88, 0),
+    ]
+    assert frames[1][2] == b"after"
+
+
+async def test_subclass_and_own_attributes() -> None:
+    """A script may set attributes of its own on a WebSocket, and subclass it."""
+
+    class Tagged(WebSocket):
+        def send(self, data: str | bytes) -> None:  # type: ignore[override]
+            self.sent = getattr(self, "sent", 0) + 1
+            super().send(data)
+
+    received: list[bytes] = []
+    async with recording_server(received) as url:
+        ws = Tagged(url, agent=agent())
+        ws.label = "mine"  # type: ignore[attr-defined]
+        ws.onmessage = lambda _event: ws.send("tagged")
+        await asyncio.wait_for(ws.opened, WAIT)
+        await asyncio.sleep(0.05 * TIMEOUT)
+        ws.close()
+        assert (await asyncio.wait_for(ws.closed, WAIT)).wasClean
+        assert ws.label == "mine"  # type: ignore[attr-defined]
+        assert ws.sent == 1
+    assert [payload for _, _, payload in wire_frames(received[0])] == [b"tagged", b""]
+
+
+def test_the_paths_in_use() -> None:
+    """The compiled twins replace the Python methods exactly when they are built and not
+    refused (WSAPI_PURE_PYTHON)."""
+    send = websocket_module.WebSocket.send
+    read = transport_module.WebSocketTransport.buffer_updated
+    if COMPILED:
+        assert send.__module__ == "wsapi._sending"
+        assert read.__module__ == "wsapi._reading"
+    else:
+        assert send is websocket_module.WebSocket._send_any
+        assert read.__module__ == "wsapi.transport"
+
+
+@compiled_only
+def test_compiled_functions_check_their_objects() -> None:
+    """Called with the wrong object, the compiled functions raise TypeError (they read
+    fields at fixed offsets: anything else must never reach that)."""
+    from wsapi import _reading, _sending  # noqa: PLC0415 (compiled only)
+
+    with pytest.raises(TypeError, match="WebSocket"):
+        _sending.send(object(), "x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="WebSocketTransport"):
+        _reading.buffer_updated(object(), 1)  # type: ignore[arg-type]
+    deliver = codec.deliver_messages
+    assert deliver is not None
+    with pytest.raises(TypeError, match="ClientConnection"):
+        deliver(object(), print, print, 1)
+    assert deliver(ClientConnection("example.com", "/"), print, print, 1) == 0
