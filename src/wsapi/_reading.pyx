@@ -22,6 +22,9 @@ from .protocol._speedups cimport check_engine, deliver_read, slot_get, slot_offs
 from .protocol.engine import ClientConnection, State
 from .transport import MESSAGES_PER_CALLBACK, WebSocketTransport, _read_buffer, payload_logger
 
+cdef extern from "Python.h":
+    unsigned long PyThread_get_thread_ident()
+
 cdef object STATE_CLOSED = State.CLOSED
 cdef Py_ssize_t BUDGET = MESSAGES_PER_CALLBACK
 cdef int DEBUG = logging.DEBUG
@@ -34,6 +37,8 @@ cdef Py_ssize_t C_ON_MESSAGE = slot_offset(WebSocketTransport, "_on_message")
 cdef Py_ssize_t C_PING_DEADLINE = slot_offset(WebSocketTransport, "_ping_deadline")
 cdef Py_ssize_t C_PUMP_SCHEDULED = slot_offset(WebSocketTransport, "_pump_scheduled")
 cdef Py_ssize_t C_PUMPING = slot_offset(WebSocketTransport, "_pumping")
+cdef Py_ssize_t C_LOG_PAYLOAD = slot_offset(WebSocketTransport, "_log_payload")
+cdef Py_ssize_t C_REPORT_ERROR = slot_offset(WebSocketTransport, "_report_error")
 cdef Py_ssize_t C_AFTER_PUMP = slot_offset(WebSocketTransport, "_after_pump")
 cdef Py_ssize_t C_READING_PAUSED = slot_offset(WebSocketTransport, "_reading_paused")
 cdef Py_ssize_t C_LOST = slot_offset(WebSocketTransport, "_lost")
@@ -44,14 +49,36 @@ cdef Py_ssize_t E_OUTPUT = slot_offset(ClientConnection, "_output")
 cdef Py_ssize_t E_STATE = slot_offset(ClientConnection, "state")
 
 
+# The read buffer is per thread (transport._read_buffer, a threading.local); the last
+# thread's is kept here too, which spares the thread-local lookup while one thread reads.
+# (Checked and used with no Python code in between: under the GIL, no other thread runs.)
+cdef unsigned long cached_thread = 0
+cdef bint cached = False
+cdef bytearray cached_array = None
+cdef object cached_view = None
+
+
+cdef bytearray _buffer_array():
+    """This thread's read buffer (the bytearray under ``_read_buffer.view``)."""
+    global cached_thread, cached, cached_array, cached_view
+    cdef unsigned long thread = PyThread_get_thread_ident()
+    if not cached or cached_thread != thread:
+        cached_array = _read_buffer.array
+        cached_view = _read_buffer.view
+        cached_thread = thread
+        cached = True
+    return cached_array
+
+
 def get_buffer(self, Py_ssize_t sizehint):
     """The per-thread read buffer (asyncio.BufferedProtocol)."""
-    return _read_buffer.view
+    _buffer_array()
+    return cached_view
 
 
 def buffer_updated(self, Py_ssize_t nbytes):
     """``nbytes`` were read into the buffer (asyncio.BufferedProtocol)."""
-    cdef bytearray array = _read_buffer.array
+    cdef bytearray array = _buffer_array()
     if not isinstance(self, ConnectionType):
         raise TypeError(f"buffer_updated() of a WebSocketTransport, not of a {type(self).__name__}")
     if nbytes < 0 or nbytes > PyByteArray_GET_SIZE(array):
@@ -62,17 +89,18 @@ def buffer_updated(self, Py_ssize_t nbytes):
         or slot_get(self, C_PUMPING)
         or payload_logger.isEnabledFor(DEBUG)
     ):
-        return self.data_received(_read_buffer.view[:nbytes])
+        return self.data_received(memoryview(array)[:nbytes])
     # _pump(data): the read's messages are handed over in this callback.
     engine = slot_get(self, C_ENGINE)
     check_engine(engine)
     cdef Py_ssize_t delivered
     slot_put(self, C_PUMPING, True)
+    slot_put(self, C_LOG_PAYLOAD, False)
     try:
         delivered = deliver_read(
             engine,
             slot_get(self, C_ON_MESSAGE),
-            self._report_handler_error,
+            slot_get(self, C_REPORT_ERROR),
             BUDGET,
             <const uint8_t*> PyByteArray_AS_STRING(array),
             nbytes,

@@ -1,5 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""The compiled twin of ``WebSocket.send`` for the common case.
+"""The compiled twin of ``WebSocket.send`` for the common case (and of
+``_mark_buffered_stale``, ``StaleMarker``).
 
 ``websocket.py`` makes ``send`` this function when the extension is built and
 ``WSAPI_PURE_PYTHON`` is not set; the Python method stays as ``WebSocket._send_any``, the
@@ -22,6 +23,7 @@ from libc.stdint cimport uint8_t
 import logging
 
 from .protocol._speedups cimport masked_frame, slot_get, slot_offset, slot_put
+from .agent import UserAgent
 from .protocol.deflate import COMPRESSION_THRESHOLD
 from .protocol.engine import ClientConnection, State
 from .transport import WebSocketTransport, payload_logger
@@ -40,7 +42,8 @@ cdef enum:
     OPEN = 1  # readyState OPEN (websocket.py)
 
 # The fields read and written, at their slots' offsets (websocket.py imports this module
-# after it defines WebSocket; the other two classes are defined by then).
+# after it defines WebSocket; the other classes are defined by then). WebSocket's constructor
+# makes its _agent a UserAgent, and its _transport is a WebSocketTransport or None.
 cdef type WebSocketType = WebSocket
 cdef type ConnectionType = WebSocketTransport
 cdef type EngineType = ClientConnection
@@ -53,10 +56,13 @@ cdef Py_ssize_t W_NEVER_SENT = slot_offset(WebSocket, "_never_sent")
 cdef Py_ssize_t W_BUFFERED_STALE = slot_offset(WebSocket, "_buffered_stale")
 cdef Py_ssize_t W_BUFFERED_AMOUNT = slot_offset(WebSocket, "_buffered_amount")
 cdef Py_ssize_t W_AGENT = slot_offset(WebSocket, "_agent")
+cdef Py_ssize_t W_MARK_STALE = slot_offset(WebSocket, "_mark_stale")
+cdef Py_ssize_t A_MAX_BUFFERED_AMOUNT = slot_offset(UserAgent, "max_buffered_amount")
 cdef Py_ssize_t C_ENGINE = slot_offset(WebSocketTransport, "engine")
 cdef Py_ssize_t C_TRANSPORT = slot_offset(WebSocketTransport, "transport")
 cdef Py_ssize_t C_LOST = slot_offset(WebSocketTransport, "_lost")
 cdef Py_ssize_t C_PUMPING = slot_offset(WebSocketTransport, "_pumping")
+cdef Py_ssize_t C_LOG_PAYLOAD = slot_offset(WebSocketTransport, "_log_payload")
 cdef Py_ssize_t C_AFTER_PUMP = slot_offset(WebSocketTransport, "_after_pump")
 cdef Py_ssize_t C_IN_FLIGHT = slot_offset(WebSocketTransport, "_in_flight")
 cdef Py_ssize_t C_IN_FLIGHT_TOTAL = slot_offset(WebSocketTransport, "_in_flight_total")
@@ -122,7 +128,13 @@ def send(self, data):
     ):
         return self._send_any(data)
     transport = slot_get(connection, C_TRANSPORT)
-    if transport is None or payload_logger.isEnabledFor(DEBUG):
+    if transport is None:
+        return self._send_any(data)
+    # Payloads logged (send_message's check: the pump's callback has read it already).
+    if slot_get(connection, C_PUMPING):
+        if slot_get(connection, C_LOG_PAYLOAD):
+            return self._send_any(data)
+    elif payload_logger.isEnabledFor(DEBUG):
         return self._send_any(data)
     # _refresh_buffered_amount(): inside the pump's callback with nothing in flight (the
     # transport's untransmitted() is 0), it is done here; else by the Python method.
@@ -132,11 +144,11 @@ def send(self, data):
             slot_put(
                 self, W_BUFFERED_AMOUNT, slot_get(self, W_OUTBOX_SIZE) + slot_get(self, W_NEVER_SENT)
             )
-            slot_put(connection, C_AFTER_PUMP, self._mark_buffered_stale)
+            slot_put(connection, C_AFTER_PUMP, slot_get(self, W_MARK_STALE))
         else:
             self._refresh_buffered_amount()
     amount = slot_get(self, W_BUFFERED_AMOUNT) + size
-    if amount > slot_get(self, W_AGENT).max_buffered_amount:
+    if amount > slot_get(slot_get(self, W_AGENT), A_MAX_BUFFERED_AMOUNT):
         return self._send_any(data)  # Maybe full: the Python code decides.
     # "Any invocation of this method ... that does not throw an exception must increase the
     # bufferedAmount attribute by the number of bytes" (of UTF-8, of the data).
@@ -150,3 +162,18 @@ def send(self, data):
     if transport.get_write_buffer_size() or transport.is_closing():
         slot_get(connection, C_IN_FLIGHT).append((start, end, size))
         slot_put(connection, C_IN_FLIGHT_TOTAL, slot_get(connection, C_IN_FLIGHT_TOTAL) + size)
+
+
+cdef class StaleMarker:
+    """``WebSocket._mark_buffered_stale`` of one WebSocket, compiled (no Python frame): the
+    call after each callback that took a bufferedAmount snapshot."""
+
+    cdef object target
+
+    def __init__(self, target):
+        if not isinstance(target, WebSocketType):
+            raise TypeError(f"expected a WebSocket, not {type(target).__name__}")
+        self.target = target
+
+    def __call__(self):
+        slot_put(self.target, W_BUFFERED_STALE, True)

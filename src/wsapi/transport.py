@@ -173,6 +173,7 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         "_in_flight",
         "_in_flight_total",
         "_keepalive",
+        "_log_payload",
         "_lost",
         "_on_message",
         "_on_settled",
@@ -181,6 +182,7 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         "_pump_scheduled",
         "_pumping",
         "_reading_paused",
+        "_report_error",
         "_timer",
         "_wire_written",
         "close_timeout",
@@ -223,6 +225,10 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         self._on_settled = on_settled
         self._pump_scheduled = False
         self._pumping = False
+        # Whether payloads are logged: read when a callback of the pump starts, and holds
+        # for the messages and sends of that callback.
+        self._log_payload = False
+        self._report_error = self._report_handler_error  # (Bound once: the pump's argument.)
         self._after_pump: Callable[[], None] | None = None
         self._reading_paused = False
         self._lost = False
@@ -311,7 +317,7 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         """Send a message: ``text`` with ``payload`` the UTF-8 of the string, else binary."""
         self.engine.send_message(payload, text=text)
         self._flush(len(payload))
-        if payload_logger.isEnabledFor(logging.DEBUG):
+        if self._log_payload if self._pumping else payload_logger.isEnabledFor(logging.DEBUG):
             _log_payload(">", bytes(payload).decode() if text else bytes(payload))
 
     def send_ping(self, data: bytes = b"") -> None:
@@ -407,7 +413,7 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         engine = self.engine
         handler = self.handler
         on_message = self._on_message
-        log_payload = payload_logger.isEnabledFor(logging.DEBUG)
+        log_payload = self._log_payload = payload_logger.isEnabledFor(logging.DEBUG)
         # The fast path takes the plain messages (and logs none: it is not used while
         # payloads are logged); next_event gives everything else.
         deliver = None if log_payload else deliver_messages
@@ -415,10 +421,10 @@ class WebSocketTransport(asyncio.BufferedProtocol):
             if deliver is None:
                 engine.receive_data(data)
             else:  # (The compiled twin parses the read's frames in place, uncopied.)
-                budget -= deliver(engine, on_message, self._report_handler_error, budget, data)
+                budget -= deliver(engine, on_message, self._report_error, budget, data)
         while budget > 0:
             if deliver is not None:
-                budget -= deliver(engine, on_message, self._report_handler_error, budget)
+                budget -= deliver(engine, on_message, self._report_error, budget)
                 if budget <= 0:
                     break
             budget -= 1

@@ -67,7 +67,7 @@ from .url import parse_websocket_url
 from .webidl import paired_utf8, usv_utf8
 
 if TYPE_CHECKING:
-    from . import _delivery
+    from . import _delivery, _sending
 
 __all__ = ["MAKE_DISAPPEAR_TIMEOUT", "WebSocket", "WebSocketError", "ping"]
 
@@ -126,6 +126,7 @@ class WebSocket(EventTarget):
         "_failure",
         "_full",
         "_loop",
+        "_mark_stale",
         "_message_origin",
         "_never_sent",
         "_opened",
@@ -237,6 +238,10 @@ class WebSocket(EventTarget):
         # and the bytes that will never be transmitted (sent after closing started).
         self._buffered_amount = 0
         self._buffered_stale = True
+        # What ends a snapshot, called after each callback that took one (made once).
+        self._mark_stale: Callable[[], None] = (
+            self._mark_buffered_stale if StaleMarker is None else StaleMarker(self)
+        )
         self._never_sent = 0
         # Sends waiting behind a Blob whose bytes are being read from its file, in order.
         self._outbox: deque[tuple[Literal["text", "data", "close"], Any, int]] = deque()
@@ -630,9 +635,9 @@ class WebSocket(EventTarget):
             # marks it stale when it starts) the transport's pump says when that is.
             transport = self._transport
             if transport is not None and transport.pumping:
-                transport.call_after_pump(self._mark_buffered_stale)
+                transport.call_after_pump(self._mark_stale)
             else:
-                self._loop.call_soon(self._mark_buffered_stale)
+                self._loop.call_soon(self._mark_stale)
 
     def _mark_buffered_stale(self) -> None:
         self._buffered_stale = True
@@ -716,12 +721,15 @@ class WebSocket(EventTarget):
 
 # The compiled twins, when they were built (imported here, after the class, whose slots they
 # read): the message task (_delivery.pyx, see message_receiver()), and send() for the common
-# case (_sending.pyx), which hands every other case to _send_any, the Python method above.
+# case (_sending.pyx), which hands every other case to _send_any, the Python method above,
+# with _mark_buffered_stale's twin.
 MessageDelivery: type[_delivery.MessageDelivery] | None = None
+StaleMarker: type[_sending.StaleMarker] | None = None
 if not PURE_PYTHON:
     with contextlib.suppress(ImportError):
         from ._delivery import MessageDelivery
     with contextlib.suppress(ImportError):
+        from ._sending import StaleMarker
         from ._sending import send as _compiled_send
 
         WebSocket.send = _compiled_send  # type: ignore[method-assign]
