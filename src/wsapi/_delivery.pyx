@@ -33,8 +33,19 @@ from .protocol._speedups cimport (
 cdef extern from "Python.h":
     object PyType_GenericAlloc(PyTypeObject* type, Py_ssize_t nitems)
 
+    ctypedef struct PyMemberDef:
+        const char* name
+        int type
+        Py_ssize_t offset
+        int flags
+        const char* doc
+
+    object PyDescr_NewMember(PyTypeObject* type, PyMemberDef* member)
+
 cdef enum:
     OPEN = 1  # readyState OPEN (websocket.py)
+    T_OBJECT_EX = 16  # Py_T_OBJECT_EX, the member type of a __slots__ entry
+    READONLY = 1  # Py_READONLY
 
 
 cdef type MessageEvent = _events.MessageEvent
@@ -93,6 +104,20 @@ if _declared != _FILLED:
     raise ImportError(f"MessageEvent's slots changed: {sorted(_declared ^ _FILLED)}")
 if (<PyTypeObject*> MessageEvent).tp_dictoffset or MessageEvent.__new__ is not object.__new__:
     raise ImportError("MessageEvent is no longer a plain slotted class")
+
+# MessageEvent.data, the attribute every message handler reads: events.py makes it a read-only
+# property over the _data slot; here it becomes the read-only slot descriptor itself (the same
+# value, doc and AttributeError on assignment), which the interpreter reads as fast as a
+# plain attribute instead of calling the property's getter.
+cdef PyMemberDef DATA_MEMBER
+DATA_MEMBER.name = "data"
+DATA_MEMBER.type = T_OBJECT_EX
+DATA_MEMBER.offset = E_DATA
+DATA_MEMBER.flags = READONLY
+DATA_MEMBER.doc = "The message: ``str`` for text; ``bytes`` or a ``Blob`` for binary data."
+if type(MessageEvent.__dict__["data"]) is not property:
+    raise ImportError("MessageEvent.data is no longer the property this module replaces")
+MessageEvent.data = PyDescr_NewMember(<PyTypeObject*> MessageEvent, &DATA_MEMBER)
 
 
 cdef extern from *:
@@ -182,7 +207,8 @@ cdef class MessageDelivery(MessageReceiver):
         listeners = (<dict> _get(target, T_LISTENERS)).get("message")
         if listeners is None:
             return 0  # No listener: dispatching would run nothing and change nothing.
-        if len(<list> listeners) != 1 or (<dict> _get(target, T_CAPTURES)).get("message"):
+        captures = <dict> _get(target, T_CAPTURES)
+        if len(<list> listeners) != 1 or (captures and captures.get("message")):
             fire_a_message_event(target, data, self.origin)
             return 0
         listener = (<list> listeners)[0]
