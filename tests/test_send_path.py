@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -16,7 +17,15 @@ import pytest
 
 import wsapi.transport as transport_module
 import wsapi.websocket as websocket_module
-from support import TIMEOUT, raw_server, read_request, server_frame, switching_protocols, xor
+from support import (
+    TIMEOUT,
+    raw_server,
+    read_client_frame,
+    read_request,
+    server_frame,
+    switching_protocols,
+    xor,
+)
 from wsapi import MessageEvent, UserAgent, WebSocket
 from wsapi.protocol import codec
 from wsapi.protocol.engine import ClientConnection
@@ -280,3 +289,56 @@ def test_compiled_functions_check_their_objects() -> None:
     with pytest.raises(TypeError, match="ClientConnection"):
         deliver(object(), print, print, 1)
     assert deliver(ClientConnection("example.com", "/"), print, print, 1) == 0
+
+
+async def test_payload_logging_follows_the_logger_while_open(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Payload logging is read afresh for each read and each send outside the pump: turned
+    on mid-connection, the next messages both ways are logged; the logger disabled, none."""
+    logger = logging.getLogger("wsapi.payload")
+
+    async def exchange(ws: WebSocket, text: str) -> None:
+        got: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        ws.onmessage = lambda event: got.set_result(event.data)
+        ws.send(text)
+        assert await asyncio.wait_for(got, WAIT) == text
+
+    async with echo_url() as url:
+        ws = WebSocket(url, agent=agent())
+        await asyncio.wait_for(ws.opened, WAIT)
+        try:
+            with caplog.at_level(logging.DEBUG, logger="wsapi.payload"):
+                logger.setLevel(logging.INFO)
+                await exchange(ws, "quiet-1")
+                logger.setLevel(logging.DEBUG)
+                await exchange(ws, "loud-2")
+                logger.disabled = True
+                await exchange(ws, "quiet-3")
+        finally:
+            logger.disabled = False
+            logger.setLevel(logging.NOTSET)
+        ws.close()
+        assert (await asyncio.wait_for(ws.closed, WAIT)).wasClean
+    text = caplog.text
+    assert "> text (6): 'loud-2'" in text
+    assert "< text (6): 'loud-2'" in text
+    assert "quiet" not in text
+
+
+@asynccontextmanager
+async def echo_url() -> AsyncIterator[str]:
+    """A raw echo server: every text frame back, unmasked; a Close answered."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(switching_protocols(await read_request(reader)))
+        await writer.drain()
+        while True:
+            opcode, payload = await read_client_frame(reader)
+            writer.write(server_frame(opcode, payload))
+            await writer.drain()
+            if opcode == 0x8:
+                return
+
+    async with raw_server(handler) as url:
+        yield url

@@ -18,7 +18,7 @@ from libc.stdint cimport uint8_t
 
 import logging
 
-from .protocol._speedups cimport check_engine, deliver_read, slot_get, slot_offset, slot_put
+from .protocol._speedups cimport LoggerCheck, check_engine, deliver_read, slot_get, slot_offset, slot_put
 from .protocol.engine import ClientConnection, State
 from .transport import MESSAGES_PER_CALLBACK, WebSocketTransport, _read_buffer, payload_logger
 
@@ -27,7 +27,7 @@ cdef extern from "Python.h":
 
 cdef object STATE_CLOSED = State.CLOSED
 cdef Py_ssize_t BUDGET = MESSAGES_PER_CALLBACK
-cdef int DEBUG = logging.DEBUG
+cdef LoggerCheck payloads_logged = LoggerCheck(payload_logger, logging.DEBUG)
 
 # The fields read and written, at their slots' offsets (transport.py imports this module
 # after it defines WebSocketTransport).
@@ -87,7 +87,7 @@ def buffer_updated(self, Py_ssize_t nbytes):
         slot_get(self, C_PING_DEADLINE) is not None
         or slot_get(self, C_PUMP_SCHEDULED)
         or slot_get(self, C_PUMPING)
-        or payload_logger.isEnabledFor(DEBUG)
+        or payloads_logged.enabled()
     ):
         return self.data_received(memoryview(array)[:nbytes])
     # _pump(data): the read's messages are handed over in this callback.

@@ -22,7 +22,7 @@ from libc.stdint cimport uint8_t
 
 import logging
 
-from .protocol._speedups cimport masked_frame, slot_get, slot_offset, slot_put
+from .protocol._speedups cimport LoggerCheck, masked_frame, slot_get, slot_offset, slot_put
 from .agent import UserAgent
 from .protocol.deflate import COMPRESSION_THRESHOLD
 from .protocol.engine import ClientConnection, State
@@ -37,7 +37,7 @@ cdef extern from "Python.h":
 
 cdef object STATE_OPEN = State.OPEN
 cdef Py_ssize_t COMPRESS_FROM = COMPRESSION_THRESHOLD
-cdef int DEBUG = logging.DEBUG
+cdef LoggerCheck payloads_logged = LoggerCheck(payload_logger, logging.DEBUG)
 cdef enum:
     OPEN = 1  # readyState OPEN (websocket.py)
 
@@ -134,7 +134,7 @@ def send(self, data):
     if slot_get(connection, C_PUMPING):
         if slot_get(connection, C_LOG_PAYLOAD):
             return self._send_any(data)
-    elif payload_logger.isEnabledFor(DEBUG):
+    elif payloads_logged.enabled():
         return self._send_any(data)
     # _refresh_buffered_amount(): inside the pump's callback with nothing in flight (the
     # transport's untransmitted() is 0), it is done here; else by the Python method.

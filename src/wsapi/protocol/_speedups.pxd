@@ -4,6 +4,15 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from libc.stdint cimport uint8_t
 
+cdef class LoggerCheck:
+    """logger.isEnabledFor(level), fast (enabled())."""
+
+    cdef object logger
+    cdef object level
+
+    cdef bint enabled(self) except -1
+
+
 cdef class MessageReceiver:
     """A receiver of messages that deliver_messages calls at C level (no Python call):
     subclasses override receive()."""
