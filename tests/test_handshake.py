@@ -107,6 +107,31 @@ def test_build_request_key_differs_per_call() -> None:
     assert len(keys) == 50
 
 
+def test_build_request_is_what_h11_writes_with_the_key() -> None:
+    """The request for the same arguments again (h11 builds it once, each connection gets a
+    fresh key) is byte for byte what h11 writes for that request with that key."""
+    headers = [("Origin", "http://o.test"), ("Cookie", "a=1")]
+    for _ in range(3):
+        request, connection = build_request("h:81", "/r?q", protocols=["p"], headers=headers)
+        expected = h11.Connection(h11.CLIENT).send(
+            h11.Request(
+                method="GET",
+                target="/r?q",
+                headers=[
+                    ("Host", "h:81"),
+                    ("Upgrade", "websocket"),
+                    ("Connection", "Upgrade"),
+                    ("Sec-WebSocket-Key", request.key),
+                    ("Sec-WebSocket-Version", "13"),
+                    ("Sec-WebSocket-Protocol", "p"),
+                    *headers,
+                ],
+            )
+        )
+        assert request.data == expected
+        assert connection.our_state is h11.SEND_BODY  # h11 has the request: it reads the reply
+
+
 def test_build_request_protocols() -> None:
     """Requested subprotocols go in one Sec-WebSocket-Protocol header, in order."""
     request, _ = build_request("h", "/", protocols=["chat", "superchat"])

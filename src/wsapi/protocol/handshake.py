@@ -9,6 +9,7 @@ server sends: every problem becomes a ``HandshakeError`` value with a readable r
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import re
@@ -86,18 +87,54 @@ def build_request(
     (``Origin``, ``Cookie``, ``User-Agent``, ...), which may not be the protocol's own;
     ``extensions`` is the ``Sec-WebSocket-Extensions`` offer (``deflate.OFFER`` or ``""``).
     """
-    for name, _ in headers:
-        if is_protocol_owned_header(name):
-            raise ValueError(f"the {name} header belongs to the WebSocket protocol")
+    protocols = tuple(protocols)
+    template = _request_template(
+        host, resource, protocols, tuple((name, value) for name, value in headers), extensions
+    )
     # 4.1: "The request MUST include a header field with the name |Sec-WebSocket-Key|. The
     # value of this header field MUST be a nonce consisting of a randomly selected 16-byte
     # value that has been base64-encoded" -- chosen randomly for each connection.
-    key = base64.b64encode(os.urandom(16)).decode("ascii")
+    key = base64.b64encode(os.urandom(16))
+    start = template.key_at
+    data = b"".join((template.data[:start], key, template.data[start + len(key) :]))
+    connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HANDSHAKE_RESPONSE_SIZE)
+    # The request goes through h11, which then knows what the response answers; the bytes
+    # it writes are the template's, which differ only in the key (data, above).
+    connection.send(template.event)
+    return HandshakeRequest(data, key.decode("ascii"), protocols, extensions), connection
+
+
+@dataclass(frozen=True, slots=True)
+class _RequestTemplate:
+    """A request as h11 wrote it, with a placeholder key (every key has its length)."""
+
+    event: h11.Request
+    data: bytes
+    key_at: int
+    """Where the key starts in ``data``."""
+
+
+_PLACEHOLDER_KEY = base64.b64encode(bytes(16)).decode("ascii")  # 24 characters, as every key
+
+
+@functools.lru_cache(maxsize=64)
+def _request_template(
+    host: str,
+    resource: str,
+    protocols: tuple[str, ...],
+    headers: tuple[tuple[str, str], ...],
+    extensions: str,
+) -> _RequestTemplate:
+    """The request for these arguments, built and checked by h11 once (its validation is
+    most of the cost of a request), then reused with a fresh key for each connection."""
+    for name, _ in headers:
+        if is_protocol_owned_header(name):
+            raise ValueError(f"the {name} header belongs to the WebSocket protocol")
     request_headers = [
         ("Host", host),
         ("Upgrade", "websocket"),
         ("Connection", "Upgrade"),
-        ("Sec-WebSocket-Key", key),
+        ("Sec-WebSocket-Key", _PLACEHOLDER_KEY),
         ("Sec-WebSocket-Version", "13"),
     ]
     if protocols:
@@ -106,11 +143,13 @@ def build_request(
     if extensions:
         request_headers.append(("Sec-WebSocket-Extensions", extensions))
     request_headers.extend(headers)
-    connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HANDSHAKE_RESPONSE_SIZE)
-    data = connection.send(h11.Request(method="GET", target=resource, headers=request_headers))
+    event = h11.Request(method="GET", target=resource, headers=request_headers)
+    data = h11.Connection(h11.CLIENT).send(event)
     assert data is not None
-    request = HandshakeRequest(data, key, tuple(protocols), extensions)
-    return request, connection
+    # The header line is unique: the caller's headers may not be the protocol's own.
+    line = f"\r\nSec-WebSocket-Key: {_PLACEHOLDER_KEY}\r\n".encode("ascii")
+    key_at = data.index(line) + len(b"\r\nSec-WebSocket-Key: ")
+    return _RequestTemplate(event, data, key_at)
 
 
 @dataclass(frozen=True, slots=True)
