@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -237,6 +238,24 @@ async def test_send_behind_a_message_held_in_the_transport() -> None:
         (0x88, 0),
     ]
     assert frames[1][2] == b"after"
+
+
+async def test_plain_tcp_frames_may_go_to_the_socket_directly() -> None:
+    """On plain TCP (POSIX) the transport knows its socket's descriptor: the compiled send()
+    writes a frame to it directly while the transport holds nothing (test_sends_* check
+    the bytes on the wire); over TLS it never does (test_tls)."""
+    received: list[bytes] = []
+    async with recording_server(received) as url:
+        ws = WebSocket(url, agent=agent())
+        await asyncio.wait_for(ws.opened, WAIT)
+        connection = ws._transport
+        assert connection is not None
+        assert connection.transport is not None
+        sock = connection.transport.get_extra_info("socket")
+        expected = -1 if sys.platform == "win32" else sock.fileno()
+        assert connection._fd == expected
+        ws.close()
+        assert (await asyncio.wait_for(ws.closed, WAIT)).wasClean
 
 
 async def test_subclass_and_own_attributes() -> None:

@@ -29,6 +29,27 @@ from .protocol.engine import ClientConnection, State
 from .transport import WebSocketTransport, payload_logger
 from .websocket import WebSocket
 
+cdef extern from *:
+    """
+    #if defined(_WIN32)
+    static Py_ssize_t wsapi_send(int fd, const char *data, Py_ssize_t size) {
+        (void) fd; (void) data; (void) size;
+        return -1;
+    }
+    #else
+    #include <sys/types.h>
+    #include <sys/socket.h>
+    #ifndef MSG_NOSIGNAL
+    #define MSG_NOSIGNAL 0
+    #endif
+    /* One non-blocking send(2): the bytes the socket took, or -1 (EAGAIN or an error). */
+    static Py_ssize_t wsapi_send(int fd, const char *data, Py_ssize_t size) {
+        return (Py_ssize_t) send(fd, data, (size_t) size, MSG_NOSIGNAL);
+    }
+    #endif
+    """
+    Py_ssize_t wsapi_send(int fd, const char* data, Py_ssize_t size)
+
 cdef extern from "Python.h":
     unsigned long PyThread_get_thread_ident()
     bint PyUnicode_IS_COMPACT_ASCII(object)
@@ -61,6 +82,7 @@ cdef Py_ssize_t A_MAX_BUFFERED_AMOUNT = slot_offset(UserAgent, "max_buffered_amo
 cdef Py_ssize_t C_ENGINE = slot_offset(WebSocketTransport, "engine")
 cdef Py_ssize_t C_TRANSPORT = slot_offset(WebSocketTransport, "transport")
 cdef Py_ssize_t C_LOST = slot_offset(WebSocketTransport, "_lost")
+cdef Py_ssize_t C_FD = slot_offset(WebSocketTransport, "_fd")
 cdef Py_ssize_t C_PUMPING = slot_offset(WebSocketTransport, "_pumping")
 cdef Py_ssize_t C_LOG_PAYLOAD = slot_offset(WebSocketTransport, "_log_payload")
 cdef Py_ssize_t C_AFTER_PUMP = slot_offset(WebSocketTransport, "_after_pump")
@@ -155,10 +177,23 @@ def send(self, data):
     slot_put(self, W_BUFFERED_AMOUNT, amount)
     # RFC 6455 5.3: masked, with a fresh key.
     frame = masked_frame(first_byte, payload, size)
+    cdef Py_ssize_t length = PyBytes_GET_SIZE(frame), sent = -1
     start = slot_get(connection, C_WIRE_WRITTEN)
-    end = start + PyBytes_GET_SIZE(frame)
+    end = start + length
     slot_put(connection, C_WIRE_WRITTEN, end)
-    transport.write(frame)
+    # _flush's transport.write(frame), which for a transport holding nothing starts with a
+    # send(2) of it to the socket: done here directly on a plain TCP socket (the transport
+    # not closing, so its socket is still its own), and only what the socket did not take
+    # goes to the transport.
+    cdef int fd = slot_get(connection, C_FD)
+    if fd >= 0 and not transport.get_write_buffer_size() and not transport.is_closing():
+        sent = wsapi_send(fd, PyBytes_AS_STRING(frame), length)
+        if sent == length:
+            return  # All of it is with the OS: nothing in flight.
+    if sent > 0:
+        transport.write(frame[sent:])
+    else:
+        transport.write(frame)  # (An error is the transport's to meet, as it would.)
     if transport.get_write_buffer_size() or transport.is_closing():
         slot_get(connection, C_IN_FLIGHT).append((start, end, size))
         slot_put(connection, C_IN_FLIGHT_TOTAL, slot_get(connection, C_IN_FLIGHT_TOTAL) + size)

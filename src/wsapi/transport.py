@@ -170,6 +170,7 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         "_after_pump",
         "_closed_reported",
         "_failure_kind",
+        "_fd",
         "_in_flight",
         "_in_flight_total",
         "_keepalive",
@@ -222,6 +223,8 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         self._pings_sent = 0
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
+        # The socket's file descriptor, for the compiled send()'s direct writes; -1: none.
+        self._fd = -1
         self._on_settled = on_settled
         self._pump_scheduled = False
         self._pumping = False
@@ -250,6 +253,7 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         # pause_writing() as soon as anything stays buffered, resume_writing() once the buffer
         # is empty: exact drain notifications for bufferedAmount and drained().
         self.transport.set_write_buffer_limits(high=0, low=0)
+        self._fd = _plain_socket_fd(self.transport)
         self._flush()
         self._call(self.handler.on_connect, self)
 
@@ -846,6 +850,20 @@ async def _connect(
     except BaseException:
         transport.abort()
         raise
+
+
+def _plain_socket_fd(transport: asyncio.BaseTransport) -> int:
+    """The file descriptor of the TCP socket under ``transport`` when the transport writes
+    to it as it is (no TLS), on a POSIX system; else -1. With it, a frame may be written
+    with send(2) while the transport holds nothing: the write the transport would do first
+    (``_sending.pyx``)."""
+    if sys.platform == "win32" or transport.get_extra_info("ssl_object") is not None:
+        return -1
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.type != socket.SOCK_STREAM:
+        return -1
+    fd: int = sock.fileno()
+    return fd
 
 
 @functools.lru_cache(maxsize=256)
