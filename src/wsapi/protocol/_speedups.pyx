@@ -81,8 +81,8 @@ cdef inline void _mask(const uint8_t* src, uint8_t* out, Py_ssize_t n, const uin
 
 
 cdef class LoggerCheck:
-    """``logger.isEnabledFor(level)`` for the hot paths, a third of the cost: answered from
-    the logger's own cache of that answer (CPython's ``logging`` keeps one per level in
+    """``logger.isEnabledFor(level)`` for the hot paths, without the Python call: answered
+    from the logger's own cache of that answer (CPython's ``logging`` keeps one per level in
     ``Logger._cache``, and empties it whenever a level changes) when it holds one, else by
     calling the method (which fills it)."""
 
