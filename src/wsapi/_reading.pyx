@@ -18,7 +18,15 @@ from libc.stdint cimport uint8_t
 
 import logging
 
-from .protocol._speedups cimport LoggerCheck, check_engine, deliver_read, slot_get, slot_offset, slot_put
+from .protocol._speedups cimport (
+    LoggerCheck,
+    check_engine,
+    deliver_read,
+    frame_waits_for_more,
+    slot_get,
+    slot_offset,
+    slot_put,
+)
 from .protocol.engine import ClientConnection, State
 from .transport import MESSAGES_PER_CALLBACK, WebSocketTransport, _read_buffer, payload_logger
 
@@ -105,11 +113,15 @@ def buffer_updated(self, Py_ssize_t nbytes):
             <const uint8_t*> PyByteArray_AS_STRING(array),
             nbytes,
         )
-        # What _pump_events would do next, unless it would only find nothing to do.
+        # What _pump_events would do next, unless it would only find nothing to do (a
+        # frame the read cut in two, of which next_event would check nothing that can fail).
         if (
             delivered >= BUDGET
             or slot_get(engine, E_PENDING)
-            or PyByteArray_GET_SIZE(<bytearray> slot_get(engine, E_BUFFER))
+            or (
+                PyByteArray_GET_SIZE(<bytearray> slot_get(engine, E_BUFFER))
+                and not frame_waits_for_more(engine)
+            )
             or slot_get(engine, E_EOF)
             or slot_get(engine, E_OUTPUT)
             or slot_get(self, C_READING_PAUSED)

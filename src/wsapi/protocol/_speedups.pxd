@@ -54,3 +54,7 @@ cdef inline void slot_put(object obj, Py_ssize_t offset, object value):
 
 # Raise TypeError unless engine is a ClientConnection.
 cdef int check_engine(engine) except -1
+
+
+# Whether next_event would only wait for the rest of the frame the buffer starts with.
+cdef bint frame_waits_for_more(engine) except -1

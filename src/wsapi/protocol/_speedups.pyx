@@ -354,6 +354,65 @@ cdef Py_ssize_t _deliver(
     return delivered
 
 
+def waits_for_more(engine):
+    """``frame_waits_for_more(engine)``, for the tests."""
+    check_engine(engine)
+    return frame_waits_for_more(engine)
+
+
+cdef enum:
+    # The most payload bytes of a frame cut by a read that are checked here (beyond it,
+    # next_event checks them): a bound on the work per read while a long frame arrives.
+    EARLY_CHECK_LIMIT = 4096
+
+
+cdef bint frame_waits_for_more(engine) except -1:
+    """Whether ``next_event`` would find only the start of a frame in the buffer, and do
+    nothing but wait for the rest: its header is not all there, or it is a plain frame
+    (``deliver_messages``'s kind, within the size limit) whose payload so far is binary, or
+    is text of at most ``EARLY_CHECK_LIMIT`` ASCII bytes. (Of a text frame's start,
+    ``next_event`` validates what has arrived, to fail early on bad UTF-8; ASCII cannot
+    fail, so that check would find nothing. Anything else is left to it.)"""
+    if not _plain_state(engine):
+        return False
+    cdef bytearray buffer = slot_get(engine, E_BUFFER)
+    cdef Py_ssize_t available = PyByteArray_GET_SIZE(buffer), header = 2, partial, i
+    cdef const uint8_t* frame = <const uint8_t*> PyByteArray_AS_STRING(buffer)
+    if available < 2:
+        return True
+    cdef uint8_t first = frame[0], opcode = first & 0x0F
+    if (first & 0xF0) != 0x80 or (opcode != 1 and opcode != 2) or frame[1] & 0x80:
+        return False
+    cdef unsigned long long length = frame[1]
+    if length == 126:
+        header = 4
+        if available < header:
+            return True
+        length = (<unsigned long long> frame[2] << 8) | frame[3]
+    elif length == 127:
+        header = 10
+        if available < header:
+            return True
+        length = 0
+        for i in range(2, 10):
+            length = (length << 8) | frame[i]
+        if length >> 63:
+            return False
+    partial = available - header
+    if length > <unsigned long long> slot_get(engine, E_MAX_MESSAGE_SIZE):
+        return False
+    if <unsigned long long> partial >= length:
+        return False  # The frame is whole: not waiting.
+    if opcode == 2:
+        return True
+    if partial > EARLY_CHECK_LIMIT:
+        return False
+    for i in range(partial):
+        if frame[header + i] & 0x80:
+            return False
+    return True
+
+
 cdef bint _plain_state(engine, bint partly_validated_ok=False) except -1:
     """Whether the engine is between messages, with nothing queued, and still reading (and
     the frame at the head of its buffer not partly validated, unless that is ok)."""
