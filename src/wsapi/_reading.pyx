@@ -9,8 +9,9 @@ the pump (``_pump``, ``_pump_events``) in its own callback.
 The common case: no Pong awaited, no pump scheduled or running, payloads not logged. Then
 the read is handed to ``deliver_messages`` in place, under the same ``_pumping`` flag and
 the same after-pump call as ``_pump``; and if anything is left for the pump's loop (events,
-unparsed bytes, output, a paused read, an end of stream, the message budget used up), that
-loop, ``_pump_events``, goes on from there with what is left of the budget.
+unparsed bytes other than a frame the read cut in two that ``next_event`` would only wait
+on, output, a paused read, an end of stream, the message budget used up), that loop,
+``_pump_events``, goes on from there with what is left of the budget.
 """
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE

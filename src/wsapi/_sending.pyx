@@ -12,8 +12,10 @@ received, no Blob waiting in the outbox, nothing else queued to write, no compre
 this message, payloads not logged, and bufferedAmount within its limit. Then the steps are
 those of ``send`` -> ``WebSocketTransport.send_message`` -> ``ClientConnection._send_data``
 -> ``WebSocketTransport._flush``, in the same order, on the same attributes: bufferedAmount
-refreshed and increased, one masked frame with a fresh key, one ``write()``, the message
-recorded as in flight if the transport kept part of it.
+refreshed and increased, one masked frame with a fresh key, written, the message recorded
+as in flight if the transport kept part of it. (On plain TCP, while the transport holds
+nothing, the frame goes to the socket with send(2) first: the write the transport's own
+``write()`` would start with.)
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
