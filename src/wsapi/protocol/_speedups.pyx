@@ -288,8 +288,7 @@ cdef Py_ssize_t _deliver(
     cdef unsigned long long length
     cdef Py_ssize_t pos = 0, delivered = 0, available, header
     cdef const uint8_t* frame
-    cdef uint8_t first, opcode
-    cdef int i
+    cdef int opcode
     try:
         while delivered < limit:
             # Read afresh at each frame: the source is the engine's buffer or ``data``,
@@ -304,28 +303,10 @@ cdef Py_ssize_t _deliver(
                 if available < 2:
                     break
                 frame = data + pos
-            first = frame[0]
-            opcode = first & 0x0F
-            # FIN set, RSV1-3 clear (0x80 in the high nibble), a data opcode, MASK clear.
-            if (first & 0xF0) != 0x80 or (opcode != 1 and opcode != 2) or frame[1] & 0x80:
+            opcode = _plain_header(frame, available, &header, &length)
+            if opcode <= 0 or length > max_size:
                 break
-            length = frame[1]
-            header = 2
-            if length == 126:
-                if available < 4:
-                    break
-                length = (<unsigned long long> frame[2] << 8) | frame[3]
-                header = 4
-            elif length == 127:
-                if available < 10:
-                    break
-                length = 0
-                for i in range(2, 10):
-                    length = (length << 8) | frame[i]
-                if length >> 63:
-                    break  # RFC 6455 5.2 forbids it; next_event fails the connection.
-                header = 10
-            if length > max_size or <unsigned long long> (available - header) < length:
+            if <unsigned long long> (available - header) < length:
                 break
             if opcode == 1:
                 try:
@@ -376,28 +357,14 @@ cdef bint frame_waits_for_more(engine) except -1:
     if not _plain_state(engine):
         return False
     cdef bytearray buffer = slot_get(engine, E_BUFFER)
-    cdef Py_ssize_t available = PyByteArray_GET_SIZE(buffer), header = 2, partial, i
+    cdef Py_ssize_t available = PyByteArray_GET_SIZE(buffer), header, partial, i
     cdef const uint8_t* frame = <const uint8_t*> PyByteArray_AS_STRING(buffer)
-    if available < 2:
+    cdef unsigned long long length
+    cdef int opcode = _plain_header(frame, available, &header, &length)
+    if opcode == NO_HEADER_YET:
         return True
-    cdef uint8_t first = frame[0], opcode = first & 0x0F
-    if (first & 0xF0) != 0x80 or (opcode != 1 and opcode != 2) or frame[1] & 0x80:
+    if opcode == NOT_PLAIN:
         return False
-    cdef unsigned long long length = frame[1]
-    if length == 126:
-        header = 4
-        if available < header:
-            return True
-        length = (<unsigned long long> frame[2] << 8) | frame[3]
-    elif length == 127:
-        header = 10
-        if available < header:
-            return True
-        length = 0
-        for i in range(2, 10):
-            length = (length << 8) | frame[i]
-        if length >> 63:
-            return False
     partial = available - header
     if length > <unsigned long long> slot_get(engine, E_MAX_MESSAGE_SIZE):
         return False
@@ -411,6 +378,45 @@ cdef bint frame_waits_for_more(engine) except -1:
         if frame[header + i] & 0x80:
             return False
     return True
+
+
+cdef enum:
+    NO_HEADER_YET = 0  # _plain_header: the frame's header is not all there
+    NOT_PLAIN = -1  # _plain_header: anything but a plain frame
+
+
+cdef inline int _plain_header(
+    const uint8_t* frame, Py_ssize_t available, Py_ssize_t* header, unsigned long long* length
+) noexcept:
+    """Read the header of the frame at ``frame`` (``available`` bytes there) if it is a
+    plain one -- FIN set, RSV1-3 clear, text or binary, unmasked, a length within RFC 6455
+    5.2's range -- and return its opcode (1 or 2), with its header size and payload length;
+    else ``NO_HEADER_YET`` or ``NOT_PLAIN``."""
+    if available < 2:
+        return NO_HEADER_YET
+    cdef uint8_t first = frame[0], opcode = first & 0x0F
+    # FIN set, RSV1-3 clear (0x80 in the high nibble), a data opcode, MASK clear.
+    if (first & 0xF0) != 0x80 or (opcode != 1 and opcode != 2) or frame[1] & 0x80:
+        return NOT_PLAIN
+    cdef unsigned long long n = frame[1]
+    cdef int i
+    header[0] = 2
+    if n == 126:
+        header[0] = 4
+        if available < 4:
+            return NO_HEADER_YET
+        n = (<unsigned long long> frame[2] << 8) | frame[3]
+    elif n == 127:
+        header[0] = 10
+        if available < 10:
+            return NO_HEADER_YET
+        n = 0
+        for i in range(2, 10):
+            n = (n << 8) | frame[i]
+        if n >> 63:
+            return NOT_PLAIN  # RFC 6455 5.2 forbids it; next_event fails the connection.
+    length[0] = n
+    return opcode
 
 
 cdef bint _plain_state(engine, bint partly_validated_ok=False) except -1:
