@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import itertools
+import unittest.mock
 from collections.abc import Sequence
+from typing import Any
 
 import h11
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from wsapi.protocol import handshake
 from wsapi.protocol.constants import MAX_HANDSHAKE_RESPONSE_SIZE
 from wsapi.protocol.deflate import DeflateParameters
 from wsapi.protocol.handshake import (
@@ -15,6 +22,7 @@ from wsapi.protocol.handshake import (
     ExtensionElement,
     HandshakeError,
     HandshakeRequest,
+    HandshakeResponse,
     ResponseReader,
     accept_value,
     build_request,
@@ -57,19 +65,18 @@ def check(
     protocols: Sequence[str] = (),
     status_line: str = "HTTP/1.1 101 Switching Protocols",
     request: HandshakeRequest | None = None,
-    connection: h11.Connection | None = None,
 ) -> tuple[str, str, DeflateParameters | None] | HandshakeError:
     """Read ``headers`` as a response to a fresh request and validate it."""
-    if request is None or connection is None:
-        request, connection = build_request("example.com", "/chat", protocols=protocols)
-    result = ResponseReader(connection).receive(response_bytes(status_line, headers))
+    if request is None:
+        request = build_request("example.com", "/chat", protocols=protocols)
+    result = ResponseReader(request).receive(response_bytes(status_line, headers))
     assert result is not None
     if isinstance(result, HandshakeError):
         return result
     return validate_response(request, result)
 
 
-def fresh(protocols: Sequence[str] = ()) -> tuple[HandshakeRequest, h11.Connection]:
+def fresh(protocols: Sequence[str] = ()) -> HandshakeRequest:
     return build_request("example.com", "/chat", protocols=protocols)
 
 
@@ -78,7 +85,7 @@ def fresh(protocols: Sequence[str] = ()) -> tuple[HandshakeRequest, h11.Connecti
 
 def test_build_request_headers() -> None:
     """The request is a GET of the resource with the RFC 6455 4.1 headers."""
-    request, _ = build_request("example.com:8080", "/chat?x=1")
+    request = build_request("example.com:8080", "/chat?x=1")
     method, target, headers = parse_request(request.data)
     assert (method, target) == ("GET", "/chat?x=1")
     lower = {name.lower(): value for name, value in headers}
@@ -95,7 +102,7 @@ def test_build_request_headers() -> None:
 
 def test_build_request_key_is_16_random_bytes_base64() -> None:
     """Sec-WebSocket-Key is the base64 of 16 bytes (RFC 6455 4.1 item 7)."""
-    request, _ = build_request("h", "/")
+    request = build_request("h", "/")
     raw = base64.b64decode(request.key, validate=True)
     assert len(raw) == 16
     assert len(request.key) == 24
@@ -103,7 +110,7 @@ def test_build_request_key_is_16_random_bytes_base64() -> None:
 
 def test_build_request_key_differs_per_call() -> None:
     """Each request carries a fresh nonce."""
-    keys = {build_request("h", "/")[0].key for _ in range(50)}
+    keys = {build_request("h", "/").key for _ in range(50)}
     assert len(keys) == 50
 
 
@@ -112,7 +119,7 @@ def test_build_request_is_what_h11_writes_with_the_key() -> None:
     fresh key) is byte for byte what h11 writes for that request with that key."""
     headers = [("Origin", "http://o.test"), ("Cookie", "a=1")]
     for _ in range(3):
-        request, connection = build_request("h:81", "/r?q", protocols=["p"], headers=headers)
+        request = build_request("h:81", "/r?q", protocols=["p"], headers=headers)
         expected = h11.Connection(h11.CLIENT).send(
             h11.Request(
                 method="GET",
@@ -129,12 +136,15 @@ def test_build_request_is_what_h11_writes_with_the_key() -> None:
             )
         )
         assert request.data == expected
-        assert connection.our_state is h11.SEND_BODY  # h11 has the request: it reads the reply
+        # The event h11 reads the response against (when it reads it) is this request.
+        assert h11.Connection(h11.CLIENT).send(request.event) == expected.replace(
+            request.key.encode(), b"A" * 22 + b"=="
+        )
 
 
 def test_build_request_protocols() -> None:
     """Requested subprotocols go in one Sec-WebSocket-Protocol header, in order."""
-    request, _ = build_request("h", "/", protocols=["chat", "superchat"])
+    request = build_request("h", "/", protocols=["chat", "superchat"])
     _, _, headers = parse_request(request.data)
     values = [v for n, v in headers if n.lower() == "sec-websocket-protocol"]
     assert values == ["chat, superchat"]
@@ -143,7 +153,7 @@ def test_build_request_protocols() -> None:
 
 def test_build_request_extensions() -> None:
     """An extension offer goes in one Sec-WebSocket-Extensions header and is remembered."""
-    request, _ = build_request("h", "/", extensions="permessage-deflate; client_max_window_bits")
+    request = build_request("h", "/", extensions="permessage-deflate; client_max_window_bits")
     _, _, headers = parse_request(request.data)
     values = [v for n, v in headers if n.lower() == "sec-websocket-extensions"]
     assert values == ["permessage-deflate; client_max_window_bits"]
@@ -152,7 +162,7 @@ def test_build_request_extensions() -> None:
 
 def test_build_request_extra_headers() -> None:
     """Extra headers are sent as given, after the protocol's own."""
-    request, _ = build_request("h", "/", headers=[("Origin", "http://o.test"), ("X-A", "b")])
+    request = build_request("h", "/", headers=[("Origin", "http://o.test"), ("X-A", "b")])
     _, _, headers = parse_request(request.data)
     assert ("Origin", "http://o.test") in headers
     assert ("X-A", "b") in headers
@@ -195,72 +205,72 @@ def test_guid() -> None:
 
 def test_validate_response_ok() -> None:
     """A correct 101 is accepted with no subprotocol and no extensions."""
-    request, connection = fresh()
-    assert check(good_headers(request), request=request, connection=connection) == ("", "", None)
+    request = fresh()
+    assert check(good_headers(request), request=request) == ("", "", None)
 
 
 def test_validate_response_selected_protocol() -> None:
     """A requested subprotocol selected by the server is returned."""
-    request, connection = fresh(["chat", "superchat"])
+    request = fresh(["chat", "superchat"])
     headers = [*good_headers(request), ("Sec-WebSocket-Protocol", "superchat")]
-    assert check(headers, request=request, connection=connection) == ("superchat", "", None)
+    assert check(headers, request=request) == ("superchat", "", None)
 
 
 def test_validate_response_header_names_case_insensitive() -> None:
     """Header names match in any case (RFC 6455 4.1, RFC 2616)."""
-    request, connection = fresh(["chat"])
+    request = fresh(["chat"])
     headers = [
         ("UPGRADE", "websocket"),
         ("connection", "Upgrade"),
         ("sec-websocket-ACCEPT", accept_value(request.key)),
         ("SEC-WEBSOCKET-PROTOCOL", "chat"),
     ]
-    assert check(headers, request=request, connection=connection) == ("chat", "", None)
+    assert check(headers, request=request) == ("chat", "", None)
 
 
 def test_validate_response_upgrade_value_case_insensitive() -> None:
     """The Upgrade value is an ASCII case-insensitive match for "websocket" (4.1 check 2)."""
-    request, connection = fresh()
+    request = fresh()
     headers = [
         ("Upgrade", "WebSocket"),
         ("Connection", "Upgrade"),
         ("Sec-WebSocket-Accept", accept_value(request.key)),
     ]
-    assert check(headers, request=request, connection=connection) == ("", "", None)
+    assert check(headers, request=request) == ("", "", None)
 
 
 def test_validate_response_connection_token_case_insensitive() -> None:
     """Connection needs a token matching "Upgrade" case-insensitively among others (check 3)."""
-    request, connection = fresh()
+    request = fresh()
     headers = [
         ("Upgrade", "websocket"),
         ("Connection", "keep-alive, UPGRADE"),
         ("Sec-WebSocket-Accept", accept_value(request.key)),
     ]
-    assert check(headers, request=request, connection=connection) == ("", "", None)
+    assert check(headers, request=request) == ("", "", None)
 
 
 def test_validate_response_connection_token_across_headers() -> None:
     """The upgrade token may be in a second Connection header line."""
-    request, connection = fresh()
+    request = fresh()
     headers = [
         ("Upgrade", "websocket"),
         ("Connection", "keep-alive"),
         ("Connection", "upgrade"),
         ("Sec-WebSocket-Accept", accept_value(request.key)),
     ]
-    assert check(headers, request=request, connection=connection) == ("", "", None)
+    assert check(headers, request=request) == ("", "", None)
 
 
 def test_validate_response_accept_surrounding_whitespace() -> None:
     """Leading and trailing whitespace around the accept value is ignored (check 4)."""
-    request, connection = fresh()
+    request = fresh()
     headers = [
         ("Upgrade", "websocket"),
         ("Connection", "Upgrade"),
         ("Sec-WebSocket-Accept", f"  {accept_value(request.key)}\t"),
     ]
-    assert check(headers, request=request, connection=connection) == ("", "", None)
+    assert check(headers, request=request) == ("", "", None)
 
 
 # validate_response: failures
@@ -279,9 +289,9 @@ def test_validate_response_non_101_keeps_status_and_headers() -> None:
 
 def test_validate_response_200_with_upgrade_headers_fails() -> None:
     """Even with WebSocket headers, a 200 is not an upgrade."""
-    request, connection = fresh()
+    request = fresh()
     headers = [*good_headers(request), ("Content-Length", "0")]
-    result = check(headers, status_line="HTTP/1.1 200 OK", request=request, connection=connection)
+    result = check(headers, status_line="HTTP/1.1 200 OK", request=request)
     assert isinstance(result, HandshakeError)
     assert result.status_code == 200
 
@@ -289,11 +299,11 @@ def test_validate_response_200_with_upgrade_headers_fails() -> None:
 @pytest.mark.parametrize("upgrade", [None, "websocket2", "h2c", "web socket", ""])
 def test_validate_response_bad_upgrade(upgrade: str | None) -> None:
     """A missing or wrong Upgrade value fails (4.1 check 2)."""
-    request, connection = fresh()
+    request = fresh()
     headers = [h for h in good_headers(request) if h[0] != "Upgrade"]
     if upgrade is not None:
         headers.append(("Upgrade", upgrade))
-    result = check(headers, request=request, connection=connection)
+    result = check(headers, request=request)
     assert isinstance(result, HandshakeError)
     assert result.status_code is None
 
@@ -301,60 +311,60 @@ def test_validate_response_bad_upgrade(upgrade: str | None) -> None:
 @pytest.mark.parametrize("value", [None, "keep-alive", "close", "upgraded", ""])
 def test_validate_response_connection_without_upgrade(value: str | None) -> None:
     """A Connection header without an upgrade token, or none, fails (4.1 check 3)."""
-    request, connection = fresh()
+    request = fresh()
     headers = [h for h in good_headers(request) if h[0] != "Connection"]
     if value is not None:
         headers.append(("Connection", value))
-    result = check(headers, request=request, connection=connection)
+    result = check(headers, request=request)
     assert isinstance(result, HandshakeError)
 
 
 def test_validate_response_missing_accept() -> None:
     """A missing Sec-WebSocket-Accept fails (4.1 check 4)."""
-    request, connection = fresh()
+    request = fresh()
     headers = [h for h in good_headers(request) if h[0] != "Sec-WebSocket-Accept"]
-    assert isinstance(check(headers, request=request, connection=connection), HandshakeError)
+    assert isinstance(check(headers, request=request), HandshakeError)
 
 
 def test_validate_response_wrong_accept() -> None:
     """An accept value for another key fails (4.1 check 4)."""
-    request, connection = fresh()
+    request = fresh()
     headers = [h for h in good_headers(request) if h[0] != "Sec-WebSocket-Accept"]
     headers.append(("Sec-WebSocket-Accept", accept_value("dGhlIHNhbXBsZSBub25jZQ==")))
-    assert isinstance(check(headers, request=request, connection=connection), HandshakeError)
+    assert isinstance(check(headers, request=request), HandshakeError)
 
 
 def test_validate_response_accept_is_case_sensitive() -> None:
     """The accept value is base64 and compared exactly, not case-insensitively."""
-    request, connection = fresh()
+    request = fresh()
     accept = accept_value(request.key)
     swapped = accept.swapcase()
     assert swapped != accept
     headers = [h for h in good_headers(request) if h[0] != "Sec-WebSocket-Accept"]
     headers.append(("Sec-WebSocket-Accept", swapped))
-    assert isinstance(check(headers, request=request, connection=connection), HandshakeError)
+    assert isinstance(check(headers, request=request), HandshakeError)
 
 
 def test_validate_response_accept_of_raw_key_fails() -> None:
     """The accept must hash the key string, so echoing the key fails."""
-    request, connection = fresh()
+    request = fresh()
     headers = [h for h in good_headers(request) if h[0] != "Sec-WebSocket-Accept"]
     headers.append(("Sec-WebSocket-Accept", request.key))
-    assert isinstance(check(headers, request=request, connection=connection), HandshakeError)
+    assert isinstance(check(headers, request=request), HandshakeError)
 
 
 def test_validate_response_duplicate_accept() -> None:
     """Two Sec-WebSocket-Accept headers fail, even if both are right."""
-    request, connection = fresh()
+    request = fresh()
     headers = [*good_headers(request), ("Sec-WebSocket-Accept", accept_value(request.key))]
-    assert isinstance(check(headers, request=request, connection=connection), HandshakeError)
+    assert isinstance(check(headers, request=request), HandshakeError)
 
 
 def test_validate_response_unrequested_extension() -> None:
     """An extension the client did not offer fails (4.1 check 5)."""
-    request, connection = fresh()
+    request = fresh()
     headers = [*good_headers(request), ("Sec-WebSocket-Extensions", "permessage-deflate")]
-    result = check(headers, request=request, connection=connection)
+    result = check(headers, request=request)
     assert isinstance(result, HandshakeError)
     assert "permessage-deflate" in result.reason
 
@@ -362,12 +372,12 @@ def test_validate_response_unrequested_extension() -> None:
 def test_validate_response_offered_extension_accepted() -> None:
     """permessage-deflate, offered and accepted, is returned normalized with its agreed
     parameters (RFC 7692 7.1)."""
-    request, connection = build_request("h", "/", extensions="permessage-deflate")
+    request = build_request("h", "/", extensions="permessage-deflate")
     headers = [
         *good_headers(request),
         ("Sec-WebSocket-Extensions", "permessage-deflate ;server_no_context_takeover"),
     ]
-    result = check(headers, request=request, connection=connection)
+    result = check(headers, request=request)
     assert not isinstance(result, HandshakeError)
     protocol, extensions, deflate = result
     assert (protocol, extensions) == ("", "permessage-deflate; server_no_context_takeover")
@@ -378,12 +388,12 @@ def test_validate_response_offered_extension_accepted() -> None:
 
 def test_validate_response_client_max_window_bits_not_offered() -> None:
     """client_max_window_bits answering an offer without it fails (RFC 7692 7.1.2.2)."""
-    request, connection = build_request("h", "/", extensions="permessage-deflate")
+    request = build_request("h", "/", extensions="permessage-deflate")
     headers = [
         *good_headers(request),
         ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits=10"),
     ]
-    result = check(headers, request=request, connection=connection)
+    result = check(headers, request=request)
     assert isinstance(result, HandshakeError)
     assert "client_max_window_bits" in result.reason
 
@@ -426,42 +436,40 @@ def test_parse_extension_list_malformed(value: str) -> None:
 
 def test_validate_response_unrequested_subprotocol() -> None:
     """A subprotocol the client did not request fails (4.1 check 6)."""
-    request, connection = fresh(["chat"])
+    request = fresh(["chat"])
     headers = [*good_headers(request), ("Sec-WebSocket-Protocol", "superchat")]
-    assert isinstance(check(headers, request=request, connection=connection), HandshakeError)
+    assert isinstance(check(headers, request=request), HandshakeError)
 
 
 def test_validate_response_subprotocol_when_none_requested() -> None:
     """Any subprotocol fails when none was requested (4.1 check 6)."""
-    request, connection = fresh()
+    request = fresh()
     headers = [*good_headers(request), ("Sec-WebSocket-Protocol", "chat")]
-    assert isinstance(check(headers, request=request, connection=connection), HandshakeError)
+    assert isinstance(check(headers, request=request), HandshakeError)
 
 
 def test_validate_response_subprotocol_list_fails() -> None:
     """A server that echoes the whole requested list selected no single subprotocol."""
-    request, connection = fresh(["chat", "superchat"])
+    request = fresh(["chat", "superchat"])
     headers = [*good_headers(request), ("Sec-WebSocket-Protocol", "chat, superchat")]
-    assert isinstance(check(headers, request=request, connection=connection), HandshakeError)
+    assert isinstance(check(headers, request=request), HandshakeError)
 
 
 def test_validate_response_missing_subprotocol_when_requested() -> None:
     """No subprotocol in the response fails when some were requested (WebSocket API)."""
-    request, connection = fresh(["chat"])
-    assert isinstance(
-        check(good_headers(request), request=request, connection=connection), HandshakeError
-    )
+    request = fresh(["chat"])
+    assert isinstance(check(good_headers(request), request=request), HandshakeError)
 
 
 def test_validate_response_two_protocol_headers() -> None:
     """Two Sec-WebSocket-Protocol headers fail, even with the same requested value."""
-    request, connection = fresh(["chat"])
+    request = fresh(["chat"])
     headers = [
         *good_headers(request),
         ("Sec-WebSocket-Protocol", "chat"),
         ("Sec-WebSocket-Protocol", "chat"),
     ]
-    assert isinstance(check(headers, request=request, connection=connection), HandshakeError)
+    assert isinstance(check(headers, request=request), HandshakeError)
 
 
 # ResponseReader
@@ -473,9 +481,9 @@ def good_response(request: HandshakeRequest) -> bytes:
 
 def test_reader_byte_by_byte() -> None:
     """A response fed one byte at a time completes on its last byte."""
-    request, connection = fresh()
+    request = fresh()
     data = good_response(request)
-    reader = ResponseReader(connection)
+    reader = ResponseReader(request)
     for i in range(len(data) - 1):
         assert reader.receive(data[i : i + 1]) is None
     result = reader.receive(data[-1:])
@@ -494,9 +502,9 @@ def test_reader_byte_by_byte() -> None:
 
 def test_reader_trailing_frames() -> None:
     """Frames sent in the same packet as the 101 come back as trailing data."""
-    request, connection = fresh()
+    request = fresh()
     frames = b"\x81\x05Hello\x89\x00"
-    reader = ResponseReader(connection)
+    reader = ResponseReader(request)
     result = reader.receive(good_response(request) + frames)
     assert result is not None
     assert not isinstance(result, HandshakeError)
@@ -506,16 +514,16 @@ def test_reader_trailing_frames() -> None:
 
 def test_reader_garbage_status_line() -> None:
     """A response that is not HTTP gives a HandshakeError, not an exception."""
-    _, connection = fresh()
-    result = ResponseReader(connection).receive(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+    request = fresh()
+    result = ResponseReader(request).receive(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
     assert isinstance(result, HandshakeError)
     assert result.status_code is None
 
 
 def test_reader_garbage_header_line() -> None:
     """A malformed header line gives a HandshakeError."""
-    _, connection = fresh()
-    result = ResponseReader(connection).receive(
+    request = fresh()
+    result = ResponseReader(request).receive(
         b"HTTP/1.1 101 Switching Protocols\r\nno colon here\r\n\r\n"
     )
     assert isinstance(result, HandshakeError)
@@ -523,8 +531,8 @@ def test_reader_garbage_header_line() -> None:
 
 def test_reader_oversized_head_never_ending() -> None:
     """A head that grows past MAX_HANDSHAKE_RESPONSE_SIZE without ending is a HandshakeError."""
-    _, connection = fresh()
-    reader = ResponseReader(connection)
+    request = fresh()
+    reader = ResponseReader(request)
     assert reader.receive(b"HTTP/1.1 101 Switching Protocols\r\n") is None
     line = b"X-Filler: " + b"a" * 1000 + b"\r\n"
     result = None
@@ -538,33 +546,33 @@ def test_reader_oversized_head_never_ending() -> None:
 
 def test_reader_oversized_complete_head_in_one_chunk() -> None:
     """A complete head larger than MAX_HANDSHAKE_RESPONSE_SIZE in one chunk is refused."""
-    request, connection = fresh()
+    request = fresh()
     filler = [(f"X-Filler-{i}", "a" * 1000) for i in range(MAX_HANDSHAKE_RESPONSE_SIZE // 1000)]
     data = response_bytes("HTTP/1.1 101 Switching Protocols", [*good_headers(request), *filler])
     assert len(data) > MAX_HANDSHAKE_RESPONSE_SIZE
-    result = ResponseReader(connection).receive(data)
+    result = ResponseReader(request).receive(data)
     assert isinstance(result, HandshakeError)
 
 
 def test_reader_eof_before_response() -> None:
     """End of stream before any response is a HandshakeError."""
-    _, connection = fresh()
-    result = ResponseReader(connection).receive(b"")
+    request = fresh()
+    result = ResponseReader(request).receive(b"")
     assert isinstance(result, HandshakeError)
 
 
 def test_reader_eof_in_the_middle_of_the_head() -> None:
     """End of stream inside the head is a HandshakeError."""
-    request, connection = fresh()
-    reader = ResponseReader(connection)
+    request = fresh()
+    reader = ResponseReader(request)
     assert reader.receive(good_response(request)[:30]) is None
     assert isinstance(reader.receive(b""), HandshakeError)
 
 
 def test_reader_non_101_response() -> None:
     """A final response is returned with its status, reason and lower-cased header names."""
-    _, connection = fresh()
-    result = ResponseReader(connection).receive(
+    request = fresh()
+    result = ResponseReader(request).receive(
         b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nX-Reason: \xe9t\xe9\r\n\r\n"
     )
     assert result is not None
@@ -572,3 +580,147 @@ def test_reader_non_101_response() -> None:
     assert result.status_code == 403
     assert result.reason == "Forbidden"
     assert result.headers == (("content-length", "0"), ("x-reason", "\xe9t\xe9"))
+
+
+# The plain 101, read without h11: the same answers as h11's, chunk by chunk.
+
+
+def test_plain_101_is_read_without_h11(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The common response (a 101 with plain header lines) never sets up h11."""
+
+    def no_h11(*args: object, **kwargs: object) -> None:
+        raise AssertionError("h11 was set up for a plain 101")
+
+    request = fresh()
+    monkeypatch.setattr(h11, "Connection", no_h11)
+    frames = b"\x81\x02hi"
+    reader = ResponseReader(request)
+    data = good_response(request) + frames
+    assert reader.receive(data[:40]) is None
+    result = reader.receive(data[40:])
+    assert isinstance(result, HandshakeResponse)
+    assert result.headers == (
+        ("upgrade", "websocket"),
+        ("connection", "Upgrade"),
+        ("sec-websocket-accept", accept_value(request.key)),
+    )
+    assert reader.trailing_data == frames
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.0 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",  # another version
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\n\r\n",  # a bare LF
+        b"HTTP/1.1 101 Switching Protocols\r\nX-A: a\r\n b\r\n\r\n",  # a folded line
+        b"HTTP/1.1 101 Switching Protocols\r\nX-A: caf\xe9\r\n\r\n",  # obs-text
+        b"HTTP/1.1 101 Switching Protocols\r\nContent-Length: 0\r\n\r\n",  # framing
+        b"HTTP/1.1 101 Switching Protocols\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"HTTP/1.1 101 Switching Protocols\r\nX A: b\r\n\r\n",  # not a token
+    ],
+)
+def test_other_heads_go_to_h11(head: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anything but the plain form is h11's to read."""
+    made = []
+    real = h11.Connection
+
+    def counting(*args: Any, **kwargs: Any) -> h11.Connection:
+        made.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(h11, "Connection", counting)
+    assert ResponseReader(fresh()).receive(head) is not None
+    assert made == [1]
+
+
+def read_in_chunks(
+    request: HandshakeRequest, chunks: list[bytes], eof: bool, *, plain: bool
+) -> list[object]:
+    """What ResponseReader answers to each chunk, then its trailing data; with ``plain``
+    false, h11 reads everything (the reference)."""
+    reader = ResponseReader(request)
+    answers: list[object] = []
+    with contextlib.ExitStack() as stack:
+        if not plain:
+            stack.enter_context(
+                unittest.mock.patch.object(handshake, "_read_plain_head", return_value=False)
+            )
+        for chunk in [*chunks, b""] if eof else chunks:
+            answer = reader.receive(chunk)
+            answers.append(answer)
+            if answer is not None:
+                answers.append(reader.trailing_data)
+                break
+    return answers
+
+
+status_lines = st.one_of(
+    st.sampled_from(
+        [
+            b"HTTP/1.1 101 Switching Protocols",
+            b"HTTP/1.1 101",
+            b"HTTP/1.1 101 ",
+            b"HTTP/1.1 101  two  spaces\t",
+            b"HTTP/1.1 101 caf\xe9",
+            b"HTTP/1.1 1010 X",
+            b"HTTP/1.0 101 X",
+            b"HTTP/1.1 200 OK",
+            b"HTTP/1.1 101 \x00",
+            b"http/1.1 101 X",
+            b" HTTP/1.1 101 X",
+        ]
+    ),
+    st.binary(max_size=20).map(lambda tail: b"HTTP/1.1 101" + tail),
+)
+header_names = st.one_of(
+    st.sampled_from(
+        [b"Upgrade", b"connection", b"Content-Length", b"TRANSFER-ENCODING", b"X-Y", b"a"]
+    ),
+    st.text("aZ-_.!~09 @:\x80\t", max_size=6).map(lambda name: name.encode("latin-1")),
+)
+header_values = st.text('ab \t\x00\x0b\x7f\xe9,;="\\:', max_size=10).map(
+    lambda value: value.encode("latin-1")
+)
+line_ends = st.sampled_from([b"\r\n", b"\r\n", b"\r\n", b"\n", b"\r"])
+
+
+plain_names = st.one_of(
+    st.text("abcXYZ-_.!~09", min_size=1, max_size=6).map(str.encode),
+    st.sampled_from([b"Content-Length", b"transfer-encoding"]),  # h11 checks their values
+)
+plain_values = st.text('ab \t~,;="\\:', max_size=10).map(str.encode)
+
+
+@st.composite
+def response_heads(draw: st.DrawFn) -> bytes:
+    """A head in the plain form half of the time, else with any of the ways out of it."""
+    plain = draw(st.booleans())
+    head = b"HTTP/1.1 101 Switching Protocols" if plain else draw(status_lines)
+    head += b"\r\n" if plain else draw(line_ends)
+    for _ in range(draw(st.integers(0, 4))):
+        if plain:
+            head += draw(plain_names) + b":" + draw(plain_values) + b"\r\n"
+        elif draw(st.integers(0, 9)) == 0:
+            head += b" folded" + draw(line_ends)  # obs-fold
+        else:
+            separator = draw(st.sampled_from([b":", b": ", b":\t", b" :", b""]))
+            head += draw(header_names) + separator + draw(header_values) + draw(line_ends)
+    return head + (b"\r\n" if plain else draw(line_ends)) + draw(st.binary(max_size=6))
+
+
+@given(
+    head=response_heads(),
+    cuts=st.lists(st.integers(0, 120), max_size=3),
+    eof=st.booleans(),
+)
+@settings(max_examples=400, deadline=None)
+def test_plain_head_reads_as_h11_does(head: bytes, cuts: list[int], eof: bool) -> None:
+    """Any response head, cut anywhere: every answer (need more, the response, the error)
+    and the trailing data are h11's."""
+    request = fresh()
+    points = sorted({0, len(head), *(cut for cut in cuts if cut < len(head))})
+    chunks = [head[a:b] for a, b in itertools.pairwise(points)]
+    assert read_in_chunks(request, chunks, eof, plain=True) == read_in_chunks(
+        request, chunks, eof, plain=False
+    )

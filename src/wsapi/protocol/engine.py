@@ -182,14 +182,14 @@ class ClientConnection:
         offers permessage-deflate (RFC 7692), None offers no extension."""
         if compression not in COMPRESSIONS:
             raise ValueError(f"compression is None or 'deflate', not {compression!r}")
-        self.request, http = build_request(
+        self.request = build_request(
             host,
             resource,
             protocols=protocols,
             headers=headers,
             extensions=OFFER if compression == "deflate" else "",
         )
-        self._reader: ResponseReader | None = ResponseReader(http)
+        self._reader: ResponseReader | None = ResponseReader(self.request)
         self.max_message_size = max_message_size if max_message_size is not None else 2**63
         self.state = State.CONNECTING
         self.protocol = ""

@@ -67,6 +67,8 @@ class HandshakeRequest:
     """The ``Sec-WebSocket-Key`` that was sent."""
     protocols: tuple[str, ...]
     """The subprotocols that were requested, in order."""
+    event: h11.Request
+    """The request as h11 knows it (the key aside): what h11 reads the response against."""
     extensions: str = ""
     """The ``Sec-WebSocket-Extensions`` offer that was sent, or ``""`` for none."""
 
@@ -78,9 +80,8 @@ def build_request(
     protocols: Sequence[str] = (),
     headers: Sequence[tuple[str, str]] = (),
     extensions: str = "",
-) -> tuple[HandshakeRequest, h11.Connection]:
-    """Write the opening handshake request of RFC 6455 4.1 and return it with the h11
-    connection that will read the response.
+) -> HandshakeRequest:
+    """Write the opening handshake request of RFC 6455 4.1.
 
     ``host`` is the ``Host`` header value (with the port when it is not the default);
     ``resource`` the /resource name/ (path and query); ``headers`` are extra headers
@@ -97,11 +98,7 @@ def build_request(
     key = base64.b64encode(os.urandom(16))
     start = template.key_at
     data = b"".join((template.data[:start], key, template.data[start + len(key) :]))
-    connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HANDSHAKE_RESPONSE_SIZE)
-    # The request goes through h11, which then knows what the response answers; the bytes
-    # it writes are the template's, which differ only in the key (data, above).
-    connection.send(template.event)
-    return HandshakeRequest(data, key.decode("ascii"), protocols, extensions), connection
+    return HandshakeRequest(data, key.decode("ascii"), protocols, template.event, extensions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,19 +172,55 @@ class HandshakeError:
 
 
 class ResponseReader:
-    """Reads the response head with h11; hands back the bytes that follow it (frames the
-    server sent in the same packet as its 101)."""
+    """Reads the response head; hands back the bytes that follow it (frames the server sent
+    in the same packet as its 101).
 
-    __slots__ = ("_connection", "_received")
+    h11 reads it, unless it is a plain 101 (``_read_plain_head``): that one is read without
+    h11, to the same result, and h11 is not even set up (it costs a tenth of a connection's
+    set-up). Anything else, an error included, goes to h11 with every byte so far."""
 
-    def __init__(self, connection: h11.Connection) -> None:
-        self._connection = connection
+    __slots__ = ("_buffer", "_connection", "_received", "_request", "_trailing")
+
+    def __init__(self, request: HandshakeRequest) -> None:
+        self._request = request
+        self._buffer = b""
+        self._trailing = b""
+        self._connection: h11.Connection | None = None
         self._received = 0
 
     def receive(self, data: bytes) -> HandshakeResponse | HandshakeError | None:
         """Feed bytes (``b""`` for end of stream); returns the response once its head is
         complete, an error, or None when more bytes are needed."""
+        if self._connection is not None:
+            return self._receive_with_h11(data)
+        buffer = self._buffer + data if self._buffer else data
+        if data:
+            plain = _read_plain_head(buffer)
+            if plain is True:
+                self._buffer = buffer
+                return None
+            if plain is not False:
+                response, size = plain
+                self._buffer = b""
+                self._trailing = buffer[size:]
+                return response
+        # h11 reads it from the start: the request goes through h11 (the bytes it would write
+        # are the request's, the key aside), then all that was received.
+        self._buffer = b""
+        connection = self._connection = h11.Connection(
+            h11.CLIENT, max_incomplete_event_size=MAX_HANDSHAKE_RESPONSE_SIZE
+        )
+        connection.send(self._request.event)
+        if not data:
+            if buffer:
+                connection.receive_data(buffer)
+                self._received += len(buffer)
+            return self._receive_with_h11(b"")
+        return self._receive_with_h11(buffer)
+
+    def _receive_with_h11(self, data: bytes) -> HandshakeResponse | HandshakeError | None:
         connection = self._connection
+        assert connection is not None
         self._received += len(data)
         try:
             connection.receive_data(data)
@@ -218,7 +251,54 @@ class ResponseReader:
     @property
     def trailing_data(self) -> bytes:
         """Bytes received after the response head."""
+        if self._connection is None:
+            return self._trailing
         return bytes(self._connection.trailing_data[0])
+
+
+# The plain 101: "HTTP/1.1 101", an optional reason, header fields each on one line with
+# a token for a name and printable ASCII (or tabs) for a value, CRLF line ends. Every head
+# of this form is one that h11 reads (its status line and header-field rules, RFC 9112 4
+# and 5, are wider), and h11 reads it as _read_plain_head does: names lower-cased, values
+# without the whitespace around them.
+_PLAIN_STATUS = b"HTTP/1.1 101"
+_PLAIN_HEAD = re.compile(
+    rb"HTTP/1\.1 101(?: ([\t\x20-\x7e]*))?\r\n"
+    rb"((?:[-!#$%&'*+.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*\r\n)*)\r\n"
+)
+# h11 checks these two headers' values (the message framing): it reads them.
+_FRAMING_HEADERS = (b"content-length", b"transfer-encoding")
+
+
+def _read_plain_head(data: bytes) -> tuple[HandshakeResponse, int] | bool:
+    """The response and its head's size in ``data`` (bytes received so far) when it is a
+    plain 101, as h11 would read it; True when the head is not complete yet and may still
+    be plain (h11 too would be waiting for more); False when h11 must read it."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        # h11 ends a head at its first blank line, bare LF or not: while there is none, and
+        # the head is within the size limit and starts as a plain one, h11 waits too.
+        return (
+            len(data) <= MAX_HANDSHAKE_RESPONSE_SIZE
+            and data.startswith(_PLAIN_STATUS[: len(data)])
+            and b"\n\n" not in data
+            and b"\n\r\n" not in data
+        )
+    size = end + 4
+    if size > MAX_HANDSHAKE_RESPONSE_SIZE:
+        return False
+    match = _PLAIN_HEAD.fullmatch(data, 0, size)
+    if match is None:
+        return False
+    reason, fields = match.groups()
+    headers = []
+    for line in fields.split(b"\r\n")[:-1]:
+        name, _, value = line.partition(b":")
+        name = name.lower()
+        if name in _FRAMING_HEADERS:
+            return False
+        headers.append((name.decode("ascii"), value.strip(b" \t").decode("ascii")))
+    return HandshakeResponse(101, reason.decode("ascii") if reason else "", tuple(headers)), size
 
 
 def _too_large() -> HandshakeError:
