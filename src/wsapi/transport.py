@@ -289,7 +289,10 @@ class WebSocketTransport(asyncio.BufferedProtocol):
 
     def eof_received(self) -> bool:
         self.engine.receive_eof()
-        self._schedule_pump()
+        if not (self._pump_scheduled or self._pumping):
+            # As for a read: what the end of the stream brings is handed over in this
+            # callback (after the closing handshake, our side closes now).
+            self._pump()
         # Keep the transport open: the pump still writes what the engine queued, then closes.
         return True
 
