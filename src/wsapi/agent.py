@@ -182,8 +182,11 @@ class UserAgent:
     def store_cookies(self, http_url: str, headers: Iterable[tuple[str, str]]) -> None:
         """Store the cookies of a handshake response's ``Set-Cookie`` headers."""
         headers = tuple(headers)
-        if not any(name == "set-cookie" for name, _ in headers):
-            return
+        for name, _ in headers:
+            if name == "set-cookie":
+                break
+        else:
+            return  # The common case: no cookie to store.
         message = Message()
         for name, value in headers:
             if name == "set-cookie":

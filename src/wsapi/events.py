@@ -77,7 +77,9 @@ __all__ = [
     "MessageEventInit",
     "dispatch_trusted",
     "fire_a_message_event",
+    "fire_a_simple_event",
     "fire_an_event",
+    "trusted_close_event",
 ]
 
 logger = logging.getLogger("wsapi")
@@ -846,12 +848,12 @@ def fire_an_event(
     return _dispatch(event, target)
 
 
-def fire_a_message_event(target: EventTarget, data: object, origin: str) -> bool:
-    """``fire_an_event(target, "message", MessageEvent, data=data, origin=origin)``, for the
-    library's hot path: the same event, built without converting an init dictionary (the
-    library's values are already of the right types). Return false if it was canceled."""
-    event = MessageEvent.__new__(MessageEvent)
-    event._type = "message"
+def _new_trusted_event(cls: type[E], type: str) -> E:
+    """An event of class ``cls`` as "create an event" and "fire an event" make it, with no
+    init dictionary to convert (the library's values are already of the right types): the
+    members of Event set, those of ``cls`` left for the caller."""
+    event = cls.__new__(cls)
+    event._type = type
     event._bubbles = event._cancelable = event._composed = False
     event._target = event._current_target = None
     event._event_phase = Event.NONE
@@ -860,17 +862,49 @@ def fire_a_message_event(target: EventTarget, data: object, origin: str) -> bool
     event._stop_propagation = event._stop_immediate_propagation = False
     event._canceled = event._in_passive_listener = event._dispatch = False
     event._initialized = True
+    return event
+
+
+def fire_a_simple_event(target: EventTarget, type: str) -> bool:
+    """HTML "fire a simple event" (``fire_an_event(target, type)``), for the library's
+    ``open`` and ``error``: the same event, built as ``_new_trusted_event`` builds it."""
+    return _dispatch_trusted(_new_trusted_event(Event, type), target)
+
+
+def trusted_close_event(was_clean: bool, code: int, reason: str) -> CloseEvent:
+    """``CloseEvent("close", {"wasClean": ..., "code": ..., "reason": ...})`` as "fire an
+    event" creates it (``isTrusted`` true), for a code in 0-65535 and a reason of valid
+    Unicode: the library's values, which the init dictionary's conversions would leave as
+    they are. Dispatch it with ``dispatch_trusted``."""
+    event = _new_trusted_event(CloseEvent, "close")
+    event._was_clean = was_clean
+    event._code = code
+    event._reason = reason
+    return event
+
+
+def fire_a_message_event(target: EventTarget, data: object, origin: str) -> bool:
+    """``fire_an_event(target, "message", MessageEvent, data=data, origin=origin)``, for the
+    library's hot path: the same event, built without converting an init dictionary (the
+    library's values are already of the right types). Return false if it was canceled."""
+    event = _new_trusted_event(MessageEvent, "message")
     event._data = data
     event._origin = origin
     event._last_event_id = ""
     event._source = None
     event._ports = ()
-    listeners = target._listeners.get("message")
-    if not listeners or len(listeners) != 1 or target._captures.get("message"):
+    return _dispatch_trusted(event, target)
+
+
+def _dispatch_trusted(event: Event, target: EventTarget) -> bool:
+    """``_dispatch`` for an event the library made and no one has seen yet."""
+    type = event._type
+    listeners = target._listeners.get(type)
+    if not listeners or len(listeners) != 1 or target._captures.get(type):
         return _dispatch(event, target)
-    # The common case, one plain listener (onmessage, say): _dispatch and _invoke reduced
-    # to what they do for it, the same state at every step (the compiled twin,
-    # _delivery.MessageDelivery, does the same).
+    # The common case, one plain listener (the on* handler, say): _dispatch and _invoke
+    # reduced to what they do for it, the same state at every step (the compiled twin of
+    # the message event's, _delivery.MessageDelivery, does the same).
     listener = listeners[0]
     if listener.capture or listener.once or listener.passive or listener.removed:
         return _dispatch(event, target)
@@ -888,7 +922,7 @@ def dispatch_trusted(target: EventTarget, event: Event) -> bool:
     """Dispatch an event the library created itself (as "fire an event" does, for a caller
     that needs the event object afterwards), with ``isTrusted`` true."""
     event._is_trusted = True
-    return _dispatch(event, target)
+    return _dispatch_trusted(event, target)
 
 
 # --- Event handler attributes (HTML 8.1.8) -------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ada_url
 
@@ -35,35 +35,38 @@ class WebSocketURL:
     """The path (``/`` if empty) and the query, with its ``?``."""
     explicit_port: bool = False
     """Whether the URL named its port (the serialization then shows it)."""
+    # Derived from the above once, when the URL is made (parse_websocket_url caches URLs:
+    # a program that reconnects computes them once).
+    host_header: str = field(init=False, repr=False, compare=False)
+    """The ``Host`` request header: the host, and the port when it is not the default
+    (RFC 6455 4.1: "the |Host| header field ... followed by ":" and the port").
+    It is also the authority of ``http_url``."""
+    http_url: str = field(init=False, repr=False, compare=False)
+    """The URL with ``http``/``https`` for ``ws``/``wss``, as Fetch and the cookie rules
+    see the handshake request."""
+    _origins: tuple[str, str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def host_header(self) -> str:
-        """The ``Host`` request header: the host, and the port when it is not the default
-        (RFC 6455 4.1: "the |Host| header field ... followed by ":" and the port").
-        It is also the authority of ``http_url``."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        if self.port == DEFAULT_PORTS["wss" if self.secure else "ws"]:
-            return host
-        return f"{host}:{self.port}"
+    def __post_init__(self) -> None:
+        default = self.port == DEFAULT_PORTS[self.scheme]
+        port = "" if default else f":{self.port}"
+        host_header = (f"[{self.host}]" if ":" in self.host else self.host) + port
+        object.__setattr__(self, "host_header", host_header)
+        http = "https" if self.secure else "http"
+        object.__setattr__(self, "http_url", f"{http}://{host_header}{self.resource_name}")
+        unicode_host = _unicode_host(self.host)
+        if ":" in unicode_host:
+            unicode_host = f"[{unicode_host}]"
+        origins = (f"{self.scheme}://{host_header}", f"{self.scheme}://{unicode_host}{port}")
+        object.__setattr__(self, "_origins", origins)
 
     @property
     def scheme(self) -> str:
         return "wss" if self.secure else "ws"
 
-    @property
-    def http_url(self) -> str:
-        """The URL with ``http``/``https`` for ``ws``/``wss``, as Fetch and the cookie rules
-        see the handshake request."""
-        return ("https" if self.secure else "http") + "://" + self.host_header + self.resource_name
-
     def origin(self, *, unicode: bool) -> str:
         """The serialization of the URL's origin; ``unicode`` gives the CR's "Unicode
         serialization" (IDN host names decoded), otherwise the ASCII one."""
-        host = _unicode_host(self.host) if unicode else self.host
-        host = f"[{host}]" if ":" in host else host
-        default = DEFAULT_PORTS[self.scheme]
-        port = "" if self.port == default else f":{self.port}"
-        return f"{self.scheme}://{host}{port}"
+        return self._origins[unicode]
 
 
 @functools.lru_cache(maxsize=256)

@@ -51,7 +51,8 @@ from .events import (
     MessageEvent,
     dispatch_trusted,
     fire_a_message_event,
-    fire_an_event,
+    fire_a_simple_event,
+    trusted_close_event,
 )
 from .protocol.codec import PURE_PYTHON
 from .protocol.constants import CloseCode
@@ -135,6 +136,7 @@ class WebSocket(EventTarget):
         "_protocol",
         "_protocols",
         "_ready_state",
+        "_registry",
         "_thread",
         "_transport",
         "_url",
@@ -246,7 +248,9 @@ class WebSocket(EventTarget):
         # Sends waiting behind a Blob whose bytes are being read from its file, in order.
         self._outbox: deque[tuple[Literal["text", "data", "close"], Any, int]] = deque()
         self._outbox_size = 0
-        _registry(loop).add(self)
+        # The open sockets of this loop, which the loop's end makes disappear (rule 4).
+        self._registry = _registry(loop)
+        self._registry.add(self)
         # CR step 8: "Return a new WebSocket object, and continue these steps in the
         # background (without blocking scripts)." Step 9: establish a WebSocket connection.
         self._connect_task: asyncio.Task[None] | None = loop.create_task(
@@ -542,7 +546,7 @@ class WebSocket(EventTarget):
         self._was_opened = True
         self._settle_opened()
         # 5. Fire a simple event named open.
-        fire_an_event(self, "open")
+        fire_a_simple_event(self, "open")
 
     def on_message(self, data: str | bytes) -> None:
         """ "When a WebSocket message has been received with type type and data data, the
@@ -590,15 +594,15 @@ class WebSocket(EventTarget):
         self._ready_state = CLOSED
         self._buffered_stale = True
         self._transport = None
-        _registry(self._loop).discard(self)
+        self._registry.discard(self)
         self._settle_opened()
         self._wake_drain_waiters()
         # 2. "If the user agent was required to fail the websocket connection or the
         # WebSocket connection is closed with prejudice, fire a simple event named error".
         if self._fail_required or self._full:
-            fire_an_event(self, "error")
+            fire_a_simple_event(self, "error")
         # 3. The close event: wasClean, the close code, and the reason decoded as UTF-8.
-        close_event = CloseEvent("close", {"wasClean": was_clean, "code": code, "reason": reason})
+        close_event = trusted_close_event(was_clean, code, reason)
         self._close_event = close_event
         dispatch_trusted(self, close_event)
         if self._closed is not None and not self._closed.done():
@@ -801,11 +805,20 @@ _guards: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[Non
 )
 
 
+# The last loop asked about and its registry: most programs run one loop.
+_last_registry: tuple[weakref.ref[asyncio.AbstractEventLoop], set[WebSocket]] | None = None
+
+
 def _registry(loop: asyncio.AbstractEventLoop) -> set[WebSocket]:
+    global _last_registry
+    last = _last_registry
+    if last is not None and last[0]() is loop:
+        return last[1]
     registry = _registries.get(loop)
     if registry is None:
         registry = _registries[loop] = set()
         _install_guard(loop)
+    _last_registry = (weakref.ref(loop), registry)
     return registry
 
 
