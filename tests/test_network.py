@@ -14,6 +14,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from support import TIMEOUT, raw_server, read_client_frame, read_request, switching_protocols
 from wsapi import CloseEvent, UserAgent, WebSocket
+from wsapi.deadlines import deadlines_of
 from wsapi.echo import start_echo_server
 
 
@@ -85,6 +86,50 @@ async def test_stalled_peer_fails_within_open_timeout() -> None:
     assert ws.failure is not None
     assert ws.failure.kind == "timeout"
     assert elapsed < 0.3 + 2 * TIMEOUT
+
+
+async def test_stalled_tls_handshake_fails_within_open_timeout() -> None:
+    """A peer that accepts TCP and never answers the TLS handshake fails within open_timeout
+    (the timer cancels the connecting itself), and leaves no timer behind."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(60)
+
+    async with raw_server(handler) as url:
+        ws = WebSocket(
+            url.replace("ws://", "wss://"), agent=UserAgent(proxy=None, open_timeout=0.3)
+        )
+        log = events_of(ws)
+        start = time.monotonic()
+        await asyncio.wait_for(ws.closed, 10 * TIMEOUT)
+        elapsed = time.monotonic() - start
+    assert log == ["error", "close 1006 False"]
+    assert ws.failure is not None
+    assert ws.failure.kind == "timeout"
+    assert "0.3 s" in ws.failure.reason
+    assert 0.3 <= elapsed < 0.3 + 2 * TIMEOUT
+    assert len(deadlines_of(asyncio.get_running_loop())) == 0
+
+
+async def test_close_while_tls_stalls_is_an_abort_not_a_timeout() -> None:
+    """close() while the TLS handshake stalls aborts at once: the open timer, set for
+    later, neither turns that into a timeout nor stays behind."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(60)
+
+    async with raw_server(handler) as url:
+        ws = WebSocket(
+            url.replace("ws://", "wss://"), agent=UserAgent(proxy=None, open_timeout=30)
+        )
+        log = events_of(ws)
+        await asyncio.sleep(0.1)
+        ws.close()
+        await asyncio.wait_for(ws.closed, 10 * TIMEOUT)
+    assert log == ["error", "close 1006 False"]
+    assert ws.failure is not None
+    assert ws.failure.kind == "aborted"
+    assert len(deadlines_of(asyncio.get_running_loop())) == 0
 
 
 async def test_handshake_response_that_never_ends_is_bounded() -> None:

@@ -33,11 +33,12 @@ import ssl
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, cast
+from typing import Protocol, cast
 
 from .agent import UserAgent
+from .deadlines import Timer, deadlines_of
 from .protocol.codec import PURE_PYTHON
 from .protocol.constants import CloseCode
 from .protocol.engine import ClientConnection, State, deliver_messages
@@ -169,6 +170,7 @@ class WebSocketTransport(asyncio.BufferedProtocol):
     __slots__ = (
         "_after_pump",
         "_closed_reported",
+        "_deadlines",
         "_failure_kind",
         "_fd",
         "_in_flight",
@@ -236,7 +238,9 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         self._reading_paused = False
         self._lost = False
         self._closed_reported = False
-        self._timer: asyncio.TimerHandle | None = None
+        # The timer of the phase that may hang (opening, closing), on the loop's shared timer.
+        self._deadlines = deadlines_of(self.loop)
+        self._timer: Timer | None = None
         self._failure_kind: str | None = None
         # bufferedAmount accounting: the wire offsets at which each message's bytes start and
         # end, and its application bytes, for messages not yet wholly handed to the OS.
@@ -565,7 +569,7 @@ class WebSocketTransport(asyncio.BufferedProtocol):
                 # hold the connection open forever. Drop it after close_timeout.
                 delay = self.close_timeout if self.close_timeout is not None else 10.0
                 self._cancel_timer()
-                self._timer = self.loop.call_later(delay, transport.abort)
+                self._timer = self._deadlines.call_later(delay, transport.abort)
 
     # Keepalive (the spec: "User agents may send ping and unsolicited pong frames as desired,
     # for example in an attempt to maintain local network NAT mappings, to detect failed
@@ -613,22 +617,22 @@ class WebSocketTransport(asyncio.BufferedProtocol):
     def _start_timer(self, callback: Callable[[], None]) -> None:
         self._cancel_timer()
         if self.close_timeout is not None and not self._lost:
-            self._timer = self.loop.call_later(self.close_timeout, callback)
+            self._timer = self._deadlines.call_later(self.close_timeout, callback)
 
-    def start_open_timer(self, deadline: float, open_timeout: float) -> None:
-        """Fail the connection if the handshake has not completed by ``deadline``."""
-
-        def expired() -> None:
-            if self.engine.state is State.CONNECTING:
-                reason = f"the connection did not open within {open_timeout} s"
-                self.fail(None, reason, "timeout")
-
+    def adopt_open_timer(self, timer: Timer) -> None:
+        """``timer`` fails the opening handshake if it has not completed in time (it was set
+        before the connection existed); it is cancelled once the connection opens or fails."""
         self._cancel_timer()
-        self._timer = self.loop.call_at(deadline, expired)
+        self._timer = timer
+
+    def open_timed_out(self, open_timeout: float) -> None:
+        """Fail the connection if the opening handshake has not completed yet."""
+        if self.engine.state is State.CONNECTING:
+            self.fail(None, f"the connection did not open within {open_timeout} s", "timeout")
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
-            self._timer.cancel()
+            self._deadlines.cancel(self._timer)
             self._timer = None
 
     def _call(self, callback: Callable[..., None], *args: object) -> None:
@@ -753,50 +757,85 @@ async def establish_a_websocket_connection(
                 return protocol
         return None
 
+    # open_timeout: one timer from here to the end of the opening handshake. Until the
+    # connection exists it cancels this task, as asyncio.timeout() would (Task.uncancel(),
+    # from Python 3.11, tells its cancellation from anyone else's); then it fails the
+    # handshake. Python 3.10 takes asyncio.wait_for() to connect, then the timer.
+    deadlines = deadlines_of(loop)
+    task = asyncio.current_task()
+    timer: Timer | None = None
+    established: list[WebSocketTransport] = []  # The protocol, once connected.
+    timed_out = False
+
+    def expired() -> None:
+        nonlocal timed_out
+        if established:
+            established[0].open_timed_out(open_timeout or 0.0)
+        elif task is not None:
+            timed_out = True
+            task.cancel()
+
+    if deadline is not None and _HAS_UNCANCEL:
+        timer = deadlines.call_at(deadline, expired)
+    error: BaseException | None = None
     try:
-        remaining = None if deadline is None else max(0.0, deadline - loop.time())
-        protocol = await _within(remaining, _connect(agent, url, addresses, proxy, factory))
-    except asyncio.CancelledError:
-        release()
-        live = connected()
-        if live is not None:
-            live.fail(None, "the connection was cancelled while connecting", "aborted")
-            live.abort()
+        if deadline is not None and timer is None:
+            remaining = max(0.0, deadline - loop.time())
+            connecting = _connect(agent, url, addresses, proxy, factory)
+            protocol = await asyncio.wait_for(connecting, remaining)
         else:
-            fail("aborted", "the connection was cancelled while connecting")
-        raise
+            protocol = await _connect(agent, url, addresses, proxy, factory)
+    except asyncio.CancelledError:
+        if not (timed_out and task is not None and _only_ours(task)):
+            if timer is not None:
+                deadlines.cancel(timer)
+            release()
+            live = connected()
+            if live is not None:
+                live.fail(None, "the connection was cancelled while connecting", "aborted")
+                live.abort()
+            else:
+                fail("aborted", "the connection was cancelled while connecting")
+            raise
+        error = asyncio.TimeoutError()  # Our timer's cancellation.
     except (OSError, asyncio.TimeoutError, ProxyError, TypeError) as exc:
+        error = exc
+    if error is not None:
+        if timer is not None:
+            deadlines.cancel(timer)
         release()
         live = connected()
         if live is not None:
-            kind, reason = _classify(exc, url, open_timeout)
+            kind, reason = _classify(error, url, open_timeout)
             live.fail(None, reason, kind)
             live.abort()
-        elif isinstance(exc, ProxyError):
-            fail("proxy", exc.reason, exc.status_code, exc.headers)
+        elif isinstance(error, ProxyError):
+            fail("proxy", error.reason, error.status_code, error.headers)
         else:
-            fail(*_classify(exc, url, open_timeout))
+            fail(*_classify(error, url, open_timeout))
         return None
-    if deadline is not None and engine.state is State.CONNECTING:
-        protocol.start_open_timer(deadline, open_timeout or 0.0)
+    established.append(protocol)
+    if deadline is not None:
+        if timer is None:
+            timer = deadlines.call_at(deadline, expired)
+        if engine.state is State.CONNECTING:
+            protocol.adopt_open_timer(timer)
+        else:
+            deadlines.cancel(timer)
     return protocol
 
 
-Headers = tuple[tuple[str, str], ...]
-
-T = TypeVar("T")
+_HAS_UNCANCEL = sys.version_info >= (3, 11)
 
 
-async def _within(timeout: float | None, awaitable: Coroutine[Any, Any, T]) -> T:
-    """``await awaitable``, raising ``asyncio.TimeoutError`` after ``timeout`` seconds. From
-    Python 3.11 it runs in the current task (``asyncio.wait_for`` there starts a task of its
-    own: two more turns of the loop per connection)."""
-    if timeout is None:
-        return await awaitable
+def _only_ours(task: asyncio.Task[object]) -> bool:
+    """Withdraw our cancellation of ``task``; whether no one else cancelled it as well."""
     if sys.version_info >= (3, 11):
-        async with asyncio.timeout(timeout):
-            return await awaitable
-    return await asyncio.wait_for(awaitable, timeout)
+        return task.uncancel() == 0
+    return False  # (Python 3.10 times the connection out with wait_for.)
+
+
+Headers = tuple[tuple[str, str], ...]
 
 
 async def _connect(
@@ -862,8 +901,9 @@ def _plain_socket_fd(transport: asyncio.BaseTransport) -> int:
     (``_sending.pyx``)."""
     if sys.platform == "win32" or transport.get_extra_info("ssl_object") is not None:
         return -1
+    # (A TCP socket: the transport is create_connection's, or a proxy tunnel's.)
     sock = transport.get_extra_info("socket")
-    if sock is None or sock.type != socket.SOCK_STREAM:
+    if sock is None:
         return -1
     fd: int = sock.fileno()
     return fd

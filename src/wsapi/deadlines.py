@@ -1,0 +1,140 @@
+"""The connections' timers: on one timer of the event loop, shared by every connection.
+
+A connection sets a timer for each phase that may hang (opening, waiting for the peer's
+Close, waiting for the peer's TCP close) and nearly always cancels it a millisecond later.
+An asyncio timer for each costs more than anything else in setting up a connection on the
+default loop: a ``TimerHandle`` made in Python, a push onto the loop's heap that compares
+handles with a Python ``__lt__``, and the cancelled handle left in that heap until its time
+comes or the heap is rebuilt. Here a timer is an entry in a heap of tuples (compared in C),
+and the loop has one timer armed for all of them: at the earliest deadline still live.
+
+A cancelled entry stays in the heap until it comes to the top or the heap is compacted
+(once more than half of it is cancelled entries, so it stays within twice what is live);
+it holds nothing of its connection, the callback being dropped at cancellation. Callbacks
+run in the order of their deadlines, from the loop's timer, each as the loop would run it:
+an exception goes to the loop's exception handler and the others still run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import weakref
+from collections.abc import Callable
+
+__all__ = ["Deadlines", "Timer", "deadlines_of"]
+
+COMPACT_ABOVE = 32
+"""Cancelled entries the heap may hold before it is compacted (when they are also more than
+half of it)."""
+
+
+class Timer:
+    """A callback and when it is due; ``Deadlines.cancel`` drops it."""
+
+    __slots__ = ("callback", "when")
+
+    def __init__(self, when: float, callback: Callable[[], object]) -> None:
+        self.when = when
+        self.callback: Callable[[], object] | None = callback
+
+
+class Deadlines:
+    """The timers of one event loop's connections (``deadlines_of(loop)``)."""
+
+    __slots__ = ("__weakref__", "_armed", "_armed_at", "_cancelled", "_heap", "_loop", "_order")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Weak: the loop's entry in _by_loop must not keep the loop alive.
+        self._loop = weakref.ref(loop)
+        self._heap: list[tuple[float, int, Timer]] = []
+        self._order = itertools.count()  # Ties keep their order; Timers are never compared.
+        self._cancelled = 0
+        self._armed: asyncio.TimerHandle | None = None
+        self._armed_at = 0.0
+
+    def __len__(self) -> int:
+        """Timers set and not yet run or cancelled."""
+        return len(self._heap) - self._cancelled
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
+        """Run ``callback`` in ``delay`` seconds (the loop's clock), unless cancelled."""
+        loop = self._loop()
+        assert loop is not None, "the event loop is gone"
+        return self.call_at(loop.time() + delay, callback)
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> Timer:
+        """Run ``callback`` at ``when`` (the loop's clock), unless cancelled."""
+        timer = Timer(when, callback)
+        heapq.heappush(self._heap, (when, next(self._order), timer))
+        if self._armed is None or when < self._armed_at:
+            self._arm(when)
+        return timer
+
+    def cancel(self, timer: Timer) -> None:
+        """Drop ``timer`` if it has not run (its entry goes when it comes to the top, or at
+        the next compaction)."""
+        if timer.callback is None:
+            return
+        timer.callback = None
+        self._cancelled += 1
+        heap = self._heap
+        if self._cancelled > COMPACT_ABOVE and 2 * self._cancelled > len(heap):
+            heap[:] = [entry for entry in heap if entry[2].callback is not None]
+            heapq.heapify(heap)
+            self._cancelled = 0
+
+    def _arm(self, when: float) -> None:
+        if self._armed is not None:
+            self._armed.cancel()
+        loop = self._loop()
+        assert loop is not None, "the event loop is gone"
+        self._armed_at = when
+        self._armed = loop.call_at(when, self._run_due)
+
+    def _run_due(self) -> None:
+        self._armed = None
+        loop = self._loop()
+        assert loop is not None, "the event loop is gone"
+        heap = self._heap
+        now = loop.time()
+        while heap:
+            when, _, timer = heap[0]
+            callback = timer.callback
+            if callback is None:
+                heapq.heappop(heap)
+                self._cancelled -= 1
+                continue  # A cancelled one at the top goes, whenever it was due.
+            if when > now:
+                self._arm(when)  # The earliest live one.
+                return
+            heapq.heappop(heap)
+            timer.callback = None
+            try:
+                callback()
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                loop.call_exception_handler(
+                    {"message": f"wsapi timer callback {callback!r} failed", "exception": exc}
+                )
+
+
+_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines] = (
+    weakref.WeakKeyDictionary()
+)
+_last: weakref.ref[Deadlines] | None = None  # The last one asked for: most programs run one loop.
+
+
+def deadlines_of(loop: asyncio.AbstractEventLoop) -> Deadlines:
+    """The timers of ``loop``'s connections."""
+    global _last
+    last = None if _last is None else _last()
+    if last is not None and last._loop() is loop:
+        return last
+    deadlines = _by_loop.get(loop)
+    if deadlines is None:
+        deadlines = _by_loop[loop] = Deadlines(loop)
+    _last = weakref.ref(deadlines)
+    return deadlines

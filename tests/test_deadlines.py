@@ -1,0 +1,143 @@
+"""Tests of the connections' shared timer (wsapi.deadlines), on a real event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import weakref
+from collections.abc import Callable
+
+import pytest
+
+from wsapi.deadlines import COMPACT_ABOVE, Deadlines, deadlines_of
+
+
+async def test_timers_run_in_deadline_order_at_their_time() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(loop)
+    ran: list[tuple[str, float]] = []
+    start = loop.time()
+
+    def record(name: str) -> Callable[[], None]:
+        return lambda: ran.append((name, loop.time() - start))
+
+    for name, delay in (("c", 0.06), ("a", 0.02), ("b", 0.04), ("a2", 0.02)):
+        deadlines.call_later(delay, record(name))
+    await asyncio.sleep(0.15)
+    assert [name for name, _ in ran] == ["a", "a2", "b", "c"]  # Ties keep their order.
+    for (_, at), due in zip(ran, (0.02, 0.02, 0.04, 0.06), strict=True):
+        assert due <= at < due + 0.05  # Not early; late only by the loop's own margin.
+    assert len(deadlines) == 0
+
+
+async def test_a_cancelled_timer_never_runs_and_lets_go_of_its_callback() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(loop)
+    ran: list[str] = []
+
+    class Owner:
+        def fire(self) -> None:
+            ran.append("owner")
+
+    owner = Owner()
+    timer = deadlines.call_later(0.01, owner.fire)
+    deadlines.call_later(0.02, lambda: ran.append("other"))
+    deadlines.cancel(timer)
+    deadlines.cancel(timer)  # Twice is harmless.
+    owned = weakref.ref(owner)
+    del owner
+    gc.collect()
+    assert owned() is None  # The cancelled entry holds nothing of its owner.
+    assert len(deadlines) == 1
+    await asyncio.sleep(0.05)
+    assert ran == ["other"]
+
+
+async def test_an_earlier_timer_rearms_the_loop_timer() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(loop)
+    ran: list[str] = []
+    deadlines.call_later(10.0, lambda: ran.append("late"))
+    deadlines.call_later(0.01, lambda: ran.append("early"))
+    await asyncio.sleep(0.05)
+    assert ran == ["early"]
+    assert len(deadlines) == 1
+
+
+async def test_a_cancelled_head_does_not_hold_back_the_next_live_timer() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(loop)
+    ran: list[str] = []
+    first = deadlines.call_later(0.01, lambda: ran.append("first"))
+    deadlines.call_later(0.03, lambda: ran.append("second"))
+    deadlines.cancel(first)
+    await asyncio.sleep(0.08)
+    assert ran == ["second"]
+
+
+async def test_cancelled_entries_are_compacted() -> None:
+    """However many timers are set and cancelled, the heap stays within twice what is live
+    (plus COMPACT_ABOVE): a connection per millisecond does not grow it."""
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(loop)
+    live = [deadlines.call_later(30.0, lambda: None) for _ in range(5)]
+    for _ in range(10_000):
+        deadlines.cancel(deadlines.call_later(30.0, lambda: None))
+        assert len(deadlines._heap) <= 2 * len(live) + COMPACT_ABOVE + 1
+    assert len(deadlines) == len(live)
+    for timer in live:
+        deadlines.cancel(timer)
+    assert len(deadlines) == 0
+
+
+async def test_a_failing_callback_is_reported_and_the_others_still_run() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(loop)
+    reported: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    ran: list[str] = []
+
+    def boom() -> None:
+        raise ValueError("boom")
+
+    deadlines.call_later(0.01, boom)
+    deadlines.call_later(0.01, lambda: ran.append("after"))
+    await asyncio.sleep(0.05)
+    assert ran == ["after"]
+    assert len(reported) == 1
+    assert isinstance(reported[0]["exception"], ValueError)
+
+
+async def test_a_callback_may_set_another_timer() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(loop)
+    ran: list[str] = []
+    deadlines.call_later(0.01, lambda: deadlines.call_later(0.01, lambda: ran.append("again")))
+    await asyncio.sleep(0.06)
+    assert ran == ["again"]
+
+
+def test_one_per_loop_and_none_kept_for_a_closed_loop() -> None:
+    first = asyncio.new_event_loop()
+    second = asyncio.new_event_loop()
+    try:
+        assert deadlines_of(first) is deadlines_of(first)
+        assert deadlines_of(second) is not deadlines_of(first)
+        assert deadlines_of(first) is deadlines_of(first)
+    finally:
+        second.close()
+    gone = weakref.ref(first)
+    first.close()
+    del first
+    gc.collect()
+    assert gone() is None  # The map does not keep the loop alive.
+
+
+def test_a_loop_that_is_gone_is_said_so() -> None:
+    loop = asyncio.new_event_loop()
+    deadlines = Deadlines(loop)
+    loop.close()
+    del loop
+    gc.collect()
+    with pytest.raises(AssertionError, match="event loop is gone"):
+        deadlines.call_later(1.0, lambda: None)
