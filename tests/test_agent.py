@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from collections.abc import Callable
 from http.cookiejar import CookieJar
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from support import TIMEOUT
+from wsapi import agent as agent_module
 from wsapi.agent import BAD_PORTS, DEFAULT_MAX_BUFFERED_AMOUNT, UserAgent, default_agent
 
 PROXY_VARIABLES = (
@@ -34,9 +36,14 @@ FETCH_BAD_PORTS = {
 CASES: list[Callable[[str], str]] = [str.lower, str.upper]
 
 
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """Remove every proxy variable, in both cases, from the environment."""
+@pytest.fixture(params=["environ-dict", "environ-get"])
+def clean_env(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> pytest.MonkeyPatch:
+    """Remove every proxy variable, in both cases, from the environment; the agent reads it
+    by its POSIX shortcut (os.environ's own dict), then as on other systems (its get())."""
+    if request.param == "environ-get":
+        monkeypatch.setattr(agent_module, "_POSIX", False)
     for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.upper(), raising=False)
@@ -832,3 +839,26 @@ def test_default_agent_is_shared() -> None:
     assert default_agent() is default_agent()
     assert agent.standard == "cr-2011"
     assert agent.proxy == "env"
+
+
+@pytest.mark.skipif(not agent_module._POSIX, reason="the shortcut is POSIX's")
+def test_proxy_variables_are_read_without_os_environ_get(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On POSIX the (usually absent) proxy variables are looked up in os.environ's own
+    dict, without the KeyError os.environ.get() raises inside; changes are still seen."""
+
+    def no_get(*args: object) -> None:
+        raise AssertionError("os.environ.get() was called")
+
+    for name in ("ws_proxy", "WS_PROXY", "wss_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WSS_PROXY", "http://caf\xe9.proxy:1")
+    monkeypatch.setattr(os.environ, "get", no_get)
+    assert agent_module._getenv("ws_proxy") is None
+    assert agent_module._getenv("wss_proxy") == "http://caf\xe9.proxy:1"
+    os.environ["WS_PROXY"] = "http://later.proxy:2"  # (monkeypatch's undo calls get())
+    try:
+        assert agent_module._getenv("ws_proxy") == "http://later.proxy:2"
+    finally:
+        del os.environ["WS_PROXY"]

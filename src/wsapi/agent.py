@@ -299,7 +299,19 @@ def _check_proxy_url(url: str) -> None:
 
 
 def _getenv(name: str) -> str | None:
+    """The variable ``name`` of the environment, in lower or else upper case."""
+    # The proxy variables are usually unset, and os.environ.get() answers "unset" by raising
+    # and catching a KeyError (0.6 us each: six of them were 5% of a connection's set-up).
+    # On POSIX, os.environ keeps the variables in a dict of bytes, which every change made
+    # through os.environ updates: it is read directly, and found only when it is there.
+    data = getattr(os.environ, "_data", None) if _POSIX else None
+    if type(data) is dict:
+        value = data.get(name.lower().encode()) or data.get(name.upper().encode())
+        return None if value is None else os.fsdecode(value)
     return os.environ.get(name.lower()) or os.environ.get(name.upper())
+
+
+_POSIX = os.name == "posix"
 
 
 def _bypassed(host: str, no_proxy: str) -> bool:

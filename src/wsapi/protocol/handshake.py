@@ -9,6 +9,7 @@ server sends: every problem becomes a ``HandshakeError`` value with a readable r
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import hashlib
 import os
@@ -54,7 +55,7 @@ def is_protocol_owned_header(name: str) -> bool:
 def accept_value(key: str) -> str:
     """The ``Sec-WebSocket-Accept`` value a server must send for ``key`` (RFC 6455 4.2.2)."""
     digest = hashlib.sha1((key + GUID).encode("ascii")).digest()
-    return base64.b64encode(digest).decode("ascii")
+    return binascii.b2a_base64(digest, newline=False).decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,7 @@ def build_request(
     # 4.1: "The request MUST include a header field with the name |Sec-WebSocket-Key|. The
     # value of this header field MUST be a nonce consisting of a randomly selected 16-byte
     # value that has been base64-encoded" -- chosen randomly for each connection.
-    key = base64.b64encode(os.urandom(16))
+    key = binascii.b2a_base64(os.urandom(16), newline=False)
     start = template.key_at
     data = b"".join((template.data[:start], key, template.data[start + len(key) :]))
     return HandshakeRequest(data, key.decode("ascii"), protocols, template.event, extensions)
@@ -406,6 +407,13 @@ def validate_response(
     the agreed permessage-deflate parameters (None when not in use), or the reason the
     connection must fail."""
     status, headers = response.status_code, response.headers
+    # Each header's values, in order (one pass: the checks below read five of them).
+    fields: dict[str, list[str]] = {}
+    for name, value in headers:
+        if name in fields:
+            fields[name].append(value)
+        else:
+            fields[name] = [value]
     # 4.1: "If the status code received from the server is not 101, the client handles the
     # response per HTTP [RFC2616] procedures." A WebSocket client follows no redirect and
     # answers no authentication challenge (the API specifications fail the connection).
@@ -419,20 +427,20 @@ def validate_response(
     # 4.1 check 2: "If the response lacks an |Upgrade| header field or the |Upgrade| header
     # field contains a value that is not an ASCII case-insensitive match for the value
     # "websocket", the client MUST _Fail the WebSocket Connection_."
-    upgrade = response.values("upgrade")
+    upgrade = fields.get("upgrade", [])
     if len(upgrade) != 1 or upgrade[0].strip().lower() != "websocket":
         return HandshakeError(f"the response's Upgrade header is {_show(upgrade)}, not websocket")
     # 4.1 check 3: "If the response lacks a |Connection| header field or the |Connection|
     # header field doesn't contain a token that is an ASCII case-insensitive match for the
     # value "Upgrade", the client MUST _Fail the WebSocket Connection_."
-    connection = response.values("connection")
+    connection = fields.get("connection", [])
     if "upgrade" not in _tokens(connection):
         return HandshakeError(
             f"the response's Connection header is {_show(connection)}, without Upgrade"
         )
     # 4.1 check 4: the |Sec-WebSocket-Accept| must be the base64-encoded SHA-1 of the key
     # concatenated with the GUID, "ignoring any leading and trailing whitespace".
-    accept = response.values("sec-websocket-accept")
+    accept = fields.get("sec-websocket-accept", [])
     if len(accept) != 1 or accept[0].strip() != accept_value(request.key):
         return HandshakeError(
             f"the response's Sec-WebSocket-Accept is {_show(accept)}, "
@@ -442,8 +450,8 @@ def validate_response(
     # this header field indicates the use of an extension that was not present in the
     # client's handshake (the server has indicated an extension not requested by the
     # client), the client MUST _Fail the WebSocket Connection_."
-    extensions = response.values("sec-websocket-extensions")
-    extension_value = ", ".join(value.strip() for value in extensions if value.strip())
+    extensions = fields.get("sec-websocket-extensions", [])
+    extension_value = ", ".join([value.strip() for value in extensions if value.strip()])
     deflate: DeflateParameters | None = None
     if extension_value:
         checked = _check_extensions(request, extension_value)
@@ -456,7 +464,7 @@ def validate_response(
     # this header field indicates the use of a subprotocol that was not present in the
     # client's handshake (the server has indicated a subprotocol not requested by the
     # client), the client MUST _Fail the WebSocket Connection_."
-    protocols = response.values("sec-websocket-protocol")
+    protocols = fields.get("sec-websocket-protocol", [])
     if len(protocols) > 1:
         return HandshakeError(
             f"the server sent {len(protocols)} Sec-WebSocket-Protocol headers, not one"
