@@ -724,3 +724,15 @@ def test_plain_head_reads_as_h11_does(head: bytes, cuts: list[int], eof: bool) -
     assert read_in_chunks(request, chunks, eof, plain=True) == read_in_chunks(
         request, chunks, eof, plain=False
     )
+
+
+@pytest.mark.skipif(
+    handshake._compiled_read_plain_head is None, reason="the compiled extensions are not in use"
+)
+@given(head=response_heads(), cut=st.integers(0, 200))
+@settings(max_examples=400, deadline=None)
+def test_compiled_plain_head_is_its_python_twin(head: bytes, cut: int) -> None:
+    """_speedups.read_plain_head answers as handshake._read_plain_head_py does, on any head
+    and on any of its beginnings."""
+    for data in (head, head[:cut]):
+        assert handshake._read_plain_head(data) == handshake._read_plain_head_py(data)

@@ -168,7 +168,7 @@ class Utf8Validator:
 
 _pure_apply_mask = apply_mask
 
-PURE_PYTHON = bool(os.environ.get("WSAPI_PURE_PYTHON"))
+PURE_PYTHON: bool = bool(os.environ.get("WSAPI_PURE_PYTHON"))
 """WSAPI_PURE_PYTHON refuses every compiled module (the tests use it to run the pure-Python
 path too)."""
 

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import hashlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import h11
 
+from .codec import PURE_PYTHON
 from .constants import MAX_HANDSHAKE_RESPONSE_SIZE
 from .deflate import EXTENSION_NAME, DeflateParameters, parse_response
 
@@ -267,14 +269,32 @@ _PLAIN_HEAD = re.compile(
     rb"HTTP/1\.1 101(?: ([\t\x20-\x7e]*))?\r\n"
     rb"((?:[-!#$%&'*+.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*\r\n)*)\r\n"
 )
+_Headers = tuple[tuple[str, str], ...]
 # h11 checks these two headers' values (the message framing): it reads them.
 _FRAMING_HEADERS = (b"content-length", b"transfer-encoding")
+
+_compiled_read_plain_head: Callable[[bytes], tuple[str, _Headers, int] | bool] | None = None
+if not PURE_PYTHON:
+    with contextlib.suppress(ImportError):
+        from ._speedups import read_plain_head as _compiled_read_plain_head
 
 
 def _read_plain_head(data: bytes) -> tuple[HandshakeResponse, int] | bool:
     """The response and its head's size in ``data`` (bytes received so far) when it is a
     plain 101, as h11 would read it; True when the head is not complete yet and may still
     be plain (h11 too would be waiting for more); False when h11 must read it."""
+    if _compiled_read_plain_head is None:
+        return _read_plain_head_py(data)
+    plain = _compiled_read_plain_head(data)
+    if type(plain) is bool:
+        return plain
+    reason, headers, size = plain
+    return HandshakeResponse(101, reason, headers), size
+
+
+def _read_plain_head_py(data: bytes) -> tuple[HandshakeResponse, int] | bool:
+    """``_read_plain_head`` in Python (the compiled twin, ``_speedups.read_plain_head``,
+    does the same)."""
     end = data.find(b"\r\n\r\n")
     if end < 0:
         # h11 ends a head at its first blank line, bare LF or not: while there is none, and
