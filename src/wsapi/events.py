@@ -671,12 +671,18 @@ class EventTarget:
         list skips it) and take it out of the list."""
         listener.removed = True
         listeners = self._listeners.get(listener.type)
-        if listeners is not None and listener in listeners:
+        if listeners is None:
+            return
+        if len(listeners) == 1:
+            if listeners[0] is listener:  # (The common case: an on* handler alone.)
+                del self._listeners[listener.type]
+                if listener.capture:
+                    self._captures[listener.type] -= 1
+            return
+        if listener in listeners:
             listeners.remove(listener)
             if listener.capture:
                 self._captures[listener.type] -= 1
-            if not listeners:
-                del self._listeners[listener.type]
 
 
 def _dispatch(event: Event, target: EventTarget) -> bool:
@@ -1001,10 +1007,16 @@ class EventHandler(Generic[E]):
             # Already active: only the value changes; the listener keeps its place.
             active[0].value = value
             return
-        # HTML "activate an event handler": a new listener at the end of the list.
+        # HTML "activate an event handler": a new listener at the end of the list. ("Add an
+        # event listener", reduced: its callback is a new object, which no listener in the
+        # list can be, and it does not capture.)
         callback = _EventHandlerCallback(self._name, value)
-        listener = _EventListener(self.type, callback, capture=False, passive=False, once=False)
-        instance._add_an_event_listener(listener)
+        listener = _EventListener(self.type, callback, False, False, False)
+        listeners = instance._listeners.get(self.type)
+        if listeners is None:
+            instance._listeners[self.type] = [listener]
+        else:
+            listeners.append(listener)
         handlers[self.type] = (callback, listener)
 
     def __repr__(self) -> str:

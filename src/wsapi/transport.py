@@ -636,7 +636,11 @@ class WebSocketTransport(asyncio.BufferedProtocol):
             self._timer = None
 
     def _call(self, callback: Callable[..., None], *args: object) -> None:
-        _call_handler(self.loop, callback, args, self)
+        """Call a handler; what it raises is reported, never raised (as _call_handler)."""
+        try:
+            callback(*args)
+        except Exception as exc:
+            _report_handler_error(self.loop, exc, self)
 
     def _report_handler_error(self, exc: Exception) -> None:
         _report_handler_error(self.loop, exc, self)
