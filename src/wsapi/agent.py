@@ -72,6 +72,7 @@ class UserAgent:
 
     __slots__ = (
         "__weakref__",
+        "_last_throttle",
         "_throttles",
         "base_url",
         "blocked_ports",
@@ -164,6 +165,13 @@ class UserAgent:
         self._throttles: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, dict[tuple[str, int], deque[asyncio.Future[None]]]
         ] = weakref.WeakKeyDictionary()
+        self._last_throttle: (
+            tuple[
+                weakref.ref[asyncio.AbstractEventLoop],
+                dict[tuple[str, int], deque[asyncio.Future[None]]],
+            ]
+            | None
+        ) = None
 
     def __repr__(self) -> str:
         return f"UserAgent(standard={self.standard!r}, origin={self.origin!r})"
@@ -220,11 +228,32 @@ class UserAgent:
 
     # The connection throttle of RFC 6455 4.1 step 2.
 
+    def _queues(
+        self, loop: asyncio.AbstractEventLoop
+    ) -> dict[tuple[str, int], deque[asyncio.Future[None]]]:
+        """The connections of ``loop`` waiting for their turn, per (address, port); a key is
+        there while a connection to it is CONNECTING."""
+        last = self._last_throttle
+        if last is not None and last[0]() is loop:
+            return last[1]  # (Most programs run one loop: no weak key to make.)
+        queues = self._throttles.setdefault(loop, {})
+        self._last_throttle = (weakref.ref(loop), queues)
+        return queues
+
+    def try_connecting_slot(self, key: tuple[str, int]) -> bool:
+        """Take the turn of ``key`` (address, port) if no other connection to it is
+        CONNECTING, without waiting; whether it was taken."""
+        queues = self._queues(asyncio.get_running_loop())
+        if key in queues:
+            return False
+        queues[key] = deque()
+        return True
+
     async def acquire_connecting_slot(self, key: tuple[str, int]) -> bool:
         """Wait until no other connection to ``key`` (address, port) is CONNECTING; return
         whether it had to wait."""
         loop = asyncio.get_running_loop()
-        queues = self._throttles.setdefault(loop, {})
+        queues = self._queues(loop)
         queue = queues.get(key)
         if queue is None:
             queues[key] = deque()
@@ -243,8 +272,8 @@ class UserAgent:
 
     def release_connecting_slot(self, key: tuple[str, int]) -> None:
         """The connection to ``key`` is established or failed: let the next one go."""
-        queues = self._throttles.get(asyncio.get_running_loop())
-        if queues is None or key not in queues:
+        queues = self._queues(asyncio.get_running_loop())
+        if key not in queues:
             return
         queue = queues[key]
         while queue:

@@ -714,7 +714,9 @@ async def establish_a_websocket_connection(
     # another name, the client MUST wait until that connection has been established or for
     # that connection to have failed."
     try:
-        waited = await agent.acquire_connecting_slot(key)
+        waited = (
+            False if agent.try_connecting_slot(key) else await agent.acquire_connecting_slot(key)
+        )
     except asyncio.CancelledError:
         fail("aborted", "the connection was cancelled while waiting for its turn")
         raise
