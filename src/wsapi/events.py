@@ -904,9 +904,9 @@ def fire_a_message_event(target: EventTarget, data: object, origin: str) -> bool
 
 def _dispatch_trusted(event: Event, target: EventTarget) -> bool:
     """``_dispatch`` for an event the library made and no one has seen yet."""
-    type = event._type
-    listeners = target._listeners.get(type)
-    if not listeners or len(listeners) != 1 or target._captures.get(type):
+    event_type = event._type
+    listeners = target._listeners.get(event_type)
+    if not listeners or len(listeners) != 1 or target._captures.get(event_type):
         return _dispatch(event, target)
     # The common case, one plain listener (the on* handler, say): _dispatch and _invoke
     # reduced to what they do for it, the same state at every step (the compiled twin of
@@ -917,8 +917,24 @@ def _dispatch_trusted(event: Event, target: EventTarget) -> bool:
     event._dispatch = True
     event._event_phase = Event.AT_TARGET
     event._target = event._current_target = target
+    callback = listener.callback
     try:
-        _call_a_user_objects_operation(listener.callback, event)
+        if isinstance(callback, _EventHandlerCallback):
+            # An on* handler: _call_a_user_objects_operation and the handler's callback
+            # (_EventHandlerCallback.__call__) in one, the same steps.
+            try:
+                result = callback.value(event)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                _report_the_exception(exc, event, callback)
+            else:
+                if result is False:
+                    event._set_the_canceled_flag()
+                elif result is not None and asyncio.iscoroutine(result):
+                    _schedule(result, event, callback)
+        else:
+            _call_a_user_objects_operation(callback, event)
     finally:
         _end_dispatch(event)
     return not event._canceled
@@ -956,6 +972,10 @@ class _EventHandlerCallback:
 
     def __repr__(self) -> str:
         return f"<{self.name} handler {self.value!r}>"
+
+
+_new_handler_callback = _EventHandlerCallback.__new__
+_new_listener = _EventListener.__new__
 
 
 class EventHandler(Generic[E]):
@@ -997,11 +1017,18 @@ class EventHandler(Generic[E]):
         handlers = instance._event_handlers
         active = handlers.get(self.type)
         # [LegacyTreatNonObjectAsNull] and DESIGN.md: a non-callable value is stored as null.
+        type = self.type
         if not callable(value):
             # HTML "deactivate an event handler": remove the listener, forget the position.
             if active is not None:
-                del handlers[self.type]
-                instance._remove_an_event_listener(active[1])
+                del handlers[type]
+                listener = active[1]
+                listeners = instance._listeners.get(type)
+                if listeners is not None and len(listeners) == 1 and listeners[0] is listener:
+                    listener.removed = True  # (The common case, reduced: it is alone.)
+                    del instance._listeners[type]
+                else:
+                    instance._remove_an_event_listener(listener)
             return
         if active is not None:
             # Already active: only the value changes; the listener keeps its place.
@@ -1009,15 +1036,21 @@ class EventHandler(Generic[E]):
             return
         # HTML "activate an event handler": a new listener at the end of the list. ("Add an
         # event listener", reduced: its callback is a new object, which no listener in the
-        # list can be, and it does not capture.)
-        callback = _EventHandlerCallback(self._name, value)
-        listener = _EventListener(self.type, callback, False, False, False)
-        listeners = instance._listeners.get(self.type)
+        # list can be, and it does not capture. The two records are filled in here: this
+        # runs each time a script sets a handler.)
+        callback = _new_handler_callback(_EventHandlerCallback)
+        callback.name = self._name
+        callback.value = value
+        listener = _new_listener(_EventListener)
+        listener.type = type
+        listener.callback = callback
+        listener.capture = listener.passive = listener.once = listener.removed = False
+        listeners = instance._listeners.get(type)
         if listeners is None:
-            instance._listeners[self.type] = [listener]
+            instance._listeners[type] = [listener]
         else:
             listeners.append(listener)
-        handlers[self.type] = (callback, listener)
+        handlers[type] = (callback, listener)
 
     def __repr__(self) -> str:
         return f"EventHandler({self.type!r})"
