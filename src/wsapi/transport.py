@@ -523,6 +523,9 @@ class WebSocketTransport(asyncio.BufferedProtocol):
             code, reason = CloseCode.ABNORMAL_CLOSURE, ""
         logger.debug("WebSocket closed: code %d, clean %s", code, clean)
         self._call(self.handler.on_closed, clean, int(code), reason)
+        # The last event: let go of the bound method that made this object a cycle, so that
+        # it, its engine and asyncio's transport are freed now, not by the cycle collector.
+        self._report_error = _report_without_protocol
 
     # Helpers.
 
@@ -988,6 +991,10 @@ def _call_handler(
         callback(*args)
     except Exception as exc:
         _report_handler_error(loop, exc, protocol)
+
+
+def _report_without_protocol(exc: Exception) -> None:
+    _report_handler_error(asyncio.get_running_loop(), exc, None)
 
 
 def _report_handler_error(
