@@ -141,3 +141,19 @@ def test_a_loop_that_is_gone_is_said_so() -> None:
     gc.collect()
     with pytest.raises(AssertionError, match="event loop is gone"):
         deadlines.call_later(1.0, lambda: None)
+
+
+async def test_no_loop_timer_is_left_once_every_timer_is_cancelled() -> None:
+    """An idle loop holds no timer: each turn of a loop with one looks at the clock."""
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(loop)
+    first = deadlines.call_later(30.0, lambda: None)
+    second = deadlines.call_later(10.0, lambda: None)
+    armed = deadlines._armed
+    assert armed is not None
+    deadlines.cancel(first)
+    assert deadlines._armed is armed  # Still one live: the loop timer stays.
+    deadlines.cancel(second)
+    assert deadlines._armed is None
+    assert armed.cancelled()
+    assert deadlines._heap == []

@@ -132,6 +132,24 @@ async def test_close_while_tls_stalls_is_an_abort_not_a_timeout() -> None:
     assert len(deadlines_of(asyncio.get_running_loop())) == 0
 
 
+async def test_an_open_connection_holds_no_timer_of_the_loop() -> None:
+    """Once open (no keepalive), and again once closed, no timer of the connection is left,
+    nor the loop's shared one: a loop with a timer looks at the clock on every turn."""
+    loop = asyncio.get_running_loop()
+    deadlines = deadlines_of(loop)
+    async with await start_echo_server() as server:
+        ws = WebSocket(server.url, agent=UserAgent(proxy=None, open_timeout=30))
+        assert len(deadlines) == 0  # The open timer is set when connecting starts.
+        await ws.opened
+        assert len(deadlines) == 0
+        assert deadlines._armed is None
+        ws.close()
+        assert len(deadlines) == 1  # Waiting for the server's Close.
+        await asyncio.wait_for(ws.closed, 10 * TIMEOUT)
+        assert len(deadlines) == 0
+        assert deadlines._armed is None
+
+
 async def test_handshake_response_that_never_ends_is_bounded() -> None:
     """Headers that never end fail the connection once they pass the size limit."""
 

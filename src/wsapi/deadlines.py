@@ -6,7 +6,11 @@ An asyncio timer for each costs more than anything else in setting up a connecti
 default loop: a ``TimerHandle`` made in Python, a push onto the loop's heap that compares
 handles with a Python ``__lt__``, and the cancelled handle left in that heap until its time
 comes or the heap is rebuilt. Here a timer is an entry in a heap of tuples (compared in C),
-and the loop has one timer armed for all of them: at the earliest deadline still live.
+and the loop has one timer armed for all of them, at the earliest deadline. Cancelling an
+entry leaves that loop timer as it is (re-arming it is the cost this saves): the loop may
+wake once for a deadline no longer wanted, and then arms itself for the earliest live one.
+When no entry is left, the loop's timer is cancelled too: a loop with any timer scheduled
+looks at the clock on each of its turns, which a busy connection would pay for nothing.
 
 A cancelled entry stays in the heap until it comes to the top or the heap is compacted
 (once more than half of it is cancelled entries, so it stays within twice what is live);
@@ -80,7 +84,15 @@ class Deadlines:
         timer.callback = None
         self._cancelled += 1
         heap = self._heap
-        if self._cancelled > COMPACT_ABOVE and 2 * self._cancelled > len(heap):
+        if self._cancelled == len(heap):
+            # None left: nor is the loop's timer. (An idle loop then holds no timer at all,
+            # which spares each of its turns the look at the clock that any timer costs.)
+            heap.clear()
+            self._cancelled = 0
+            if self._armed is not None:
+                self._armed.cancel()
+                self._armed = None
+        elif self._cancelled > COMPACT_ABOVE and 2 * self._cancelled > len(heap):
             heap[:] = [entry for entry in heap if entry[2].callback is not None]
             heapq.heapify(heap)
             self._cancelled = 0

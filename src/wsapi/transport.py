@@ -471,10 +471,10 @@ class WebSocketTransport(asyncio.BufferedProtocol):
                     )
                 self._call(handler.on_open, event)
             elif isinstance(event, CloseReceived):
-                self._cancel_timer()
                 self._stop_keepalive()
                 self._call(handler.on_close_frame, event)
                 # RFC 6455 7.1.1: the server closes TCP first; wait for it, but not forever.
+                # (This timer replaces the one waiting for this Close, if we sent ours first.)
                 self._start_timer(self._close_transport)
             elif isinstance(event, Failed):
                 self._dispatch_failure(event)
@@ -618,9 +618,14 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         self.abort()
 
     def _start_timer(self, callback: Callable[[], None]) -> None:
-        self._cancel_timer()
+        # (The new timer is set before the old one goes: the shared timer of the loop then
+        # never finds itself empty in between, which would cancel and re-arm it.)
+        previous = self._timer
+        self._timer = None
         if self.close_timeout is not None and not self._lost:
             self._timer = self._deadlines.call_later(self.close_timeout, callback)
+        if previous is not None:
+            self._deadlines.cancel(previous)
 
     def adopt_open_timer(self, timer: Timer) -> None:
         """``timer`` fails the opening handshake if it has not completed in time (it was set
