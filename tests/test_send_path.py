@@ -8,8 +8,10 @@ run where they are built."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import importlib.util
 import logging
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -28,6 +30,7 @@ from support import (
     xor,
 )
 from wsapi import MessageEvent, UserAgent, WebSocket
+from wsapi.deadlines import deadlines_of
 from wsapi.protocol import codec
 from wsapi.protocol.engine import ClientConnection
 
@@ -361,3 +364,44 @@ async def echo_url() -> AsyncIterator[str]:
 
     async with raw_server(handler) as url:
         yield url
+
+
+@compiled_only
+@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX peek")
+def test_stream_ended_peeks_for_the_end_of_stream() -> None:
+    """_reading.stream_ended: true only when the peer's end of stream is next in the
+    socket; it reads nothing (the data stays for the transport)."""
+    stream_ended = importlib.import_module("wsapi._reading").stream_ended
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.setblocking(False)
+        assert not stream_ended(ours.fileno())  # Nothing yet.
+        theirs.sendall(b"close frame")
+        theirs.shutdown(socket.SHUT_WR)
+        assert not stream_ended(ours.fileno())  # Data first, then the end.
+        assert ours.recv(100) == b"close frame"  # The peek took nothing.
+        assert stream_ended(ours.fileno())
+        assert stream_ended(ours.fileno())  # Still there: a peek.
+    assert not stream_ended(-1)
+
+
+async def test_the_end_of_stream_behind_a_close_frame_closes_cleanly() -> None:
+    """A server that sends its Close and its end of stream together (the compiled path then
+    takes the end of stream at once): a clean close, every event once, no timer left."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(switching_protocols(await read_request(reader)))
+        await read_client_frame(reader)  # Our Close.
+        writer.write(b"\x88\x02\x03\xe8")  # Its Close, 1000, and the end at once.
+        writer.close()
+
+    async with raw_server(handler) as url:
+        ws = WebSocket(url, agent=agent())
+        log: list[str] = []
+        ws.onerror = lambda event: log.append("error")
+        ws.onclose = lambda event: log.append(f"close {event.code} {event.wasClean}")
+        await asyncio.wait_for(ws.opened, WAIT)
+        ws.close()
+        await asyncio.wait_for(ws.closed, WAIT)
+    assert log == ["close 1000 True"]
+    assert len(deadlines_of(asyncio.get_running_loop())) == 0

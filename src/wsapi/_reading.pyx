@@ -138,3 +138,27 @@ def buffer_updated(self, Py_ssize_t nbytes):
             after_pump()
     if slot_get(self, C_PUMP_SCHEDULED):
         self._pause_reading_if_behind()
+
+
+cdef extern from *:
+    """
+    #if defined(_WIN32)
+    static int wsapi_stream_ended(int fd) { (void) fd; return 0; }
+    #else
+    #include <sys/types.h>
+    #include <sys/socket.h>
+    /* A peek (nothing is read): 1 if the peer's end of stream is next in the socket. */
+    static int wsapi_stream_ended(int fd) {
+        char byte;
+        return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+    }
+    #endif
+    """
+    int wsapi_stream_ended(int fd)
+
+
+def stream_ended(int fd):
+    """Whether the peer's end of stream is the next thing in the TCP socket ``fd``: one
+    non-blocking ``recv(2)`` with ``MSG_PEEK``, which reads nothing (False on data, on
+    nothing yet, on an error)."""
+    return fd >= 0 and wsapi_stream_ended(fd) == 1

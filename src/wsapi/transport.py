@@ -473,6 +473,18 @@ class WebSocketTransport(asyncio.BufferedProtocol):
             elif isinstance(event, CloseReceived):
                 self._stop_keepalive()
                 self._call(handler.on_close_frame, event)
+                if (
+                    _stream_ended is not None
+                    and engine.closing_handshake_complete
+                    and _stream_ended(self._fd)
+                ):
+                    # The server's end of stream is already there behind its Close: it is
+                    # taken now rather than by a read a turn of the loop later (a peek,
+                    # which reads nothing; the transport is closed next, as on any end of
+                    # stream after the closing handshake).
+                    self._cancel_timer()
+                    engine.receive_eof()
+                    continue
                 # RFC 6455 7.1.1: the server closes TCP first; wait for it, but not forever.
                 # (This timer replaces the one waiting for this Close, if we sent ours first.)
                 self._start_timer(self._close_transport)
@@ -654,15 +666,21 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         _report_handler_error(self.loop, exc, self)
 
 
+_stream_ended: Callable[[int], bool] | None = None
+"""``_reading.stream_ended`` (a peek at a socket for its end of stream) when the compiled
+read path is in use, else None: the end of stream then comes by the transport's next read."""
+
+
 if not PURE_PYTHON:
     # The compiled read path for the common case (_reading.pyx), when it was built; it hands
     # every other case to data_received() and _pump_events(), the Python methods above.
     # (Imported here, not at the top: it takes names defined above from this module.)
     with contextlib.suppress(ImportError):
-        from ._reading import buffer_updated, get_buffer
+        from ._reading import buffer_updated, get_buffer, stream_ended
 
         WebSocketTransport.get_buffer = get_buffer  # type: ignore[method-assign]
         WebSocketTransport.buffer_updated = buffer_updated  # type: ignore[method-assign]
+        _stream_ended = stream_ended
 
 
 async def establish_a_websocket_connection(
