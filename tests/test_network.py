@@ -27,6 +27,11 @@ def events_of(ws: WebSocket) -> list[str]:
     return log
 
 
+async def silent_peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A peer that accepts TCP and then says nothing."""
+    await asyncio.sleep(60)
+
+
 async def test_keepalive_detects_a_dead_peer() -> None:
     """A peer that stops answering (no Pong, no data) is detected within ping_interval +
     ping_timeout: error, close 1006, failure kind keepalive_timeout."""
@@ -73,10 +78,7 @@ async def test_keepalive_keeps_a_live_connection_open() -> None:
 async def test_stalled_peer_fails_within_open_timeout() -> None:
     """A peer that accepts TCP and never answers the handshake fails within open_timeout."""
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(60)
-
-    async with raw_server(handler) as url:
+    async with raw_server(silent_peer) as url:
         ws = WebSocket(url, agent=UserAgent(proxy=None, open_timeout=0.3))
         log = events_of(ws)
         start = time.monotonic()
@@ -92,10 +94,7 @@ async def test_stalled_tls_handshake_fails_within_open_timeout() -> None:
     """A peer that accepts TCP and never answers the TLS handshake fails within open_timeout
     (the timer cancels the connecting itself), and leaves no timer behind."""
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(60)
-
-    async with raw_server(handler) as url:
+    async with raw_server(silent_peer) as url:
         ws = WebSocket(
             url.replace("ws://", "wss://"), agent=UserAgent(proxy=None, open_timeout=0.3)
         )
@@ -115,10 +114,7 @@ async def test_close_while_tls_stalls_is_an_abort_not_a_timeout() -> None:
     """close() while the TLS handshake stalls aborts at once: the open timer, set for
     later, neither turns that into a timeout nor stays behind."""
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(60)
-
-    async with raw_server(handler) as url:
+    async with raw_server(silent_peer) as url:
         ws = WebSocket(
             url.replace("ws://", "wss://"), agent=UserAgent(proxy=None, open_timeout=30)
         )

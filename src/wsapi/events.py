@@ -893,37 +893,13 @@ def fire_a_message_event(target: EventTarget, data: object, origin: str) -> bool
     """``fire_an_event(target, "message", MessageEvent, data=data, origin=origin)``, for the
     library's hot path: the same event, built without converting an init dictionary (the
     library's values are already of the right types). Return false if it was canceled."""
-    # (_new_trusted_event and _dispatch_trusted inline: this runs for every message on the
-    # pure-Python path; the compiled twin is _delivery.MessageDelivery.)
-    event = MessageEvent.__new__(MessageEvent)
-    event._type = "message"
-    event._bubbles = event._cancelable = event._composed = False
-    event._target = event._current_target = None
-    event._event_phase = Event.NONE
-    event._is_trusted = True
-    event._time_stamp = (_monotonic() - _TIME_ORIGIN) * 1000.0
-    event._stop_propagation = event._stop_immediate_propagation = False
-    event._canceled = event._in_passive_listener = event._dispatch = False
-    event._initialized = True
+    event = _new_trusted_event(MessageEvent, "message")
     event._data = data
     event._origin = origin
     event._last_event_id = ""
     event._source = None
     event._ports = ()
-    listeners = target._listeners.get("message")
-    if not listeners or len(listeners) != 1 or target._captures.get("message"):
-        return _dispatch(event, target)
-    listener = listeners[0]
-    if listener.capture or listener.once or listener.passive or listener.removed:
-        return _dispatch(event, target)
-    event._dispatch = True
-    event._event_phase = Event.AT_TARGET
-    event._target = event._current_target = target
-    try:
-        _call_a_user_objects_operation(listener.callback, event)
-    finally:
-        _end_dispatch(event)
-    return not event._canceled
+    return _dispatch_trusted(event, target)
 
 
 def _dispatch_trusted(event: Event, target: EventTarget) -> bool:
