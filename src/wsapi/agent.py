@@ -13,7 +13,6 @@ import os
 import ssl
 import sys
 import urllib.request
-import weakref
 from collections import deque
 from collections.abc import Iterable, Mapping
 from email.message import Message
@@ -24,6 +23,7 @@ from typing import Any, Literal
 import ada_url
 
 from . import __version__
+from .loops import PerLoop
 from .protocol.constants import MAX_MESSAGE_SIZE
 from .protocol.handshake import is_protocol_owned_header
 
@@ -72,7 +72,6 @@ class UserAgent:
 
     __slots__ = (
         "__weakref__",
-        "_last_throttle",
         "_throttles",
         "base_url",
         "blocked_ports",
@@ -162,16 +161,9 @@ class UserAgent:
         self.blocked_ports = frozenset(blocked_ports)
         # RFC 6455 4.1 step 2: at most one connection per (IP address, port) in CONNECTING,
         # per event loop (a connection belongs to one loop).
-        self._throttles: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[tuple[str, int], deque[asyncio.Future[None]]]
-        ] = weakref.WeakKeyDictionary()
-        self._last_throttle: (
-            tuple[
-                weakref.ref[asyncio.AbstractEventLoop],
-                dict[tuple[str, int], deque[asyncio.Future[None]]],
-            ]
-            | None
-        ) = None
+        self._throttles: PerLoop[dict[tuple[str, int], deque[asyncio.Future[None]]]] = PerLoop(
+            lambda loop: {}
+        )
 
     def __repr__(self) -> str:
         return f"UserAgent(standard={self.standard!r}, origin={self.origin!r})"
@@ -228,22 +220,10 @@ class UserAgent:
 
     # The connection throttle of RFC 6455 4.1 step 2.
 
-    def _queues(
-        self, loop: asyncio.AbstractEventLoop
-    ) -> dict[tuple[str, int], deque[asyncio.Future[None]]]:
-        """The connections of ``loop`` waiting for their turn, per (address, port); a key is
-        there while a connection to it is CONNECTING."""
-        last = self._last_throttle
-        if last is not None and last[0]() is loop:
-            return last[1]  # (Most programs run one loop: no weak key to make.)
-        queues = self._throttles.setdefault(loop, {})
-        self._last_throttle = (weakref.ref(loop), queues)
-        return queues
-
     def try_connecting_slot(self, key: tuple[str, int]) -> bool:
         """Take the turn of ``key`` (address, port) if no other connection to it is
         CONNECTING, without waiting; whether it was taken."""
-        queues = self._queues(asyncio.get_running_loop())
+        queues = self._throttles(asyncio.get_running_loop())
         if key in queues:
             return False
         queues[key] = deque()
@@ -252,13 +232,11 @@ class UserAgent:
     async def acquire_connecting_slot(self, key: tuple[str, int]) -> bool:
         """Wait until no other connection to ``key`` (address, port) is CONNECTING; return
         whether it had to wait."""
-        loop = asyncio.get_running_loop()
-        queues = self._queues(loop)
-        queue = queues.get(key)
-        if queue is None:
-            queues[key] = deque()
+        if self.try_connecting_slot(key):
             return False
+        loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
+        queue = self._throttles(loop)[key]
         queue.append(waiter)
         try:
             await waiter
@@ -272,7 +250,7 @@ class UserAgent:
 
     def release_connecting_slot(self, key: tuple[str, int]) -> None:
         """The connection to ``key`` is established or failed: let the next one go."""
-        queues = self._queues(asyncio.get_running_loop())
+        queues = self._throttles(asyncio.get_running_loop())
         if key not in queues:
             return
         queue = queues[key]

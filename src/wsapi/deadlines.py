@@ -27,6 +27,8 @@ import itertools
 import weakref
 from collections.abc import Callable
 
+from .loops import PerLoop
+
 __all__ = ["Deadlines", "Timer", "deadlines_of"]
 
 COMPACT_ABOVE = 32
@@ -47,10 +49,10 @@ class Timer:
 class Deadlines:
     """The timers of one event loop's connections (``deadlines_of(loop)``)."""
 
-    __slots__ = ("__weakref__", "_armed", "_armed_at", "_cancelled", "_heap", "_loop", "_order")
+    __slots__ = ("_armed", "_armed_at", "_cancelled", "_heap", "_loop", "_order")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        # Weak: the loop's entry in _by_loop must not keep the loop alive.
+        # Weak: the loop's entry in deadlines_of must not keep the loop alive.
         self._loop = weakref.ref(loop)
         self._heap: list[tuple[float, int, Timer]] = []
         self._order = itertools.count()  # Ties keep their order; Timers are never compared.
@@ -133,20 +135,5 @@ class Deadlines:
                 )
 
 
-_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines] = (
-    weakref.WeakKeyDictionary()
-)
-_last: weakref.ref[Deadlines] | None = None  # The last one asked for: most programs run one loop.
-
-
-def deadlines_of(loop: asyncio.AbstractEventLoop) -> Deadlines:
-    """The timers of ``loop``'s connections."""
-    global _last
-    last = None if _last is None else _last()
-    if last is not None and last._loop() is loop:
-        return last
-    deadlines = _by_loop.get(loop)
-    if deadlines is None:
-        deadlines = _by_loop[loop] = Deadlines(loop)
-    _last = weakref.ref(deadlines)
-    return deadlines
+deadlines_of: PerLoop[Deadlines] = PerLoop(Deadlines)
+"""``deadlines_of(loop)``: the timers of ``loop``'s connections."""

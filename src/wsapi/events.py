@@ -917,24 +917,8 @@ def _dispatch_trusted(event: Event, target: EventTarget) -> bool:
     event._dispatch = True
     event._event_phase = Event.AT_TARGET
     event._target = event._current_target = target
-    callback = listener.callback
     try:
-        if isinstance(callback, _EventHandlerCallback):
-            # An on* handler: _call_a_user_objects_operation and the handler's callback
-            # (_EventHandlerCallback.__call__) in one, the same steps.
-            try:
-                result = callback.value(event)
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                _report_the_exception(exc, event, callback)
-            else:
-                if result is False:
-                    event._set_the_canceled_flag()
-                elif result is not None and asyncio.iscoroutine(result):
-                    _schedule(result, event, callback)
-        else:
-            _call_a_user_objects_operation(callback, event)
+        _call_a_user_objects_operation(listener.callback, event)
     finally:
         _end_dispatch(event)
     return not event._canceled
@@ -972,10 +956,6 @@ class _EventHandlerCallback:
 
     def __repr__(self) -> str:
         return f"<{self.name} handler {self.value!r}>"
-
-
-_new_handler_callback = _EventHandlerCallback.__new__
-_new_listener = _EventListener.__new__
 
 
 class EventHandler(Generic[E]):
@@ -1022,13 +1002,7 @@ class EventHandler(Generic[E]):
             # HTML "deactivate an event handler": remove the listener, forget the position.
             if active is not None:
                 del handlers[type]
-                listener = active[1]
-                listeners = instance._listeners.get(type)
-                if listeners is not None and len(listeners) == 1 and listeners[0] is listener:
-                    listener.removed = True  # (The common case, reduced: it is alone.)
-                    del instance._listeners[type]
-                else:
-                    instance._remove_an_event_listener(listener)
+                instance._remove_an_event_listener(active[1])
             return
         if active is not None:
             # Already active: only the value changes; the listener keeps its place.
@@ -1036,15 +1010,9 @@ class EventHandler(Generic[E]):
             return
         # HTML "activate an event handler": a new listener at the end of the list. ("Add an
         # event listener", reduced: its callback is a new object, which no listener in the
-        # list can be, and it does not capture. The two records are filled in here: this
-        # runs each time a script sets a handler.)
-        callback = _new_handler_callback(_EventHandlerCallback)
-        callback.name = self._name
-        callback.value = value
-        listener = _new_listener(_EventListener)
-        listener.type = type
-        listener.callback = callback
-        listener.capture = listener.passive = listener.once = listener.removed = False
+        # list can be, and it does not capture.)
+        callback = _EventHandlerCallback(self._name, value)
+        listener = _EventListener(type, callback, False, False, False)
         listeners = instance._listeners.get(type)
         if listeners is None:
             instance._listeners[type] = [listener]

@@ -656,11 +656,7 @@ class WebSocketTransport(asyncio.BufferedProtocol):
             self._timer = None
 
     def _call(self, callback: Callable[..., None], *args: object) -> None:
-        """Call a handler; what it raises is reported, never raised (as _call_handler)."""
-        try:
-            callback(*args)
-        except Exception as exc:
-            _report_handler_error(self.loop, exc, self)
+        _call_handler(self.loop, callback, args, self)
 
     def _report_handler_error(self, exc: Exception) -> None:
         _report_handler_error(self.loop, exc, self)

@@ -54,6 +54,7 @@ from .events import (
     fire_a_simple_event,
     trusted_close_event,
 )
+from .loops import PerLoop
 from .protocol.codec import PURE_PYTHON
 from .protocol.constants import CloseCode
 from .protocol.engine import State
@@ -797,29 +798,18 @@ def ping(ws: WebSocket, data: bytes = b"") -> None:
 # The end of an event loop (rule 4).
 
 _background_tasks: set[asyncio.Task[Any]] = set()
-_registries: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[WebSocket]] = (
-    weakref.WeakKeyDictionary()
-)
 _guards: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-# The last loop asked about and its registry: most programs run one loop.
-_last_registry: tuple[weakref.ref[asyncio.AbstractEventLoop], set[WebSocket]] | None = None
+def _new_registry(loop: asyncio.AbstractEventLoop) -> set[WebSocket]:
+    _install_guard(loop)
+    return set()
 
 
-def _registry(loop: asyncio.AbstractEventLoop) -> set[WebSocket]:
-    global _last_registry
-    last = _last_registry
-    if last is not None and last[0]() is loop:
-        return last[1]
-    registry = _registries.get(loop)
-    if registry is None:
-        registry = _registries[loop] = set()
-        _install_guard(loop)
-    _last_registry = (weakref.ref(loop), registry)
-    return registry
+# The open sockets of each loop, which the end of the loop makes disappear.
+_registry: PerLoop[set[WebSocket]] = PerLoop(_new_registry)
 
 
 def _install_guard(loop: asyncio.AbstractEventLoop) -> None:
@@ -843,7 +833,7 @@ async def _loop_guard() -> AsyncGenerator[None, None]:
 
 
 async def _make_disappear_all(loop: asyncio.AbstractEventLoop) -> None:
-    sockets = list(_registries.get(loop, ()))
+    sockets = list(_registry.get(loop) or ())
     for ws in sockets:
         _make_disappear(ws)
     deadline = loop.time() + MAKE_DISAPPEAR_TIMEOUT

@@ -165,9 +165,6 @@ class HandshakeResponse:
     headers: tuple[tuple[str, str], ...]
     """Names lower-cased, values decoded as ISO-8859-1 (HTTP's historical charset)."""
 
-    def values(self, name: str) -> list[str]:
-        return [value for key, value in self.headers if key == name]
-
 
 @dataclass(frozen=True, slots=True)
 class HandshakeError:
