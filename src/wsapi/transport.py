@@ -44,6 +44,7 @@ from .protocol.constants import CloseCode
 from .protocol.engine import ClientConnection, State, deliver_messages
 from .protocol.events import CloseReceived, Failed, Opened, PongReceived
 from .proxy import ProxyError, ProxyURL, open_tunnel, parse_proxy_url
+from .socket_transport import carries, open_connection
 from .url import WebSocketURL
 
 __all__ = [
@@ -880,11 +881,16 @@ async def _connect(
     server_hostname = url.host if context is not None else None
     if proxy is None:
         error: BaseException | None = None
+        # Plain TCP on the default loop: our own transport (socket_transport.py says why).
+        own_transport = context is None and carries(loop)
         for address in addresses:
             try:
-                _, protocol = await loop.create_connection(
-                    factory, address, url.port, ssl=context, server_hostname=server_hostname
-                )
+                if own_transport:
+                    _, protocol = await open_connection(loop, factory, address, url.port)
+                else:
+                    _, protocol = await loop.create_connection(
+                        factory, address, url.port, ssl=context, server_hostname=server_hostname
+                    )
                 return protocol
             except OSError as exc:
                 error = exc

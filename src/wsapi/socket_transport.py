@@ -1,0 +1,376 @@
+"""A plain-TCP asyncio transport for the default (selector) event loop, and its connect.
+
+On the default loop, ``loop.create_connection()`` and asyncio's socket transport cost about
+as much Python per connection as everything else a ws: connection does (measured with
+cachegrind: a bare client that opens and closes TCP connections runs 470k instructions a
+connection through ``create_connection``, 240k with the socket calls made directly). So for
+``ws:`` without a proxy, on a ``SelectorEventLoop`` on POSIX, the connection is opened by
+``open_connection`` and carried by ``SocketTransport``: the subset of asyncio's socket
+transport that a WebSocket uses, written for the one buffered protocol it carries. TLS,
+proxies and every other loop (uvloop, which is compiled already; Windows' proactor) keep
+asyncio's own transports.
+
+It behaves as asyncio's does, with the loop's public ``add_reader``/``add_writer``:
+
+- ``connection_made`` is called once the socket is connected, then reading starts; reads
+  land in the protocol's buffer (``get_buffer``, ``buffer_updated``), and an end of stream
+  calls ``eof_received``, which keeps the transport open for writing if it returns true;
+- ``write`` sends at once what the socket takes and buffers the rest (never dropping any),
+  with ``pause_writing``/``resume_writing`` at the write-buffer limits;
+- ``close`` stops reading, writes what is buffered, then calls ``connection_lost(None)``;
+  ``abort`` drops the buffer and does so at once; a socket error calls
+  ``connection_lost(exc)``. ``connection_lost`` always comes in a callback of its own, and
+  the socket is closed after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import socket
+import sys
+from collections import deque
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+__all__ = ["SocketTransport", "carries", "open_connection"]
+
+logger = logging.getLogger("wsapi")
+
+DEFAULT_HIGH_WATER = 64 * 1024
+"""The write buffer's default high-water mark (asyncio's): above it, ``pause_writing``."""
+
+_P = TypeVar("_P", bound=asyncio.BufferedProtocol)
+
+_DETACHED = asyncio.BufferedProtocol()
+"""The protocol of a transport after ``connection_lost``."""
+
+
+def carries(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether connections on ``loop`` go through ``SocketTransport``: the default loop (a
+    ``SelectorEventLoop``) on POSIX, where asyncio's own transport is written in Python."""
+    return sys.platform != "win32" and isinstance(loop, asyncio.SelectorEventLoop)
+
+
+async def open_connection(
+    loop: asyncio.AbstractEventLoop,
+    protocol_factory: Callable[[], _P],
+    host: str,
+    port: int,
+) -> tuple[SocketTransport, _P]:
+    """Connect a TCP socket to ``host`` (an IP address) and ``port``, and start
+    ``protocol_factory()`` on it, as ``loop.create_connection()`` does. Raises the
+    ``OSError`` of a failed connect. Cancelled, it closes the socket (unless the protocol
+    was started already: then its transport is the protocol's to close)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        code = sock.connect_ex((host, port))
+        if code == 0:  # (Connected at once, as can happen on loopback.)
+            return _start(loop, sock, protocol_factory)
+        if code not in (errno.EINPROGRESS, errno.EINTR):
+            raise OSError(code, os.strerror(code))
+        # The connect goes on in the background; the socket turns writable when it is done.
+        # The protocol starts in that callback, not a turn of the loop later in this task.
+        fd = sock.fileno()
+        waiter: asyncio.Future[tuple[SocketTransport, _P]] = loop.create_future()
+
+        def writable() -> None:
+            loop.remove_writer(fd)
+            if waiter.done():  # (Cancelled.)
+                return
+            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            try:
+                if code != 0:
+                    raise OSError(code, os.strerror(code))
+                started = _start(loop, sock, protocol_factory)
+            except Exception as exc:  # The connect failed, or the protocol did.
+                sock.close()
+                waiter.set_exception(exc)
+            else:
+                waiter.set_result(started)
+
+        loop.add_writer(fd, writable)
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        return await waiter
+    except BaseException:
+        if waiter.cancelled():  # (Else the socket is closed, or the protocol's now.)
+            loop.remove_writer(fd)
+            sock.close()
+        raise
+
+
+def _start(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol_factory: Callable[[], _P]
+) -> tuple[SocketTransport, _P]:
+    protocol = protocol_factory()
+    transport = SocketTransport(loop, sock, protocol)
+    protocol.connection_made(transport)
+    transport.start_reading()
+    return transport, protocol
+
+
+class SocketTransport(asyncio.Transport):
+    """asyncio's socket transport, for a connected non-blocking TCP socket and a
+    ``BufferedProtocol`` (see the module's notes)."""
+
+    __slots__ = (
+        "_buffer",
+        "_buffer_size",
+        "_closing",
+        "_eof",
+        "_fd",
+        "_high_water",
+        "_loop",
+        "_lost",
+        "_low_water",
+        "_paused",
+        "_protocol",
+        "_protocol_paused",
+        "_reading",
+        "_sock",
+    )
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        protocol: asyncio.BufferedProtocol,
+    ) -> None:
+        # (No BaseTransport.__init__: its extra-info dict is unused, get_extra_info is ours.)
+        self._loop = loop
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._protocol = protocol
+        # Chunks not yet sent, and their total size. A chunk is bytes, or a memoryview of
+        # what is left of a bytes object.
+        self._buffer: deque[bytes | memoryview] = deque()
+        self._buffer_size = 0
+        self._high_water = DEFAULT_HIGH_WATER
+        self._low_water = DEFAULT_HIGH_WATER // 4
+        self._protocol_paused = False  # pause_writing() was called, resume_writing() not yet.
+        self._closing = False  # close() or abort() was called, or the socket failed.
+        self._lost = False  # connection_lost() is scheduled: writes go nowhere.
+        self._eof = False  # The peer's end of stream came.
+        self._paused = False  # pause_reading() was called.
+        self._reading = False  # The socket is registered for reading.
+
+    def __repr__(self) -> str:
+        state = "closed" if self._lost else "closing" if self._closing else "open"
+        return f"<SocketTransport fd={self._fd} {state} buffered={self._buffer_size}>"
+
+    # Reading.
+
+    def start_reading(self) -> None:
+        """Register for reading (done once ``connection_made`` has returned) unless reading
+        is paused, the peer's stream ended or the transport is closing."""
+        if not (self._reading or self._paused or self._eof or self._closing):
+            self._reading = True
+            self._loop.add_reader(self._fd, self._read_ready)
+
+    def _read_ready(self) -> None:
+        protocol = self._protocol
+        try:
+            nbytes = self._sock.recv_into(protocol.get_buffer(-1))
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._fatal_error(exc)
+            return
+        try:
+            if nbytes:
+                protocol.buffer_updated(nbytes)
+                return
+            self._eof = True
+            self._stop_reading()
+            if not protocol.eof_received():
+                self.close()
+        except Exception as exc:
+            self._protocol_error(exc, "buffer_updated" if nbytes else "eof_received")
+
+    def is_reading(self) -> bool:
+        return self._reading
+
+    def pause_reading(self) -> None:
+        self._paused = True
+        self._stop_reading()
+
+    def resume_reading(self) -> None:
+        if self._paused:
+            self._paused = False
+            self.start_reading()
+
+    def _stop_reading(self) -> None:
+        if self._reading:
+            self._reading = False
+            self._loop.remove_reader(self._fd)
+
+    # Writing.
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._lost or not data:
+            return  # (Once connection_lost is on its way, as asyncio's: data goes nowhere.)
+        sent = 0
+        if not self._buffer:
+            try:
+                sent = self._sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError as exc:
+                self._fatal_error(exc)
+                return
+            if sent == len(data):
+                return
+            self._loop.add_writer(self._fd, self._write_ready)
+        # What is left is kept: a bytes object as it is (it cannot change), anything else
+        # copied (the caller may reuse a bytearray, or what a memoryview shows).
+        chunk: bytes | memoryview
+        if type(data) is bytes:
+            chunk = memoryview(data)[sent:] if sent else data
+        else:
+            chunk = bytes(memoryview(data)[sent:])
+        self._buffer.append(chunk)
+        self._buffer_size += len(chunk)
+        self._maybe_pause_protocol()
+
+    def writelines(self, list_of_data: Any) -> None:
+        for data in list_of_data:
+            self.write(data)
+
+    def _write_ready(self) -> None:
+        buffer = self._buffer
+        try:
+            while buffer:
+                chunk = buffer[0]
+                sent = self._sock.send(chunk)
+                self._buffer_size -= sent
+                if sent < len(chunk):
+                    buffer[0] = memoryview(chunk)[sent:]
+                    return
+                buffer.popleft()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._fatal_error(exc)
+            return
+        self._loop.remove_writer(self._fd)
+        self._maybe_resume_protocol()
+        if self._closing and not self._lost:
+            self._schedule_connection_lost(None)
+
+    def can_write_eof(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return self._buffer_size
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return self._low_water, self._high_water
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        if high is None:
+            high = DEFAULT_HIGH_WATER if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+        self._high_water, self._low_water = high, low
+        self._maybe_pause_protocol()
+
+    def _maybe_pause_protocol(self) -> None:
+        if self._buffer_size > self._high_water and not self._protocol_paused:
+            self._protocol_paused = True
+            try:
+                self._protocol.pause_writing()
+            except Exception as exc:
+                self._report(exc, "protocol.pause_writing() failed")
+
+    def _maybe_resume_protocol(self) -> None:
+        if self._protocol_paused and self._buffer_size <= self._low_water:
+            self._protocol_paused = False
+            try:
+                self._protocol.resume_writing()
+            except Exception as exc:
+                self._report(exc, "protocol.resume_writing() failed")
+
+    # Closing.
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._stop_reading()
+        if not self._buffer:
+            self._schedule_connection_lost(None)
+        # Else _write_ready schedules it once the buffer is written.
+
+    def abort(self) -> None:
+        self._force_close(None)
+
+    def _fatal_error(self, exc: OSError) -> None:
+        logger.debug("%r: %s", self, exc)
+        self._force_close(exc)
+
+    def _protocol_error(self, exc: Exception, method: str) -> None:
+        self._report(exc, f"protocol.{method}() failed")
+        self._force_close(exc)
+
+    def _report(self, exc: Exception, message: str) -> None:
+        self._loop.call_exception_handler(
+            {"message": message, "exception": exc, "transport": self, "protocol": self._protocol}
+        )
+
+    def _force_close(self, exc: Exception | None) -> None:
+        if self._lost:
+            return
+        if self._buffer:
+            self._buffer.clear()
+            self._buffer_size = 0
+            self._loop.remove_writer(self._fd)
+        self._closing = True
+        self._stop_reading()
+        self._schedule_connection_lost(exc)
+
+    def _schedule_connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._loop.call_soon(self._connection_lost, exc)
+
+    def _connection_lost(self, exc: Exception | None) -> None:
+        try:
+            self._protocol.connection_lost(exc)
+        finally:
+            self._sock.close()
+            # The protocol holds this transport: let go of it, so that neither waits for
+            # the cycle collector.
+            self._protocol = _DETACHED
+
+    # The rest of asyncio.Transport.
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "socket":
+            return self._sock
+        if name in ("peername", "sockname"):
+            try:
+                if name == "peername":
+                    return self._sock.getpeername()
+                return self._sock.getsockname()
+            except OSError:
+                return default
+        return default
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        if not isinstance(protocol, asyncio.BufferedProtocol):
+            raise TypeError("a SocketTransport carries an asyncio.BufferedProtocol")
+        self._protocol = protocol
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._protocol
