@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -109,7 +110,8 @@ async def start(port: int, probe: Probe) -> SocketTransport:
     transport, protocol = await open_connection(
         asyncio.get_running_loop(), lambda: probe, "127.0.0.1", port
     )
-    assert protocol is probe and transport is probe.transport
+    assert protocol is probe
+    assert transport is probe.transport
     return transport
 
 
@@ -152,7 +154,8 @@ async def test_echo_then_close_in_order() -> None:
         transport.close()
         transport.close()  # (Twice is once.)
         probe.inside_a_call = False
-        assert transport.is_closing() and not transport.is_reading()
+        assert transport.is_closing()
+        assert not transport.is_reading()
         assert await probe.lost is None
     assert probe.log[:2] == ["made", "data"]
     assert probe.log[-1] == ("lost", None)
@@ -193,10 +196,13 @@ async def test_cancelled_pending_connect_closes_its_socket() -> None:
         # The first connection fills the queue of a listener that never accepts.
         filler = socket.create_connection(("127.0.0.1", port))
         made: list[Probe] = []
+
+        def factory() -> Probe:
+            made.append(Probe())
+            return made[-1]
+
         try:
-            task = asyncio.ensure_future(
-                open_connection(loop, lambda: made.append(Probe()) or made[-1], "127.0.0.1", port)
-            )
+            task = asyncio.ensure_future(open_connection(loop, factory, "127.0.0.1", port))
             await asyncio.sleep(0.2 * TIMEOUT)
             assert not task.done(), "the connect did not stay pending"
             open_fds = _socket_fds()
@@ -210,8 +216,6 @@ async def test_cancelled_pending_connect_closes_its_socket() -> None:
 
 
 def _socket_fds() -> set[int]:
-    import os  # noqa: PLC0415
-
     fds = set()
     for name in os.listdir("/proc/self/fd"):
         with contextlib.suppress(OSError):
@@ -338,6 +342,34 @@ async def test_reset_by_peer_is_connection_lost_with_the_error() -> None:
         assert transport.get_write_buffer_size() == 0
 
 
+async def test_write_error_is_connection_lost_with_the_error() -> None:
+    """A write that the socket refuses (the peer reset the connection while we were not
+    reading) ends in connection_lost with the socket's error."""
+    on_carried_loop()
+    reset = asyncio.Event()
+
+    async def resets(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readexactly(1)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+        await asyncio.sleep(0)
+        reset.set()
+
+    async with tcp_server(resets) as port:
+        probe = Probe()
+        transport = await start(port, probe)
+        transport.pause_reading()  # (The reset is then found by the write, not a read.)
+        transport.write(b"x")
+        await reset.wait()
+        await asyncio.sleep(0.05 * TIMEOUT)
+        assert not probe.lost.done()
+        transport.write(b"y")
+        exc = await asyncio.wait_for(probe.lost, 5 * TIMEOUT)
+        assert isinstance(exc, (ConnectionResetError, BrokenPipeError))
+        assert transport.is_closing()
+
+
 async def test_paused_reading_holds_data_back() -> None:
     """While reading is paused the protocol gets no data; it all comes after resuming."""
     on_carried_loop()
@@ -388,9 +420,7 @@ async def test_protocol_error_is_reported_and_closes() -> None:
     finally:
         loop.set_exception_handler(None)
     assert isinstance(exc, RuntimeError)
-    assert [context["message"] for context in reported] == [
-        "protocol.buffer_updated() failed"
-    ]
+    assert [context["message"] for context in reported] == ["protocol.buffer_updated() failed"]
     assert reported[0]["transport"] is transport
 
 
