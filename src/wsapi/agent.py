@@ -173,7 +173,7 @@ class UserAgent:
     def cookie_header(self, http_url: str) -> str | None:
         """The ``Cookie`` header value for ``http_url`` (the ws URL as http/https, as the
         cookie rules know only HTTP), or None when no cookie applies."""
-        if not len(self.cookie_jar):
+        if not _has_cookies(self.cookie_jar):
             return None  # The common case, answered without building a request.
         request = urllib.request.Request(http_url)
         self.cookie_jar.add_cookie_header(request)
@@ -262,6 +262,15 @@ class UserAgent:
         del queues[key]
 
 
+def _has_cookies(jar: CookieJar) -> bool:
+    """Whether ``jar`` may hold a cookie. (A ``CookieJar`` keeps them in a dict by domain,
+    ``_cookies``, emptied by ``clear()``; ``len()`` walks every cookie through generators.)"""
+    cookies = getattr(jar, "_cookies", None)
+    if type(cookies) is dict:
+        return bool(cookies)
+    return bool(len(jar))
+
+
 class _Response:
     """The one method http.cookiejar needs from a response."""
 
@@ -313,12 +322,17 @@ def _getenv(name: str) -> str | None:
     # through os.environ updates: it is read directly, and found only when it is there.
     data = getattr(os.environ, "_data", None) if _POSIX else None
     if type(data) is dict:
-        value = data.get(name.lower().encode()) or data.get(name.upper().encode())
+        keys = _ENVIRONMENT_KEYS.get(name)
+        if keys is None:
+            keys = _ENVIRONMENT_KEYS[name] = (name.lower().encode(), name.upper().encode())
+        value = data.get(keys[0]) or data.get(keys[1])
         return None if value is None else os.fsdecode(value)
     return os.environ.get(name.lower()) or os.environ.get(name.upper())
 
 
 _POSIX = os.name == "posix"
+_ENVIRONMENT_KEYS: dict[str, tuple[bytes, bytes]] = {}
+"""A variable's name -> its names in lower and upper case, as os.environ's keys."""
 
 
 def _bypassed(host: str, no_proxy: str) -> bool:

@@ -70,7 +70,7 @@ async def open_connection(
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         code = sock.connect_ex((host, port))
         if code == 0:  # (Connected at once, as can happen on loopback.)
-            return _start(loop, sock, protocol_factory)
+            return _start(loop, sock, protocol_factory, connecting=False)
         if code not in (errno.EINPROGRESS, errno.EINTR):
             raise OSError(code, os.strerror(code))
         # The connect goes on in the background; the socket turns writable when it is done.
@@ -79,15 +79,17 @@ async def open_connection(
         waiter: asyncio.Future[tuple[SocketTransport, _P]] = loop.create_future()
 
         def writable() -> None:
-            loop.remove_writer(fd)
             if waiter.done():  # (Cancelled.)
+                loop.remove_writer(fd)
                 return
             code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             try:
                 if code != 0:
                     raise OSError(code, os.strerror(code))
-                started = _start(loop, sock, protocol_factory)
+                started = _start(loop, sock, protocol_factory, connecting=True)
             except Exception as exc:  # The connect failed, or the protocol did.
+                loop.remove_writer(fd)
+                loop.remove_reader(fd)
                 sock.close()
                 waiter.set_exception(exc)
             else:
@@ -107,12 +109,24 @@ async def open_connection(
 
 
 def _start(
-    loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol_factory: Callable[[], _P]
+    loop: asyncio.AbstractEventLoop,
+    sock: socket.socket,
+    protocol_factory: Callable[[], _P],
+    *,
+    connecting: bool,
 ) -> tuple[SocketTransport, _P]:
+    """Make the protocol and its transport, and start them. ``connecting``: the loop still
+    watches the socket for the end of the connect, which is stopped here."""
     protocol = protocol_factory()
     transport = SocketTransport(loop, sock, protocol)
-    protocol.connection_made(transport)
+    # Reading is registered before the connect's watch ends (the selector then modifies
+    # the socket's registration twice, instead of dropping and adding it, which asyncio's
+    # selector loop answers with two KeyErrors), and before connection_made, which may
+    # pause it or write (a write the socket does not take all of watches it again).
     transport.start_reading()
+    if connecting:
+        loop.remove_writer(transport._fd)
+    protocol.connection_made(transport)
     return transport, protocol
 
 
@@ -168,8 +182,9 @@ class SocketTransport(asyncio.Transport):
     # Reading.
 
     def start_reading(self) -> None:
-        """Register for reading (done once ``connection_made`` has returned) unless reading
-        is paused, the peer's stream ended or the transport is closing."""
+        """Register for reading (done as the transport starts; its callbacks come from the
+        loop's next turn on) unless reading is paused, the peer's stream ended or the
+        transport is closing."""
         if not (self._reading or self._paused or self._eof or self._closing):
             self._reading = True
             self._loop.add_reader(self._fd, self._read_ready)

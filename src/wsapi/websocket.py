@@ -263,6 +263,9 @@ class WebSocket(EventTarget):
 
     async def _establish(self, blocked: str | None) -> None:
         agent, url = self._agent, self._url
+        if self._connect_task is not None:
+            # The task runs: from here on, its own code reports how it ends.
+            self._connect_task.remove_done_callback(self._connect_task_done)
         try:
             if blocked is not None:
                 report_failure(self, ConnectionFailure("blocked", blocked))
@@ -289,6 +292,7 @@ class WebSocket(EventTarget):
     def _connect_task_done(self, task: asyncio.Task[None]) -> None:
         # A task cancelled before its first step (close() in the constructor's callback, or
         # the end of the program right away) never ran the code that reports the failure.
+        # (The first step removes this callback: a callback costs a turn of the loop.)
         if task.cancelled() and self._transport is None and self._ready_state != CLOSED:
             report_failure(self, ConnectionFailure("aborted", self._abort_reason))
 
