@@ -33,6 +33,7 @@ from wsapi import MessageEvent, UserAgent, WebSocket
 from wsapi.deadlines import deadlines_of
 from wsapi.protocol import codec
 from wsapi.protocol.engine import ClientConnection
+from wsapi.socket_transport import SocketTransport
 
 WAIT = 10 * TIMEOUT
 COMPILED = not codec.PURE_PYTHON and importlib.util.find_spec("wsapi._sending") is not None
@@ -288,12 +289,15 @@ def test_the_paths_in_use() -> None:
     refused (WSAPI_PURE_PYTHON)."""
     send = websocket_module.WebSocket.send
     read = transport_module.WebSocketTransport.buffer_updated
+    read_ready = SocketTransport._read_ready
     if COMPILED:
         assert send.__module__ == "wsapi._sending"
         assert read.__module__ == "wsapi._reading"
+        assert read_ready.__module__ == "wsapi._reading"
     else:
         assert send is websocket_module.WebSocket._send_any
         assert read.__module__ == "wsapi.transport"
+        assert read_ready.__module__ == "wsapi.socket_transport"
 
 
 @compiled_only
@@ -306,6 +310,8 @@ def test_compiled_functions_check_their_objects() -> None:
         _sending.send(object(), "x")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="WebSocketTransport"):
         _reading.buffer_updated(object(), 1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="SocketTransport"):
+        _reading.read_ready(object())  # type: ignore[arg-type]
     deliver = codec.deliver_messages
     assert deliver is not None
     with pytest.raises(TypeError, match="ClientConnection"):

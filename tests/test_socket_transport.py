@@ -6,8 +6,11 @@ under backpressure, half-close, reset and cancellation. On a loop it does not ca
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import errno
 import hashlib
+import logging
 import os
 import socket
 import struct
@@ -15,7 +18,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from support import TIMEOUT, connect
+from support import GUID, TIMEOUT, connect
+from wsapi import WebSocket
 from wsapi.echo import start_echo_server
 from wsapi.socket_transport import SocketTransport, carries, open_connection
 
@@ -128,6 +132,56 @@ async def test_default_loop_is_carried_and_websockets_use_it() -> None:
         assert isinstance(transport.transport, SocketTransport) is expected
         transport.close(1000)
         assert (await recorder.closed)[0]
+
+
+async def test_websocket_reset_by_the_server_ends_in_events(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A WebSocket whose server resets the TCP connection (the read path of its transport,
+    compiled when built, meets ECONNRESET): error, then close 1006, not clean, with the
+    reason "connection_lost", and the reset logged; nothing raises."""
+    on_carried_loop()
+    caplog.set_level(logging.DEBUG, logger="wsapi")
+
+    async def resets_after_open(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await handshake(reader, writer)
+        await reader.readexactly(2)  # The start of the client's first frame.
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    async with tcp_server(resets_after_open) as port:
+        ws = WebSocket(f"ws://127.0.0.1:{port}/")
+        events: list[str] = []
+        ws.onerror = lambda event: events.append(event.type)
+        ws.onclose = lambda event: events.append(f"close {event.code} {event.wasClean}")
+        await asyncio.wait_for(ws.opened, 5 * TIMEOUT)
+        assert ws._transport is not None
+        assert isinstance(ws._transport.transport, SocketTransport)
+        ws.send("x")
+        await asyncio.wait_for(ws.closed, 5 * TIMEOUT)
+    assert events == ["error", "close 1006 False"]
+    assert ws.failure is not None
+    assert ws.failure.kind == "connection_lost"
+    reset = f"[Errno {errno.ECONNRESET}] {os.strerror(errno.ECONNRESET)}"
+    assert f"connection lost: {reset}" in caplog.messages
+
+
+async def handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answer a WebSocket opening handshake with 101."""
+    request = await reader.readuntil(b"\r\n\r\n")
+    key = next(
+        line.split(b":", 1)[1].strip()
+        for line in request.split(b"\r\n")
+        if line.lower().startswith(b"sec-websocket-key:")
+    )
+    accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+    writer.write(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+    )
 
 
 async def test_echo_then_close_in_order() -> None:

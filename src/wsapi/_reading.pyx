@@ -15,9 +15,11 @@ on, output, a paused read, an end of stream, the message budget used up), that l
 """
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from libc.errno cimport EAGAIN
 from libc.stdint cimport uint8_t
 
 import logging
+import os
 
 from .protocol._speedups cimport (
     LoggerCheck,
@@ -29,6 +31,7 @@ from .protocol._speedups cimport (
     slot_put,
 )
 from .protocol.engine import ClientConnection, State
+from .socket_transport import SocketTransport
 from .transport import MESSAGES_PER_CALLBACK, WebSocketTransport, _read_buffer, payload_logger
 
 cdef extern from "Python.h":
@@ -138,6 +141,61 @@ def buffer_updated(self, Py_ssize_t nbytes):
             after_pump()
     if slot_get(self, C_PUMP_SCHEDULED):
         self._pause_reading_if_behind()
+
+
+# SocketTransport (socket_transport.py), the plain-TCP transport of the default loop.
+cdef type SocketTransportType = SocketTransport
+cdef Py_ssize_t S_PROTOCOL = slot_offset(SocketTransport, "_protocol")
+cdef Py_ssize_t S_FD = slot_offset(SocketTransport, "_fd")
+cdef object python_read_ready = SocketTransport._read_ready
+
+
+def read_ready(self):
+    """``SocketTransport._read_ready`` (the socket is readable) for a ``WebSocketTransport``:
+    one ``recv(2)`` into the read buffer, then ``buffer_updated`` above without a Python
+    call. The same steps as the Python method, which any other protocol gets."""
+    if not isinstance(self, SocketTransportType):
+        raise TypeError(f"read_ready() of a SocketTransport, not of a {type(self).__name__}")
+    protocol = slot_get(self, S_PROTOCOL)
+    if type(protocol) is not ConnectionType:
+        return python_read_ready(self)
+    cdef bytearray array = _buffer_array()
+    cdef Py_ssize_t nbytes = wsapi_recv(
+        slot_get(self, S_FD), PyByteArray_AS_STRING(array), PyByteArray_GET_SIZE(array)
+    )
+    cdef int code
+    if nbytes < 0:
+        code = <int> -nbytes
+        if code != EAGAIN:
+            # (OSError picks the subclass of the code: ConnectionResetError, ...)
+            self._fatal_error(OSError(code, os.strerror(code)))
+        return
+    if nbytes == 0:
+        return self._received(0)
+    try:
+        buffer_updated(protocol, nbytes)
+    except Exception as exc:
+        self._protocol_error(exc, "buffer_updated")
+
+
+cdef extern from *:
+    """
+    #if defined(_WIN32)
+    static Py_ssize_t wsapi_recv(int fd, char* buffer, Py_ssize_t size) { return -1; }
+    #else
+    #include <errno.h>
+    #include <sys/types.h>
+    #include <sys/socket.h>
+    /* recv(2); -errno on failure, -EAGAIN for nothing to read yet (EWOULDBLOCK, EINTR). */
+    static Py_ssize_t wsapi_recv(int fd, char* buffer, Py_ssize_t size) {
+        Py_ssize_t n = recv(fd, buffer, (size_t) size, 0);
+        if (n >= 0) return n;
+        if (errno == EWOULDBLOCK || errno == EINTR) return -EAGAIN;
+        return -(Py_ssize_t) errno;
+    }
+    #endif
+    """
+    Py_ssize_t wsapi_recv(int fd, char* buffer, Py_ssize_t size)
 
 
 cdef extern from *:

@@ -28,6 +28,7 @@ from .protocol._speedups cimport LoggerCheck, masked_frame, slot_get, slot_offse
 from .agent import UserAgent
 from .protocol.deflate import COMPRESSION_THRESHOLD
 from .protocol.engine import ClientConnection, State
+from .socket_transport import SocketTransport
 from .transport import WebSocketTransport, payload_logger
 from .websocket import WebSocket
 
@@ -92,6 +93,9 @@ cdef Py_ssize_t C_IN_FLIGHT = slot_offset(WebSocketTransport, "_in_flight")
 cdef Py_ssize_t C_IN_FLIGHT_TOTAL = slot_offset(WebSocketTransport, "_in_flight_total")
 cdef Py_ssize_t C_WIRE_WRITTEN = slot_offset(WebSocketTransport, "_wire_written")
 cdef Py_ssize_t E_STATE = slot_offset(ClientConnection, "state")
+cdef type SocketTransportType = SocketTransport
+cdef Py_ssize_t S_BUFFER_SIZE = slot_offset(SocketTransport, "_buffer_size")
+cdef Py_ssize_t S_CLOSING = slot_offset(SocketTransport, "_closing")
 cdef Py_ssize_t E_CLOSE_SENT = slot_offset(ClientConnection, "close_sent")
 cdef Py_ssize_t E_CLOSE_RECEIVED = slot_offset(ClientConnection, "close_received")
 cdef Py_ssize_t E_DEFLATE = slot_offset(ClientConnection, "deflate")
@@ -188,7 +192,7 @@ def send(self, data):
     # not closing, so its socket is still its own), and only what the socket did not take
     # goes to the transport.
     cdef int fd = slot_get(connection, C_FD)
-    if fd >= 0 and not transport.get_write_buffer_size() and not transport.is_closing():
+    if fd >= 0 and _holds_nothing(transport):
         sent = wsapi_send(fd, PyBytes_AS_STRING(frame), length)
         if sent == length:
             return  # All of it is with the OS: nothing in flight.
@@ -196,9 +200,17 @@ def send(self, data):
         transport.write(frame[sent:])
     else:
         transport.write(frame)  # (An error is the transport's to meet, as it would.)
-    if transport.get_write_buffer_size() or transport.is_closing():
+    if not _holds_nothing(transport):
         slot_get(connection, C_IN_FLIGHT).append((start, end, size))
         slot_put(connection, C_IN_FLIGHT_TOTAL, slot_get(connection, C_IN_FLIGHT_TOTAL) + size)
+
+
+cdef bint _holds_nothing(transport) except -1:
+    """``not transport.get_write_buffer_size() and not transport.is_closing()``: for wsapi's
+    own socket transport, read from its fields."""
+    if type(transport) is SocketTransportType:
+        return not slot_get(transport, S_BUFFER_SIZE) and not slot_get(transport, S_CLOSING)
+    return not transport.get_write_buffer_size() and not transport.is_closing()
 
 
 cdef class StaleMarker:

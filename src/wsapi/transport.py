@@ -44,7 +44,7 @@ from .protocol.constants import CloseCode
 from .protocol.engine import ClientConnection, State, deliver_messages
 from .protocol.events import CloseReceived, Failed, Opened, PongReceived
 from .proxy import ProxyError, ProxyURL, open_tunnel, parse_proxy_url
-from .socket_transport import carries, open_connection
+from .socket_transport import SocketTransport, carries, open_connection
 from .url import WebSocketURL
 
 __all__ = [
@@ -673,10 +673,11 @@ if not PURE_PYTHON:
     # every other case to data_received() and _pump_events(), the Python methods above.
     # (Imported here, not at the top: it takes names defined above from this module.)
     with contextlib.suppress(ImportError):
-        from ._reading import buffer_updated, get_buffer, stream_ended
+        from ._reading import buffer_updated, get_buffer, read_ready, stream_ended
 
         WebSocketTransport.get_buffer = get_buffer  # type: ignore[method-assign]
         WebSocketTransport.buffer_updated = buffer_updated  # type: ignore[method-assign]
+        SocketTransport._read_ready = read_ready  # type: ignore[method-assign]
         _stream_ended = stream_ended
 
 
