@@ -162,16 +162,22 @@ RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[No
 
 
 @asynccontextmanager
-async def raw_server(handler: RawHandler) -> AsyncIterator[str]:
+async def raw_server(handler: RawHandler, *, await_handlers: bool = False) -> AsyncIterator[str]:
     """A raw TCP server on 127.0.0.1 that runs ``handler`` per connection (a misbehaving
-    peer written byte by byte); yields its ws:// URL. Handler tasks are awaited on exit."""
+    peer written byte by byte); yields its ws:// URL. On exit the handlers still running are
+    cancelled; with ``await_handlers`` they are awaited instead, and what any of them raised
+    (an assertion, say) is raised."""
     tasks: set[asyncio.Task[None]] = set()
+    errors: list[BaseException] = []
 
     async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await handler(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except Exception as exc:
+            errors.append(exc)
+            raise
         finally:
             writer.close()
 
@@ -187,9 +193,12 @@ async def raw_server(handler: RawHandler) -> AsyncIterator[str]:
     finally:
         server.close()
         for task in list(tasks):
-            task.cancel()
+            if not await_handlers:
+                task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await server.wait_closed()
+    if await_handlers and errors:
+        raise errors[0]
 
 
 def xor(data: bytes, key: bytes) -> bytes:

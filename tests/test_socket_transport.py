@@ -6,7 +6,6 @@ under backpressure, half-close, reset and cancellation. On a loop it does not ca
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import errno
 import hashlib
@@ -14,16 +13,14 @@ import logging
 import os
 import socket
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
-from support import GUID, TIMEOUT, connect
+from support import TIMEOUT, RawHandler, connect, raw_server, read_request, switching_protocols
 from wsapi import WebSocket
 from wsapi.echo import start_echo_server
 from wsapi.socket_transport import SocketTransport, carries, open_connection
-
-StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 def on_carried_loop() -> None:
@@ -84,30 +81,11 @@ class Probe(asyncio.BufferedProtocol):
 
 
 @contextlib.asynccontextmanager
-async def tcp_server(handler: StreamHandler) -> AsyncIterator[int]:
-    """A server on 127.0.0.1 running ``handler`` per connection; yields its port."""
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await handler(reader, writer)
-        finally:
-            writer.close()
-
-    def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.ensure_future(run(reader, writer))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        await server.wait_closed()
-    errors = [result for result in results if isinstance(result, BaseException)]
-    assert not errors, errors
+async def tcp_server(handler: RawHandler) -> AsyncIterator[int]:
+    """A server on 127.0.0.1 running ``handler`` per connection, which must end without
+    raising; yields its port."""
+    async with raw_server(handler, await_handlers=True) as url:
+        yield int(url.rsplit(":", 1)[1].strip("/"))
 
 
 async def start(port: int, probe: Probe) -> SocketTransport:
@@ -171,17 +149,7 @@ async def test_websocket_reset_by_the_server_ends_in_events(
 
 async def handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Answer a WebSocket opening handshake with 101."""
-    request = await reader.readuntil(b"\r\n\r\n")
-    key = next(
-        line.split(b":", 1)[1].strip()
-        for line in request.split(b"\r\n")
-        if line.lower().startswith(b"sec-websocket-key:")
-    )
-    accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
-    writer.write(
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
-    )
+    writer.write(switching_protocols(await read_request(reader)))
 
 
 async def test_echo_then_close_in_order() -> None:
