@@ -237,6 +237,37 @@ async def test_cancelled_pending_connect_closes_its_socket() -> None:
             filler.close()
 
 
+async def test_protocol_that_fails_to_start_leaves_nothing() -> None:
+    """A protocol whose connection_made raises: open_connection raises that, the socket is
+    closed (the server sees the end of the stream) and no descriptor is left open."""
+    on_carried_loop()
+    ended = asyncio.Event()
+
+    async def waits_for_the_end(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        assert await reader.read() == b""
+        ended.set()
+
+    class Refuses(Probe):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            raise RuntimeError("refuses to start")
+
+    async with tcp_server(waits_for_the_end) as port:
+        before = _socket_fds()
+        with pytest.raises(RuntimeError, match="refuses to start"):
+            await open_connection(asyncio.get_running_loop(), Refuses, "127.0.0.1", port)
+        await asyncio.wait_for(ended.wait(), 5 * TIMEOUT)
+        await asyncio.sleep(0)
+        assert _socket_fds() <= before
+        # The loop watches nothing left behind: the next socket (with the same descriptor,
+        # as a rule) connects and reads as usual.
+        probe = Probe()
+        transport = await start(port, probe)
+        transport.close()
+        assert await probe.lost is None
+
+
 def _socket_fds() -> set[int]:
     fds = set()
     for name in os.listdir("/proc/self/fd"):

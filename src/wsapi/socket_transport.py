@@ -89,7 +89,6 @@ async def open_connection(
                 started = _start(loop, sock, protocol_factory, connecting=True)
             except Exception as exc:  # The connect failed, or the protocol did.
                 loop.remove_writer(fd)
-                loop.remove_reader(fd)
                 sock.close()
                 waiter.set_exception(exc)
             else:
@@ -126,7 +125,11 @@ def _start(
     transport.start_reading()
     if connecting:
         loop.remove_writer(transport._fd)
-    protocol.connection_made(transport)
+    try:
+        protocol.connection_made(transport)
+    except BaseException:
+        transport._stop_reading()  # (The caller closes the socket.)
+        raise
     return transport, protocol
 
 
