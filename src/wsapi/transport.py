@@ -18,7 +18,9 @@ reasonable time period").
 
 ``establish_a_websocket_connection`` is the whole opening: DNS, the one-connection-in-
 CONNECTING-per-address rule of RFC 6455 4.1, TCP, TLS and the handshake, with every failure
-reported as a ``ConnectionFailure`` whose ``kind`` says which step failed.
+reported as a ``ConnectionFailure`` whose ``kind`` says which step failed. Plain TCP on the
+default loop goes through wsapi's own socket transport (``socket_transport``); TLS, proxies
+and other loops through asyncio's.
 """
 
 from __future__ import annotations
@@ -537,7 +539,7 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         logger.debug("WebSocket closed: code %d, clean %s", code, clean)
         self._call(self.handler.on_closed, clean, int(code), reason)
         # The last event: let go of the bound method that made this object a cycle, so that
-        # it, its engine and asyncio's transport are freed now, not by the cycle collector.
+        # it, its engine and its transport are freed now, not by the cycle collector.
         self._report_error = _report_without_protocol
 
     # Helpers.
@@ -936,7 +938,8 @@ def _plain_socket_fd(transport: asyncio.BaseTransport) -> int:
     (``_sending.pyx``)."""
     if sys.platform == "win32" or transport.get_extra_info("ssl_object") is not None:
         return -1
-    # (A TCP socket: the transport is create_connection's, or a proxy tunnel's.)
+    # (A TCP socket: the transport is socket_transport's, create_connection's, or a proxy
+    # tunnel's.)
     sock = transport.get_extra_info("socket")
     if sock is None:
         return -1
