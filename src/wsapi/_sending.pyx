@@ -93,13 +93,14 @@ cdef Py_ssize_t C_IN_FLIGHT = slot_offset(WebSocketTransport, "_in_flight")
 cdef Py_ssize_t C_IN_FLIGHT_TOTAL = slot_offset(WebSocketTransport, "_in_flight_total")
 cdef Py_ssize_t C_WIRE_WRITTEN = slot_offset(WebSocketTransport, "_wire_written")
 cdef Py_ssize_t E_STATE = slot_offset(ClientConnection, "state")
-cdef type SocketTransportType = SocketTransport
-cdef Py_ssize_t S_BUFFER_SIZE = slot_offset(SocketTransport, "_buffer_size")
-cdef Py_ssize_t S_CLOSING = slot_offset(SocketTransport, "_closing")
 cdef Py_ssize_t E_CLOSE_SENT = slot_offset(ClientConnection, "close_sent")
 cdef Py_ssize_t E_CLOSE_RECEIVED = slot_offset(ClientConnection, "close_received")
 cdef Py_ssize_t E_DEFLATE = slot_offset(ClientConnection, "deflate")
 cdef Py_ssize_t E_OUTPUT = slot_offset(ClientConnection, "_output")
+# wsapi's own socket transport (socket_transport.py), read by _holds_nothing().
+cdef type SocketTransportType = SocketTransport
+cdef Py_ssize_t S_BUFFER_SIZE = slot_offset(SocketTransport, "_buffer_size")
+cdef Py_ssize_t S_CLOSING = slot_offset(SocketTransport, "_closing")
 
 
 def send(self, data):
