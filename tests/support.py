@@ -192,8 +192,8 @@ async def raw_server(handler: RawHandler, *, await_handlers: bool = False) -> As
         yield f"ws://127.0.0.1:{port}/"
     finally:
         server.close()
-        for task in list(tasks):
-            if not await_handlers:
+        if not await_handlers:
+            for task in list(tasks):
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await server.wait_closed()
