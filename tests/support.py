@@ -40,29 +40,29 @@ class Recorder:
     transport: WebSocketTransport | None = None
     on_message_hook: Callable[[str | bytes], None] | None = None
 
-    def on_connect(self, transport: WebSocketTransport) -> None:
+    def _on_connect(self, transport: WebSocketTransport) -> None:
         self.transport = transport
 
-    def on_open(self, event: Opened) -> None:
+    def _on_open(self, event: Opened) -> None:
         self.log.append(("open", event.protocol))
         self.opened.set_result(None)
 
-    def on_message(self, data: str | bytes) -> None:
+    def _on_message(self, data: str | bytes) -> None:
         self.log.append(("message", data))
         if self.on_message_hook is not None:
             self.on_message_hook(data)
 
-    def on_close_frame(self, event: CloseReceived) -> None:
+    def _on_close_frame(self, event: CloseReceived) -> None:
         self.log.append(("close_frame", (event.code, event.reason)))
 
-    def on_failure(self, failure: ConnectionFailure) -> None:
+    def _on_failure(self, failure: ConnectionFailure) -> None:
         self.log.append(("failure", failure))
 
-    def on_closed(self, was_clean: bool, code: int, reason: str) -> None:
+    def _on_closed(self, was_clean: bool, code: int, reason: str) -> None:
         self.log.append(("closed", (was_clean, code, reason)))
         self.closed.set_result((was_clean, code, reason))
 
-    def on_drained(self) -> None:
+    def _on_drained(self) -> None:
         pass
 
     def kinds(self) -> list[str]:

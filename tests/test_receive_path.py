@@ -1,7 +1,7 @@
 """The receive path, compiled or not: ``engine.deliver_messages`` (the fast path of
 ``ClientConnection.next_event`` for whole single-frame messages: ``_speedups``'s compiled
 twin, or the Python function) and ``MessageDelivery`` (the compiled twin of
-``WebSocket.on_message`` and the dispatch of its ``MessageEvent``).
+``WebSocket._on_message`` and the dispatch of its ``MessageEvent``).
 
 The engine tests compare ``deliver_messages`` with ``next_event``, bytes in, bytes out, as
 the transport's pump drives it (from the engine's buffer, or from a read in place), on the
@@ -852,11 +852,11 @@ def now_ms() -> float:
 
 def assert_receiver(ws: WebSocket) -> None:
     """The transport's receiver is the compiled one whenever it is in use."""
-    receiver = ws.message_receiver()
+    receiver = ws._message_receiver()
     if websocket_module.MessageDelivery is not None:
         assert isinstance(receiver, websocket_module.MessageDelivery)
     else:
-        assert receiver == ws.on_message
+        assert receiver == ws._on_message
 
 
 async def until(future: asyncio.Future[Any]) -> Any:

@@ -1893,6 +1893,28 @@ async def test_closed_returns_the_close_event() -> None:
     assert await ws.closed is event
 
 
+WEBSOCKET_API = {
+    # The IDL: constants, attributes, event handlers, methods.
+    *("CONNECTING", "OPEN", "CLOSING", "CLOSED", "url", "readyState", "bufferedAmount"),
+    *("extensions", "protocol", "binaryType", "send", "close"),
+    *("onopen", "onerror", "onclose", "onmessage"),
+    # EventTarget.
+    *("addEventListener", "removeEventListener", "dispatchEvent"),
+    # The documented Python conveniences (with async with's __aenter__/__aexit__).
+    *("failure", "opened", "closed", "drained"),
+}
+
+
+async def test_public_names_are_the_documented_api() -> None:
+    """Every public name of a WebSocket is the API or a documented convenience: the
+    transport's hooks are private."""
+    ws = WebSocket(await refused_url(), agent=agent())
+    assert {name for name in dir(ws) if not name.startswith("_")} == WEBSOCKET_API
+    assert hasattr(ws, "__aenter__")
+    assert hasattr(ws, "__aexit__")
+    await wait_closed(ws)
+
+
 async def test_ping_on_open_connection_gives_no_event() -> None:
     """wsapi.ping() sends a Ping the websockets server answers; the Pong is no event."""
     async with echo_server() as server:

@@ -1,8 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""The compiled twin of ``WebSocket.on_message`` and ``events.fire_a_message_event``: the
+"""The compiled twin of ``WebSocket._on_message`` and ``events.fire_a_message_event``: the
 message task of the API and the dispatch of its ``MessageEvent``, for the common case.
 
-Used by ``WebSocket.message_receiver()`` when this extension is built and
+Used by ``WebSocket._message_receiver()`` when this extension is built and
 ``WSAPI_PURE_PYTHON`` is not set. The common case is a target whose ``message`` listeners are
 exactly one plain listener (not capture, once or passive) -- ``onmessage``, or one
 ``addEventListener("message", f)``. Then the event is built and dispatched here, with the
@@ -176,7 +176,7 @@ cdef object _dispatched_message_event(object target, object data, object origin)
 
 
 cdef class MessageDelivery(MessageReceiver):
-    """``WebSocket.on_message`` for one WebSocket, compiled: call it with each message
+    """``WebSocket._on_message`` for one WebSocket, compiled: call it with each message
     (``deliver_messages`` calls its ``receive`` directly)."""
 
     cdef object target
@@ -184,7 +184,7 @@ cdef class MessageDelivery(MessageReceiver):
     cdef object origin
 
     def __init__(self, target, on_message):
-        """``target`` is the WebSocket; ``on_message`` its Python ``on_message`` (bound),
+        """``target`` is the WebSocket; ``on_message`` its Python ``_on_message`` (bound),
         which gets every case this class does not handle itself."""
         if not isinstance(target, WebSocket):
             raise TypeError(f"expected a WebSocket, not {type(target).__name__}")

@@ -126,30 +126,30 @@ class ConnectionFailure:
 
 class ConnectionHandler(Protocol):
     """What the transport tells the layer above. Each call is made from its own event-loop
-    callback, in the order the events happened; ``on_failure`` is followed by ``on_closed``
+    callback, in the order the events happened; ``_on_failure`` is followed by ``_on_closed``
     in the same callback or a later one."""
 
-    def on_connect(self, transport: WebSocketTransport) -> None:
+    def _on_connect(self, transport: WebSocketTransport) -> None:
         """TCP (and TLS) is up and the handshake request is on its way: the first call,
         before any event, made from inside ``connection_made``."""
 
-    def on_open(self, event: Opened) -> None:
+    def _on_open(self, event: Opened) -> None:
         """The opening handshake succeeded."""
 
-    def on_message(self, data: str | bytes) -> None:
-        """A message arrived. (A handler may also have a ``message_receiver()`` method that
+    def _on_message(self, data: str | bytes) -> None:
+        """A message arrived. (A handler may also have a ``_message_receiver()`` method that
         returns a callable to use instead, with the same behaviour, faster.)"""
 
-    def on_close_frame(self, event: CloseReceived) -> None:
+    def _on_close_frame(self, event: CloseReceived) -> None:
         """The peer's Close frame arrived (the closing handshake started, or completed)."""
 
-    def on_failure(self, failure: ConnectionFailure) -> None:
-        """The connection failed; ``on_closed`` follows."""
+    def _on_failure(self, failure: ConnectionFailure) -> None:
+        """The connection failed; ``_on_closed`` follows."""
 
-    def on_closed(self, was_clean: bool, code: int, reason: str) -> None:
+    def _on_closed(self, was_clean: bool, code: int, reason: str) -> None:
         """The TCP connection is closed: the last call."""
 
-    def on_drained(self) -> None:
+    def _on_drained(self) -> None:
         """Everything written so far has been handed to the operating system."""
 
 
@@ -215,9 +215,9 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         self.handler = handler
         # The handler may offer a faster receiver of its messages (a compiled twin of its
         # on_message); the pump calls it instead.
-        receiver = getattr(handler, "message_receiver", None)
+        receiver = getattr(handler, "_message_receiver", None)
         self._on_message: Callable[[str | bytes], None] = (
-            handler.on_message if receiver is None else receiver()
+            handler._on_message if receiver is None else receiver()
         )
         self.close_timeout = close_timeout
         self.ping_interval = ping_interval
@@ -262,7 +262,7 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         self.transport.set_write_buffer_limits(high=0, low=0)
         self._fd = _plain_socket_fd(self.transport)
         self._flush()
-        self._call(self.handler.on_connect, self)
+        self._call(self.handler._on_connect, self)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return _read_buffer.view
@@ -323,7 +323,7 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         pass  # Sends are never refused here; the API layer watches bufferedAmount.
 
     def resume_writing(self) -> None:
-        self._call(self.handler.on_drained)
+        self._call(self.handler._on_drained)
 
     # Calls from the layer above: they queue work, they never call the handler.
 
@@ -472,10 +472,10 @@ class WebSocketTransport(asyncio.BufferedProtocol):
                     self._keepalive = self.loop.call_later(
                         self.ping_interval, self._send_keepalive
                     )
-                self._call(handler.on_open, event)
+                self._call(handler._on_open, event)
             elif isinstance(event, CloseReceived):
                 self._stop_keepalive()
-                self._call(handler.on_close_frame, event)
+                self._call(handler._on_close_frame, event)
                 if (
                     _stream_ended is not None
                     and engine.closing_handshake_complete
@@ -519,7 +519,7 @@ class WebSocketTransport(asyncio.BufferedProtocol):
             kind = event.kind
         failure = ConnectionFailure(kind, event.reason, event.status_code, event.headers)
         logger.info("WebSocket connection failed (%s): %s", kind, event.reason)
-        self._call(self.handler.on_failure, failure)
+        self._call(self.handler._on_failure, failure)
         self._close_transport()
 
     def _report_closed(self) -> None:
@@ -537,7 +537,7 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         else:
             code, reason = CloseCode.ABNORMAL_CLOSURE, ""
         logger.debug("WebSocket closed: code %d, clean %s", code, clean)
-        self._call(self.handler.on_closed, clean, int(code), reason)
+        self._call(self.handler._on_closed, clean, int(code), reason)
         # The last event: let go of the bound method that made this object a cycle, so that
         # it, its engine and its transport are freed now, not by the cycle collector.
         self._report_error = _report_without_protocol
@@ -693,7 +693,7 @@ async def establish_a_websocket_connection(
 ) -> WebSocketTransport | None:
     """RFC 6455 4.1 "establish a WebSocket connection", in the background of the API's
     constructor. Never raises for a network problem: a failure is reported to ``handler``
-    (``on_failure`` then ``on_closed`` with 1006) and None is returned. Cancelling it (the
+    (``_on_failure`` then ``_on_closed`` with 1006) and None is returned. Cancelling it (the
     program ends, or close() before open) reports an "aborted" failure and re-raises."""
     loop = asyncio.get_running_loop()
     open_timeout = agent.open_timeout
@@ -1000,12 +1000,12 @@ def _ssl_context(agent: UserAgent) -> ssl.SSLContext:
 
 
 def report_failure(handler: ConnectionHandler, failure: ConnectionFailure) -> None:
-    """Report a failure that happened before any transport existed: ``on_failure`` then
-    ``on_closed`` (1006), in the caller's callback."""
+    """Report a failure that happened before any transport existed: ``_on_failure`` then
+    ``_on_closed`` (1006), in the caller's callback."""
     logger.info("WebSocket connection failed (%s): %s", failure.kind, failure.reason)
     loop = asyncio.get_running_loop()
-    _call_handler(loop, handler.on_failure, (failure,))
-    _call_handler(loop, handler.on_closed, (False, int(CloseCode.ABNORMAL_CLOSURE), ""))
+    _call_handler(loop, handler._on_failure, (failure,))
+    _call_handler(loop, handler._on_closed, (False, int(CloseCode.ABNORMAL_CLOSURE), ""))
 
 
 def _call_handler(

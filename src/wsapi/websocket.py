@@ -8,7 +8,7 @@ Rule 1: the specification's steps, in its order, with its names. The constructor
 WHATWG steps where they differ). API misuse raises at once, with the specification's
 ``DOMException``; nothing a peer does is ever raised.
 
-Rule 2: events are tasks. The transport calls this object's ``on_*`` methods each from its
+Rule 2: events are tasks. The transport calls this object's ``_on_*`` methods each from its
 own event-loop callback, in the order things happened; each of those methods is one of the
 specification's queued tasks ("feedback from the protocol"): it changes ``readyState`` and
 fires its events there, never earlier. Nothing is dispatched from inside the constructor,
@@ -282,7 +282,7 @@ class WebSocket(EventTarget):
             if agent.user_agent is not None:
                 headers.append(("User-Agent", agent.user_agent))
             headers.extend(agent.headers)
-            # on_connect() gives us the transport as soon as it exists, before any event.
+            # _on_connect() gives us the transport as soon as it exists, before any event.
             await establish_a_websocket_connection(
                 agent, url, self, protocols=self._protocols, headers=headers
             )
@@ -528,11 +528,11 @@ class WebSocket(EventTarget):
 
     # Feedback from the protocol (section 5): each method runs as its own task (rule 2).
 
-    def on_connect(self, transport: WebSocketTransport) -> None:
+    def _on_connect(self, transport: WebSocketTransport) -> None:
         """The transport exists: sends made from the open event's listeners use it."""
         self._transport = transport
 
-    def on_open(self, event: Opened) -> None:
+    def _on_open(self, event: Opened) -> None:
         """ "When the WebSocket connection is established, the user agent must queue a task
         to run these steps"."""
         if self._ready_state != CONNECTING:
@@ -553,7 +553,7 @@ class WebSocket(EventTarget):
         # 5. Fire a simple event named open.
         fire_a_simple_event(self, "open")
 
-    def on_message(self, data: str | bytes) -> None:
+    def _on_message(self, data: str | bytes) -> None:
         """ "When a WebSocket message has been received with type type and data data, the
         user agent must queue a task"."""
         # 1. "If the readyState attribute's value is not OPEN (1), then abort these steps."
@@ -572,27 +572,27 @@ class WebSocket(EventTarget):
         # 5. Dispatch a MessageEvent whose origin is the serialization of the URL's origin.
         fire_a_message_event(self, message, self._message_origin)
 
-    def message_receiver(self) -> Callable[[str | bytes], None]:
-        """What the transport calls with each message: ``on_message``, or its compiled twin
+    def _message_receiver(self) -> Callable[[str | bytes], None]:
+        """What the transport calls with each message: ``_on_message``, or its compiled twin
         (``_delivery.MessageDelivery``, the same steps) when that extension is in use."""
         if MessageDelivery is None:
-            return self.on_message
-        return MessageDelivery(self, self.on_message)
+            return self._on_message
+        return MessageDelivery(self, self._on_message)
 
-    def on_close_frame(self, event: CloseReceived) -> None:
+    def _on_close_frame(self, event: CloseReceived) -> None:
         """ "When the WebSocket closing handshake is started, the user agent must queue a task
         to change the readyState attribute's value to CLOSING (2)."""
         if self._ready_state == OPEN:
             self._ready_state = CLOSING
 
-    def on_failure(self, failure: ConnectionFailure) -> None:
+    def _on_failure(self, failure: ConnectionFailure) -> None:
         """The user agent was required to fail the WebSocket connection: remembered for the
         close task, which fires error before close."""
         self._fail_required = True
         if self._failure is None:
             self._failure = failure
 
-    def on_closed(self, was_clean: bool, code: int, reason: str) -> None:
+    def _on_closed(self, was_clean: bool, code: int, reason: str) -> None:
         """ "When the WebSocket connection is closed, possibly cleanly, the user agent must
         queue a task to run the following substeps"."""
         # 1. Change the readyState attribute's value to CLOSED (3).
@@ -613,7 +613,7 @@ class WebSocket(EventTarget):
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(close_event)
 
-    def on_drained(self) -> None:
+    def _on_drained(self) -> None:
         """The transport's write buffer emptied."""
         self._wake_drain_waiters()
 
@@ -729,7 +729,7 @@ class WebSocket(EventTarget):
 
 
 # The compiled twins, when they were built (imported here, after the class, whose slots they
-# read): the message task (_delivery.pyx, see message_receiver()), and send() for the common
+# read): the message task (_delivery.pyx, see _message_receiver()), and send() for the common
 # case (_sending.pyx), which hands every other case to _send_any, the Python method above,
 # with _mark_buffered_stale's twin.
 MessageDelivery: type[_delivery.MessageDelivery] | None = None
