@@ -1872,7 +1872,6 @@ async def test_unawaited_failure_leaves_nothing_behind() -> None:
     untouched = WebSocket(url, agent=agent())
     await wait_closed(touched)
     await wait_closed(untouched)
-    assert opened.done()
     del touched, untouched, opened
     for _ in range(3):
         gc.collect()
@@ -1913,6 +1912,128 @@ async def test_public_names_are_the_documented_api() -> None:
     assert hasattr(ws, "__aenter__")
     assert hasattr(ws, "__aexit__")
     await wait_closed(ws)
+
+
+async def test_closed_after_a_timed_out_wait_gives_the_close_event() -> None:
+    """A timed-out ``wait_for(ws.closed, ...)`` leaves ``await ws.closed`` giving the event."""
+    async with echo_server() as server:
+        ws, log = await open_socket(server.url, agent=agent())
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(ws.closed, 0.01)
+        ws.close(1000)
+        event = await asyncio.wait_for(ws.closed, WAIT)
+        assert await asyncio.wait_for(ws.closed, 0.001) is event
+    assert event is log.events[-1]
+    assert (event.wasClean, event.code) == (True, 1000)
+
+
+@asynccontextmanager
+async def held_handshake(answer: bytes | None) -> AsyncIterator[tuple[str, asyncio.Event]]:
+    """A raw server that answers the handshake once the event is set: 101 (then echoes the
+    Close) when ``answer`` is None, else ``answer`` as the HTTP response."""
+    release = asyncio.Event()
+
+    async def handler(reader: Reader, writer: Writer) -> None:
+        request = await read_request(reader)
+        await release.wait()
+        if answer is not None:
+            writer.write(answer)
+            await writer.drain()
+            return
+        writer.write(switching_protocols(request))
+        await writer.drain()
+        await answer_close(reader, writer)
+
+    async with raw_server(handler) as url:
+        yield url, release
+
+
+async def test_opened_after_a_timed_out_wait_gives_the_opening() -> None:
+    """A timed-out ``wait_for(ws.opened, ...)`` leaves ``await ws.opened`` returning None."""
+    async with held_handshake(None) as (url, release):
+        ws = WebSocket(url, agent=agent())
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(ws.opened, 0.01)
+        release.set()
+        result: object = await asyncio.wait_for(ws.opened, WAIT)
+        assert result is None
+        assert ws.readyState == WebSocket.OPEN
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(ws.closed, 0.001)
+        assert (await close_and_wait(ws)).wasClean
+
+
+async def test_opened_after_a_timed_out_wait_raises_the_failure() -> None:
+    """A timed-out ``wait_for(ws.opened, ...)`` leaves ``await ws.opened`` raising the
+    connection's WebSocketError when the handshake then fails."""
+    refusal = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
+    async with held_handshake(refusal) as (url, release):
+        ws = WebSocket(url, agent=agent())
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(ws.opened, 0.01)
+        release.set()
+        with pytest.raises(WebSocketError) as info:
+            await asyncio.wait_for(ws.opened, WAIT)
+        assert info.value.failure is ws.failure
+        assert ws.failure is not None
+        assert ws.failure.status_code == 403
+        with pytest.raises(WebSocketError):
+            await ws.opened
+        assert (await wait_closed(ws)).code == 1006
+
+
+async def test_cancelled_closed_awaiter_leaves_the_others() -> None:
+    """Of two tasks awaiting ``ws.closed``, cancelling one leaves the other the event."""
+    async with echo_server() as server:
+        ws, log = await open_socket(server.url, agent=agent())
+
+        async def wait() -> CloseEvent:
+            return await ws.closed
+
+        cancelled = asyncio.ensure_future(wait())
+        waiting = asyncio.ensure_future(wait())
+        await asyncio.sleep(0.01)
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        ws.close(3001)
+        event = await asyncio.wait_for(waiting, WAIT)
+    assert event is log.events[-1]
+    assert (event.wasClean, event.code) == (True, 3001)
+
+
+async def test_async_with_after_a_timed_out_closed_wait_exits_cleanly() -> None:
+    """``async with`` whose block timed out waiting on ``ws.closed`` exits without an
+    exception, after a clean close with 1000."""
+    async with echo_server() as server:
+        async with WebSocket(server.url, agent=agent()) as ws:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(ws.closed, 0.01)
+        event = await ws.closed
+    assert (event.wasClean, event.code) == (True, 1000)
+
+
+async def test_cancelling_the_task_in_async_with_propagates() -> None:
+    """Cancelling the task that runs an ``async with`` block raises CancelledError from it;
+    the connection closes with 1001 on the way out."""
+    async with echo_server() as server:
+        inside = asyncio.Event()
+        sockets: list[WebSocket] = []
+
+        async def block() -> None:
+            async with WebSocket(server.url, agent=agent()) as ws:
+                sockets.append(ws)
+                inside.set()
+                await asyncio.sleep(60)
+
+        task = asyncio.ensure_future(block())
+        await asyncio.wait_for(inside.wait(), WAIT)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, WAIT)
+        assert task.cancelled()
+        event = await asyncio.wait_for(sockets[0].closed, WAIT)
+    assert (event.wasClean, event.code) == (True, 1001)
 
 
 async def test_ping_on_open_connection_gives_no_event() -> None:

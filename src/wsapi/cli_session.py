@@ -168,9 +168,9 @@ class Session:
         """Close with 1000 unless closed already, wait for the close event (bounded by the
         agent's close_timeout), and return the exit status it means."""
         self.close(1000)
-        if not self.ws.closed.done():
+        if self.ws.readyState != WebSocket.CLOSED:
             try:
-                await asyncio.wait_for(asyncio.shield(self.ws.closed), _SLOW_CLOSE)
+                await asyncio.wait_for(self.ws.closed, _SLOW_CLOSE)
             except asyncio.TimeoutError:
                 self.output.info("waiting for the server to close (Ctrl-C to leave now)")
         event = await self.ws.closed

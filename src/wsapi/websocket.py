@@ -36,9 +36,9 @@ import math
 import threading
 import weakref
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
 
 from .agent import UserAgent, default_agent
 from .blob import SPOOL_THRESHOLD, Blob
@@ -82,6 +82,8 @@ short enough not to hold up a program's exit on a dead one."""
 
 # RFC 2616 2.2 separators: not allowed in a Sec-WebSocket-Protocol element (RFC 6455 4.1).
 _SEPARATORS = frozenset('()<>@,;:\\"/[]?={} \t')
+
+_T = TypeVar("_T")
 
 CONNECTING: Final = 0
 OPEN: Final = 1
@@ -352,24 +354,29 @@ class WebSocket(EventTarget):
         return self._failure
 
     @property
-    def opened(self) -> asyncio.Future[None]:
+    def opened(self) -> Awaitable[None]:
         """Awaitable: done when the connection opens (after the open event); raises
-        ``WebSocketError`` if it closes first. Unawaited, it leaves no unretrieved
-        exception behind."""
-        if self._opened is None:
-            self._opened = self._loop.create_future()
+        ``WebSocketError`` if it closes first. Each access is a new awaitable over one
+        outcome: cancelling an await of it (a timeout) changes nothing for the others.
+        Unawaited, it leaves no unretrieved exception behind."""
+        opened = self._opened
+        if opened is None:
+            opened = self._opened = self._loop.create_future()
             if self._ready_state != CONNECTING:
                 self._settle_opened()
-        return self._opened
+        return _Outcome(opened)
 
     @property
-    def closed(self) -> asyncio.Future[CloseEvent]:
-        """Awaitable: the close event, once it has been dispatched. Never raises."""
-        if self._closed is None:
-            self._closed = self._loop.create_future()
+    def closed(self) -> Awaitable[CloseEvent]:
+        """Awaitable: the close event, once it has been dispatched. Never raises (only a
+        cancellation of the awaiting task itself). Each access is a new awaitable over one
+        outcome, as for ``opened``."""
+        closed = self._closed
+        if closed is None:
+            closed = self._closed = self._loop.create_future()
             if self._close_event is not None:
-                self._closed.set_result(self._close_event)
-        return self._closed
+                closed.set_result(self._close_event)
+        return _Outcome(closed)
 
     async def drained(self) -> None:
         """Wait until everything sent has been handed to the network (or the connection has
@@ -398,7 +405,7 @@ class WebSocket(EventTarget):
             # 1000 when the block ends normally; 1001 "going away" when it ends by an
             # exception, as a browser sends when a page goes away.
             self._close(1000 if exc_type is None else 1001, "")
-        await asyncio.shield(self.closed)
+        await self.closed
 
     def __repr__(self) -> str:
         state = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")[self._ready_state]
@@ -744,6 +751,23 @@ if not PURE_PYTHON:
         WebSocket.send = _compiled_send  # type: ignore[method-assign]
 
 
+class _Outcome(Generic[_T]):
+    """An awaitable over a future that only the WebSocket settles: an await of it that is
+    cancelled (a timeout) cancels its own wait, never the future, so every awaiter, before
+    or after, gets the same outcome."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self, future: asyncio.Future[_T]) -> None:
+        self._future = future
+
+    def __await__(self) -> Generator[Any, None, _T]:
+        future = self._future
+        if not future.done():
+            yield from asyncio.shield(future).__await__()
+        return future.result()
+
+
 def _can_send(transport: WebSocketTransport) -> bool:
     """The connection is established and the closing handshake has not started."""
     engine = transport.engine
@@ -845,7 +869,7 @@ async def _make_disappear_all(loop: asyncio.AbstractEventLoop) -> None:
         if ws._ready_state == CLOSED:
             continue
         try:
-            await asyncio.wait_for(asyncio.shield(ws.closed), max(0.0, deadline - loop.time()))
+            await asyncio.wait_for(ws.closed, max(0.0, deadline - loop.time()))
         except asyncio.TimeoutError:
             if ws._transport is not None:
                 ws._transport.abort()
