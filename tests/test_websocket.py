@@ -9,6 +9,7 @@ import asyncio
 import gc
 import math
 import re
+import socket
 import struct
 import time
 from collections.abc import AsyncIterator, Callable
@@ -1077,6 +1078,107 @@ async def test_drained_returns_once_sent() -> None:
         assert await log.message() == payload
         await asyncio.wait_for(ws.drained(), WAIT)  # nothing pending: returns at once
         await close_and_wait(ws)
+
+
+async def test_drained_refreshes_buffered_amount() -> None:
+    """When ``await ws.drained()`` returns, bufferedAmount already shows what is left (0),
+    even when the operating system took the message at once."""
+    async with echo_server() as server:
+        ws, _log = await open_socket(server.url, agent=agent())
+        ws.send(b"x" * 1000)
+        assert ws.bufferedAmount == 1000
+        await ws.drained()  # (Not under wait_for(), whose own task would hide a missing turn.)
+        assert ws.bufferedAmount == 0
+        await close_and_wait(ws)
+
+
+async def test_drained_loop_on_buffered_amount_ends_and_lets_others_run() -> None:
+    """``while ws.bufferedAmount > 0: await ws.drained()`` ends after a few turns, and
+    each turn lets other tasks run."""
+    turns = 0
+
+    async def other_task() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    async with echo_server() as server:
+        ws, _log = await open_socket(server.url, agent=agent())
+        ticker = asyncio.ensure_future(other_task())
+        for size in (10, 4 * 1024 * 1024):
+            ws.send(b"x" * size)
+            iterations = 0
+            while ws.bufferedAmount > 0 and iterations < 1000:
+                iterations += 1
+                turns_before = turns
+                await ws.drained()
+                assert turns > turns_before
+            assert 1 <= iterations <= 3
+        ticker.cancel()
+        await asyncio.gather(ticker, return_exceptions=True)
+        await close_and_wait(ws)
+
+
+@pytest.mark.parametrize(
+    ("low_water", "error"),
+    [(-1, ValueError), ("10", TypeError), (1.5, TypeError), (True, TypeError), (None, TypeError)],
+)
+async def test_drained_low_water_is_checked(low_water: Any, error: type[Exception]) -> None:
+    """``drained(low_water=...)`` takes an int of 0 or more; anything else is a TypeError
+    or ValueError naming the argument."""
+    async with echo_server() as server:
+        ws, _log = await open_socket(server.url, agent=agent())
+        with pytest.raises(error, match="low_water"):
+            await ws.drained(low_water=low_water)
+        await close_and_wait(ws)
+
+
+async def test_drained_low_water_keeps_a_slow_reader_fed() -> None:
+    """An upload loop on ``drained(low_water=N)`` against a server that reads slowly: a
+    wait ends as the pending bytes cross N, before they reach 0 (the pipe stays full),
+    never above N; bufferedAmount never passes N plus one message; every byte arrives."""
+    chunk = b"u" * (256 * 1024)
+    count = 48
+    low_water = 1024 * 1024
+    frame = 2 + 8 + 4 + len(chunk)  # a header with a 64-bit length and a mask
+    received = 0
+
+    async def handler(reader: Reader, writer: Writer) -> None:
+        nonlocal received
+        await accept(reader, writer)
+        while received < count * frame:
+            received += len(await reader.read(min(65536, count * frame - received)))
+            await asyncio.sleep(0.001)
+        await answer_close(reader, writer)
+
+    async with raw_server(handler) as url:
+        ws, _log = await open_socket(url, agent=agent())
+        # A small kernel send buffer: the socket takes the backlog a little at a time, as
+        # on a real network, rather than in bursts of megabytes as on loopback.
+        transport = ws._transport
+        assert transport is not None
+        assert transport.transport is not None
+        sock = transport.transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        waited: list[int] = []  # bufferedAmount after each drained() that had to wait
+        peak = 0
+        for _ in range(count):
+            before = ws.bufferedAmount
+            await asyncio.wait_for(ws.drained(low_water=low_water), WAIT)
+            assert ws.bufferedAmount <= low_water
+            if before > low_water:
+                waited.append(ws.bufferedAmount)
+            ws.send(chunk)
+            peak = max(peak, ws.bufferedAmount)
+        await asyncio.wait_for(ws.drained(), WAIT)
+        assert ws.bufferedAmount == 0
+        event = await close_and_wait(ws)
+    assert event.wasClean
+    assert received == count * frame
+    assert peak <= low_water + len(chunk)
+    assert len(waited) >= count // 8, waited
+    assert sum(1 for amount in waited if amount > 0) >= len(waited) // 2, waited
 
 
 async def test_send_past_buffer_limit_closes_with_prejudice() -> None:

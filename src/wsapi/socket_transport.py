@@ -276,6 +276,7 @@ class SocketTransport(asyncio.Transport):
                 self._buffer_size -= sent
                 if sent < len(chunk):
                     buffer[0] = memoryview(chunk)[sent:]
+                    self._maybe_resume_protocol()  # A low-water mark above 0 may be reached.
                     return
                 buffer.popleft()
         except (BlockingIOError, InterruptedError):

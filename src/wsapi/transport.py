@@ -360,6 +360,16 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         if self.transport is not None:
             self.transport.abort()
 
+    def watch_drain(self, mark: int) -> None:
+        """Have ``resume_writing()``, and so the handler's ``_on_drained``, come once at most
+        ``mark`` bytes wait in the write buffer; with 0 (the default), once it is empty."""
+        transport = self.transport
+        if transport is None or self._lost:
+            return
+        if mark and transport.get_write_buffer_size() <= mark:
+            mark = 0  # Already below it, yet more is pending (compressed data): wait for empty.
+        transport.set_write_buffer_limits(high=mark, low=mark)
+
     def untransmitted(self) -> int:
         """Application bytes of sent messages not yet handed to the operating system."""
         if not self._in_flight:

@@ -238,7 +238,8 @@ class WebSocket(EventTarget):
         self._close_event: CloseEvent | None = None
         self._opened: asyncio.Future[None] | None = None
         self._closed: asyncio.Future[CloseEvent] | None = None
-        self._drain_waiters: list[asyncio.Future[None]] = []
+        # drained()'s waiters: the most bytes each lets remain, and its future.
+        self._drain_waiters: list[tuple[int, asyncio.Future[None]]] = []
         # bufferedAmount (rule 3): the value last shown, whether the loop has turned since,
         # and the bytes that will never be transmitted (sent after closing started).
         self._buffered_amount = 0
@@ -378,18 +379,32 @@ class WebSocket(EventTarget):
                 closed.set_result(self._close_event)
         return _Outcome(closed)
 
-    async def drained(self) -> None:
-        """Wait until everything sent has been handed to the network (or the connection has
-        closed, after which nothing more will be): a producer's alternative to polling
-        ``bufferedAmount``."""
-        while self._pending_bytes() and self._ready_state != CLOSED:
+    async def drained(self, low_water: int = 0) -> None:
+        """Wait until at most ``low_water`` bytes of what was sent are still to be handed to
+        the network (or the connection has closed, after which nothing more will be): a
+        producer's alternative to polling ``bufferedAmount``. It always lets the event loop
+        run first, and ``bufferedAmount`` is measured afresh when it returns, so
+        ``while ws.bufferedAmount > 0: await ws.drained()`` ends and lets other tasks run.
+        A ``low_water`` above 0 keeps the pipe full: send more as soon as it returns."""
+        if isinstance(low_water, bool) or not isinstance(low_water, int):
+            raise TypeError(f"drained() low_water must be an int, not {type(low_water).__name__}")
+        if low_water < 0:
+            raise ValueError(f"drained() low_water must be 0 or more, not {low_water}")
+        self._check_thread()
+        if self._ready_state == CLOSED or self._pending_bytes() <= low_water:
+            await asyncio.sleep(0)
+        else:
             waiter: asyncio.Future[None] = self._loop.create_future()
-            self._drain_waiters.append(waiter)
+            entry = (low_water, waiter)
+            self._drain_waiters.append(entry)
+            self._watch_drain()
             try:
                 await waiter
             finally:
-                if waiter in self._drain_waiters:
-                    self._drain_waiters.remove(waiter)
+                if entry in self._drain_waiters:
+                    self._drain_waiters.remove(entry)
+        # The caller goes on in a later callback than the last measurement.
+        self._buffered_stale = True
 
     async def __aenter__(self) -> WebSocket:
         await self.opened
@@ -621,7 +636,7 @@ class WebSocket(EventTarget):
             self._closed.set_result(close_event)
 
     def _on_drained(self) -> None:
-        """The transport's write buffer emptied."""
+        """The transport's write buffer went down to the mark of ``_watch_drain()``."""
         self._wake_drain_waiters()
 
     # Internals.
@@ -664,14 +679,28 @@ class WebSocket(EventTarget):
         return in_transport + self._outbox_size
 
     def _wake_drain_waiters(self) -> None:
-        if not self._drain_waiters:
+        waiters = self._drain_waiters
+        if not waiters:
             return
-        if self._ready_state != CLOSED and self._pending_bytes():
-            return
-        for waiter in self._drain_waiters:
-            if not waiter.done():
+        # Once closed, nothing more will be transmitted: every waiter returns.
+        pending = 0 if self._ready_state == CLOSED else self._pending_bytes()
+        remaining = []
+        for low_water, waiter in waiters:
+            if waiter.done():
+                continue
+            if pending <= low_water:
                 waiter.set_result(None)
-        self._drain_waiters.clear()
+            else:
+                remaining.append((low_water, waiter))
+        waiters[:] = remaining
+        self._watch_drain()
+
+    def _watch_drain(self) -> None:
+        """Have the transport signal ``_on_drained`` at the lowest mark still waited for
+        (once its write buffer is empty when nothing waits)."""
+        transport = self._transport
+        if transport is not None:
+            transport.watch_drain(min((mark for mark, _ in self._drain_waiters), default=0))
 
     def _close_with_prejudice(self) -> None:
         # "flag the WebSocket as full and then close the WebSocket connection": the TCP
@@ -723,6 +752,8 @@ class WebSocket(EventTarget):
                 transport.close(*data)
             else:
                 transport.send_message(data, text=kind == "text")
+            # What the transport took at once ends no write-buffer wait: look here.
+            self._wake_drain_waiters()
 
     def _settle_opened(self) -> None:
         opened = self._opened
