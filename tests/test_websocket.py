@@ -2138,6 +2138,30 @@ async def test_cancelling_the_task_in_async_with_propagates() -> None:
     assert (event.wasClean, event.code) == (True, 1001)
 
 
+async def test_cancelling_async_with_while_connecting_gives_up_the_connection() -> None:
+    """Cancelling the task while ``async with`` waits for open raises CancelledError and
+    fails the connection (aborted), rather than leaving it to open unowned."""
+    async with held_handshake(None) as (url, release):
+        ws = WebSocket(url, agent=agent())
+        log = Log(ws)
+
+        async def block() -> None:
+            async with ws:
+                pytest.fail("the body must not run")
+
+        task = asyncio.ensure_future(block())
+        await asyncio.sleep(0.05 * TIMEOUT)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        event = await wait_closed(ws)
+        release.set()
+    assert log.types() == ["error", "close"]
+    assert (event.wasClean, event.code) == (False, 1006)
+    assert ws.failure is not None
+    assert ws.failure.kind == "aborted"
+
+
 async def test_ping_on_open_connection_gives_no_event() -> None:
     """wsapi.ping() sends a Ping the websockets server answers; the Pong is no event."""
     async with echo_server() as server:

@@ -407,7 +407,12 @@ class WebSocket(EventTarget):
         self._buffered_stale = True
 
     async def __aenter__(self) -> WebSocket:
-        await self.opened
+        try:
+            await self.opened
+        except asyncio.CancelledError:
+            # Neither the block nor __aexit__ will run: the connection is given up here.
+            self._close(1001, "")
+            raise
         return self
 
     async def __aexit__(
