@@ -150,7 +150,8 @@ class ConnectionHandler(Protocol):
         """The TCP connection is closed: the last call."""
 
     def _on_drained(self) -> None:
-        """Everything written so far has been handed to the operating system."""
+        """The write buffer went down to the mark of ``watch_drain()`` (by default: all
+        written so far has been handed to the operating system)."""
 
 
 class _ReadBuffer(threading.local):

@@ -401,8 +401,9 @@ class WebSocket(EventTarget):
             try:
                 await waiter
             finally:
-                if entry in self._drain_waiters:
+                if entry in self._drain_waiters:  # (Cancelled: the others' mark may rise.)
                     self._drain_waiters.remove(entry)
+                    self._watch_drain()
         # The caller goes on in a later callback than the last measurement.
         self._buffered_stale = True
 
