@@ -128,7 +128,7 @@ class Session:
 
     async def until_stopped(self, awaitable: Awaitable[T]) -> T | _Stopped:
         """The result of ``awaitable``, or ``STOPPED`` if the session stops first."""
-        # A future (ws.opened) is shielded: stopping must not cancel the library's future.
+        # A future is shielded: stopping must not cancel a future that others may await.
         if isinstance(awaitable, asyncio.Future):
             task: asyncio.Future[T] = asyncio.shield(awaitable)
         else:
