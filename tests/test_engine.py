@@ -745,14 +745,28 @@ def test_close_without_payload(fixed_mask: bytes) -> None:
     assert conn.close_received == CloseReceived(1005, "")
 
 
-def test_close_with_code_and_reason_echoes_code(fixed_mask: bytes) -> None:
-    """A Close with 1000 and a reason is reported and its code echoed (RFC 6455 5.5.1)."""
+def test_close_with_code_and_reason_echoes_both(fixed_mask: bytes) -> None:
+    """A Close with 1000 and a reason is reported, and its code and reason are echoed."""
     conn = open_connection()
     conn.receive_data(b"\x88\x08\x03\xe8bye \xc3\xa9")
     assert conn.next_event() == CloseReceived(1000, "bye é")
-    assert sent(conn) == b"\x88\x82" + KEY + xor(b"\x03\xe8", KEY)
+    assert sent(conn) == b"\x88\x88" + KEY + xor(b"\x03\xe8bye \xc3\xa9", KEY)
+    assert conn.close_sent == (1000, "bye é")
     assert conn.state is State.CLOSING
     assert conn.closing_handshake_complete
+
+
+def test_close_with_longest_reason_echoed_whole() -> None:
+    """A Close with a 123-byte reason (the most a Close can carry) goes back unchanged."""
+    reason = "\u00e9" * 61 + "x"
+    payload = (4001).to_bytes(2, "big") + reason.encode()
+    assert len(payload) == 125
+    conn = open_connection()
+    conn.receive_data(b"\x88\x7d" + payload)
+    assert conn.next_event() == CloseReceived(4001, reason)
+    assert client_frames(sent(conn)) == [(0x88, payload)]
+    assert conn.close_sent == (4001, reason)
+    assert conn.failure is None
 
 
 def test_close_one_byte_payload_fails() -> None:

@@ -611,10 +611,10 @@ class ClientConnection:
             # 5.5.1: "If an endpoint receives a Close frame and did not previously send a
             # Close frame, the endpoint MUST send a Close frame in response. (When sending a
             # Close frame in response, the endpoint typically echos the status code it
-            # received.)"
-            echoed = None if code == CloseCode.NO_STATUS_RECEIVED else code
-            self._write_frame(_CLOSE, _close_payload(echoed, ""))
-            self.close_sent = (echoed, "")
+            # received.)" The reason goes back too, as Chromium sends it: the payload is
+            # echoed as it came, already checked (a valid code, at most 123 bytes of UTF-8).
+            self._write_frame(_CLOSE, payload)
+            self.close_sent = (None if code == CloseCode.NO_STATUS_RECEIVED else code, reason)
         # The stream may already have ended behind the Close (a server closes TCP right
         # after its Close): the connection is then closed, and cleanly if ours went out.
         self.state = State.CLOSED if self._eof else State.CLOSING
