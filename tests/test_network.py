@@ -153,27 +153,6 @@ async def test_handshake_response_that_never_ends_is_bounded() -> None:
     assert "exceeds" in ws.failure.reason
 
 
-async def test_peer_that_never_answers_close() -> None:
-    """Our Close unanswered: close 1006 within close_timeout."""
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(switching_protocols(await read_request(reader)))
-        await asyncio.sleep(60)
-
-    async with raw_server(handler) as url:
-        ws = WebSocket(url, agent=UserAgent(proxy=None, close_timeout=0.3))
-        log = events_of(ws)
-        await ws.opened
-        start = time.monotonic()
-        ws.close(1000)
-        await asyncio.wait_for(ws.closed, 10 * TIMEOUT)
-        elapsed = time.monotonic() - start
-    assert log == ["open", "error", "close 1006 False"]
-    assert ws.failure is not None
-    assert ws.failure.kind == "close_timeout"
-    assert elapsed < 0.3 + 2 * TIMEOUT
-
-
 async def test_peer_that_stops_reading() -> None:
     """A peer that stops reading while we send: close() still ends within close_timeout,
     and bufferedAmount shows what never left."""

@@ -97,7 +97,7 @@ FAILURE_KINDS = (
     "handshake",  # the server's 101 response broke a rule of RFC 6455 4.1
     "protocol",  # the peer broke RFC 6455 after the opening (wsapi sent 1002/1007/1009)
     "connection_lost",  # TCP closed or reset without a Close frame
-    "close_timeout",  # the peer did not answer our Close within close_timeout
+    "close_timeout",  # the peer did not answer our Close in time (no error event: not a failure)
     "keepalive_timeout",  # nothing arrived within ping_timeout after a keepalive Ping
     "proxy",  # the proxy refused or failed
     "blocked",  # the agent refused the URL (blocked port, mixed content)
@@ -640,7 +640,8 @@ class WebSocketTransport(asyncio.BufferedProtocol):
 
     def _close_timed_out(self) -> None:
         logger.info("the peer did not answer our Close within %s s", self.close_timeout)
-        self.fail(None, "the peer did not answer our Close frame in time", "close_timeout")
+        reason = f"the peer did not answer our Close frame within {self.close_timeout} s"
+        self.fail(None, reason, "close_timeout")
         self.abort()
 
     def _start_timer(self, callback: Callable[[], None]) -> None:

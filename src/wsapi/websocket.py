@@ -616,7 +616,11 @@ class WebSocket(EventTarget):
     def _on_failure(self, failure: ConnectionFailure) -> None:
         """The user agent was required to fail the WebSocket connection: remembered for the
         close task, which fires error before close."""
-        self._fail_required = True
+        # A closing handshake that close_timeout ended is not a failure in the standard's
+        # sense: the close is unclean (1006) but fires no error, as in Chromium; ws.failure
+        # still says why.
+        if failure.kind != "close_timeout":
+            self._fail_required = True
         if self._failure is None:
             self._failure = failure
 
