@@ -22,8 +22,12 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     names = pyfuncitem._fixtureinfo.argnames
     kwargs: dict[str, Any] = {name: pyfuncitem.funcargs[name] for name in names}
 
+    # A test marked slow(seconds) gets that many more seconds (a fixed delay of a peer's).
+    slow = pyfuncitem.get_closest_marker("slow")
+    limit = 30 * TIMEOUT + (slow.args[0] if slow is not None else 0)
+
     async def run() -> None:
-        await asyncio.wait_for(pyfuncitem.obj(**kwargs), 30 * TIMEOUT)
+        await asyncio.wait_for(pyfuncitem.obj(**kwargs), limit)
         # Let callbacks already scheduled run, then no task may be left behind.
         for _ in range(3):
             await asyncio.sleep(0)

@@ -14,13 +14,14 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from parity import compare
 from parity.chromium import Chromium, ChromiumUnavailable, find_chromium, run_in_page
 from parity.peers import running
-from parity.scenario import Scenario
+from parity.scenario import END_TIMEOUT_MS, Scenario
 from parity.scenarios import GLOBAL_DIFFERENCES, KNOWN_DIFFERENCES, SCENARIOS
 from parity.wsapi_runner import Run
 from support import TIMEOUT
@@ -64,20 +65,36 @@ def chromium() -> Iterator[Chromium]:
         browser.stop()
 
 
-def _agent() -> UserAgent:
-    return UserAgent(standard="whatwg", proxy=None)
+def _agent(scenario: Scenario) -> UserAgent:
+    if scenario.close_timeout is None:
+        return UserAgent(standard="whatwg", proxy=None)
+    return UserAgent(standard="whatwg", proxy=None, close_timeout=scenario.close_timeout)
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=[scenario.name for scenario in SCENARIOS])
+def _extra_seconds(scenario: Scenario) -> float:
+    """How much longer than usual the scenario may wait for its close (for a timeout of
+    Chromium's)."""
+    return max(0.0, (scenario.end_timeout_ms - END_TIMEOUT_MS) / 1000)
+
+
+def _param(scenario: Scenario) -> Any:
+    """The scenario as a pytest parameter, marked slow when it waits longer than usual."""
+    extra = _extra_seconds(scenario)
+    marks = [pytest.mark.slow(extra)] if extra else []
+    return pytest.param(scenario, id=scenario.name, marks=marks)
+
+
+@pytest.mark.parametrize("scenario", [_param(scenario) for scenario in SCENARIOS])
 async def test_parity(scenario: Scenario, chromium: Chromium) -> None:
     """The scenario's logs in Chromium and in wsapi agree, but for its declared differences."""
     program = scenario.program()
+    page_timeout = PAGE_TIMEOUT + _extra_seconds(scenario)
     async with running(scenario.peer) as peer:
-        page = await run_in_page(chromium, program, peer.host, PAGE_TIMEOUT)
+        page = await run_in_page(chromium, program, peer.host, page_timeout)
         await peer.quiet(QUIET_TIMEOUT)
         browser_log: compare.Log = {"client": page.log, "server": peer.take_log()}
 
-        run = Run(program, peer.host, _agent())
+        run = Run(program, peer.host, _agent(scenario))
         try:
             client_log = await run.run()
             await peer.quiet(QUIET_TIMEOUT)

@@ -146,6 +146,10 @@ class Scenario:
     differences: tuple[Difference, ...] = ()
     """Known differences from Chromium, each with its reason (compare.py)."""
     end_timeout_ms: int = END_TIMEOUT_MS
+    close_timeout: float | None = None
+    """wsapi's ``close_timeout`` (seconds) in this scenario, when not the default: Chromium's
+    are fixed (60 s for the peer's Close, 2 s for its TCP close after the closing
+    handshake), and the results do not depend on the length."""
 
     def program(self) -> dict[str, Any]:
         """What both runners read."""
