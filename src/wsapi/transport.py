@@ -97,7 +97,7 @@ FAILURE_KINDS = (
     "handshake",  # the server's 101 response broke a rule of RFC 6455 4.1
     "protocol",  # the peer broke RFC 6455 after the opening (wsapi sent 1002/1007/1009)
     "connection_lost",  # TCP closed or reset without a Close frame
-    "close_timeout",  # the peer did not answer our Close in time (no error event: not a failure)
+    "close_timeout",  # our Close unanswered within close_timeout (close 1006, no error event)
     "keepalive_timeout",  # nothing arrived within ping_timeout after a keepalive Ping
     "proxy",  # the proxy refused or failed
     "blocked",  # the agent refused the URL (blocked port, mixed content)
