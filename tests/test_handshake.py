@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import itertools
@@ -14,21 +15,27 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from support import TIMEOUT, connect, raw_server, read_request
 from wsapi.protocol import handshake
 from wsapi.protocol.constants import MAX_HANDSHAKE_RESPONSE_SIZE
 from wsapi.protocol.deflate import DeflateParameters
+from wsapi.protocol.engine import ClientConnection
+from wsapi.protocol.events import Failed, RefusalBodyExpected
 from wsapi.protocol.handshake import (
     GUID,
+    MAX_REFUSAL_BODY_SIZE,
     ExtensionElement,
     HandshakeError,
     HandshakeRequest,
     HandshakeResponse,
+    Headers,
     ResponseReader,
     accept_value,
     build_request,
     parse_extension_list,
     validate_response,
 )
+from wsapi.transport import REFUSAL_BODY_WAIT, ConnectionFailure
 
 
 def parse_request(data: bytes) -> tuple[str, str, list[tuple[str, str]]]:
@@ -736,3 +743,216 @@ def test_compiled_plain_head_is_its_python_twin(head: bytes, cut: int) -> None:
     and on any of its beginnings."""
     for data in (head, head[:cut]):
         assert handshake._read_plain_head(data) == handshake._read_plain_head_py(data)
+
+
+# The body of a refusal (a response other than 101)
+
+
+def refusal(body: bytes, *headers: tuple[str, str]) -> bytes:
+    return response_bytes("HTTP/1.1 403 Forbidden", headers) + body
+
+
+def test_refusal_body_with_length() -> None:
+    """A 403's body, as long as its Content-Length says, comes with the response."""
+    request = fresh()
+    result = ResponseReader(request).receive(
+        refusal(b'{"error": "no"}', ("Content-Length", "15")) + b"more"
+    )
+    assert isinstance(result, HandshakeResponse)
+    assert (result.status_code, result.body) == (403, b'{"error": "no"}')
+    failure = validate_response(request, result)
+    assert isinstance(failure, HandshakeError)
+    assert (failure.status_code, failure.body) == (403, b'{"error": "no"}')
+
+
+def test_refusal_body_in_pieces() -> None:
+    """The response waits for its body; its head is known meanwhile (``refusal``)."""
+    request = fresh()
+    reader = ResponseReader(request)
+    assert reader.receive(refusal(b"ab", ("Content-Length", "5"))) is None
+    assert reader.refusal is not None
+    assert reader.refusal.status_code == 403
+    assert reader.receive(b"c") is None
+    result = reader.receive(b"de")
+    assert isinstance(result, HandshakeResponse)
+    assert result.body == b"abcde"
+    assert reader.refusal is None
+
+
+def test_refusal_body_chunked() -> None:
+    """A chunked body is read to its last chunk, without the chunk framing."""
+    request = fresh()
+    result = ResponseReader(request).receive(
+        refusal(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", ("Transfer-Encoding", "chunked"))
+    )
+    assert isinstance(result, HandshakeResponse)
+    assert result.body == b"abcde"
+
+
+def test_refusal_body_until_close() -> None:
+    """A body without a length ends with the stream."""
+    request = fresh()
+    reader = ResponseReader(request)
+    assert reader.receive(refusal(b"partial ")) is None
+    assert reader.receive(b"page") is None
+    result = reader.receive(b"")
+    assert isinstance(result, HandshakeResponse)
+    assert result.body == b"partial page"
+
+
+def test_refusal_body_cut_short() -> None:
+    """A stream that ends inside a body with a length gives what arrived."""
+    request = fresh()
+    reader = ResponseReader(request)
+    assert reader.receive(refusal(b"abc", ("Content-Length", "100"))) is None
+    result = reader.receive(b"")
+    assert isinstance(result, HandshakeResponse)
+    assert result.body == b"abc"
+
+
+@pytest.mark.parametrize("framing", ["length", "close"])
+def test_refusal_body_is_bounded(framing: str) -> None:
+    """Only the first MAX_REFUSAL_BODY_SIZE bytes of a body are kept, and the response is
+    complete once they have arrived, whatever the body's announced length."""
+    request = fresh()
+    size = 10 * handshake.MAX_REFUSAL_BODY_SIZE
+    headers = [("Content-Length", str(size))] if framing == "length" else []
+    reader = ResponseReader(request)
+    head = refusal(b"", *headers)
+    assert reader.receive(head) is None
+    chunk = bytes(range(256)) * 64
+    result = None
+    received = 0
+    while result is None:
+        result = reader.receive(chunk)
+        received += len(chunk)
+        assert received < size
+    assert isinstance(result, HandshakeResponse)
+    assert received == handshake.MAX_REFUSAL_BODY_SIZE
+    assert result.body == (chunk * 4)[: handshake.MAX_REFUSAL_BODY_SIZE]
+
+
+def test_refusal_without_body() -> None:
+    """A 204 (no body by definition) and a Content-Length of 0 complete with the head."""
+    request = fresh()
+    for head in (
+        response_bytes("HTTP/1.1 204 No Content", []),
+        refusal(b"", ("Content-Length", "0")),
+    ):
+        result = ResponseReader(request).receive(head)
+        assert isinstance(result, HandshakeResponse)
+        assert result.body == b""
+
+
+def test_engine_reports_refusal_body_then_failure() -> None:
+    """The engine says once that a refusal's body is coming, then fails with the body;
+    receive_eof() (the transport's time bound) ends the wait with what arrived."""
+    engine = ClientConnection("example.com", "/")
+    engine.receive_data(refusal(b"ab", ("Content-Length", "9")))
+    assert engine.next_event() == RefusalBodyExpected(403)
+    assert engine.next_event() is None
+    engine.receive_data(b"cd")
+    assert engine.next_event() is None
+    engine.receive_eof()
+    failed = engine.next_event()
+    assert isinstance(failed, Failed)
+    assert (failed.kind, failed.status_code, failed.body) == ("handshake", 403, b"abcd")
+
+
+# Headers
+
+
+def test_headers_mapping() -> None:
+    """Headers: names in any case, repeated fields joined by ", " and kept apart by
+    get_all, each name once in iteration (lower-cased, first appearance first)."""
+    headers = Headers([("x-a", "1"), ("content-type", "text/plain"), ("X-A", "2")])
+    assert headers["X-A"] == "1, 2"
+    assert headers.get_all("x-a") == ["1", "2"]
+    assert headers["Content-Type"] == "text/plain"
+    assert "CONTENT-TYPE" in headers
+    assert "x-b" not in headers
+    assert headers.get("x-b") is None
+    assert list(headers) == ["x-a", "content-type"]
+    assert len(headers) == 2
+    assert headers.get_all("x-b") == []
+    with pytest.raises(KeyError):
+        headers["x-b"]
+    assert dict(headers) == {"x-a": "1, 2", "content-type": "text/plain"}
+    assert repr(headers) == (
+        "Headers([('x-a', '1'), ('x-a', '2'), ('content-type', 'text/plain')])"
+    )
+
+
+# A refusal's body over the network: bounded in bytes and in time
+
+
+async def refusing_server_failure(
+    answer: bytes, *, stall: bool = False
+) -> tuple[ConnectionFailure, float]:
+    """Connect to a raw server that answers ``answer`` (then stalls, with ``stall``, or
+    closes); the failure and the seconds from the connection to the failure."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer)
+        await writer.drain()
+        if stall:
+            await asyncio.sleep(60 * TIMEOUT)
+
+    loop = asyncio.get_running_loop()
+    async with raw_server(handler) as url:
+        started = loop.time()
+        _, recorder = await connect(url)
+        assert await asyncio.wait_for(recorder.closed, 10 * TIMEOUT) == (False, 1006, "")
+        elapsed = loop.time() - started
+    assert recorder.kinds() == ["failure", "closed"]
+    return recorder.failure(), elapsed
+
+
+async def test_refusal_body_reaches_the_failure() -> None:
+    """A 403 with a body: the failure has the status, the headers as a case-insensitive
+    mapping and as raw pairs, and the body; at once, without waiting for the server."""
+    body = b'{"error": "token expired"}'
+    answer = refusal(body, ("Content-Type", "application/json"), ("Content-Length", "26"))
+    failure, elapsed = await refusing_server_failure(answer, stall=True)
+    assert (failure.kind, failure.status_code, failure.body) == ("http_status", 403, body)
+    assert failure.headers["content-type"] == "application/json"
+    assert failure.raw_headers == (("content-type", "application/json"), ("content-length", "26"))
+    assert elapsed < REFUSAL_BODY_WAIT
+
+
+async def test_refusal_huge_body_is_cut() -> None:
+    """A body of megabytes: the failure keeps its first MAX_REFUSAL_BODY_SIZE bytes."""
+    size = 8 * 1024 * 1024
+    body = bytes(range(256)) * (size // 256)
+    answer = refusal(body, ("Content-Length", str(size)))
+    failure, _ = await refusing_server_failure(answer, stall=True)
+    assert failure.status_code == 403
+    assert failure.body == body[:MAX_REFUSAL_BODY_SIZE]
+
+
+async def test_refusal_body_that_stalls() -> None:
+    """A server that sends the head and part of the body, then nothing: the failure comes
+    REFUSAL_BODY_WAIT after the head, with the part that arrived."""
+    answer = refusal(b"partial", ("Content-Length", "1000"))
+    failure, elapsed = await refusing_server_failure(answer, stall=True)
+    assert (failure.status_code, failure.body) == (403, b"partial")
+    assert REFUSAL_BODY_WAIT <= elapsed < REFUSAL_BODY_WAIT + 2 * TIMEOUT
+
+
+async def test_refusal_head_alone_then_stall() -> None:
+    """Headers without any body byte, a body announced, then a stall: the failure comes
+    after REFUSAL_BODY_WAIT with an empty body."""
+    answer = refusal(b"", ("Content-Type", "text/html"))
+    failure, elapsed = await refusing_server_failure(answer, stall=True)
+    assert (failure.status_code, failure.body) == (403, b"")
+    assert failure.headers["Content-Type"] == "text/html"
+    assert REFUSAL_BODY_WAIT <= elapsed < REFUSAL_BODY_WAIT + 2 * TIMEOUT
+
+
+async def test_refusal_body_until_close_over_network() -> None:
+    """A body without a length that the server ends by closing: the failure has all of it,
+    without waiting for REFUSAL_BODY_WAIT."""
+    failure, elapsed = await refusing_server_failure(refusal(b"<h1>Forbidden</h1>"))
+    assert failure.body == b"<h1>Forbidden</h1>"
+    assert elapsed < REFUSAL_BODY_WAIT

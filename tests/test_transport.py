@@ -95,7 +95,8 @@ async def test_http_404_fails_with_status() -> None:
         assert await recorder.closed == (False, 1006, "")
     failure = recorder.failure()
     assert failure.status_code == 404
-    assert ("x-why", "nope") in failure.headers
+    assert ("x-why", "nope") in failure.raw_headers
+    assert failure.headers["X-Why"] == "nope"
     assert "404" in failure.reason
     assert failure.kind == "http_status"
     assert recorder.kinds() == ["failure", "closed"]

@@ -36,24 +36,29 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol, cast
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, cast, get_args
 
 from .agent import UserAgent
 from .deadlines import Timer, deadlines_of
 from .protocol.codec import PURE_PYTHON
 from .protocol.constants import CloseCode
 from .protocol.engine import ClientConnection, State, deliver_messages
-from .protocol.events import CloseReceived, Failed, Opened, PongReceived
+from .protocol.events import CloseReceived, Failed, Opened, PongReceived, RefusalBodyExpected
+from .protocol.handshake import MAX_REFUSAL_BODY_SIZE, Headers
 from .proxy import ProxyError, ProxyURL, open_tunnel, parse_proxy_url
 from .socket_transport import SocketTransport, carries, open_connection
 from .url import WebSocketURL
 
 __all__ = [
     "FAILURE_KINDS",
+    "MAX_REFUSAL_BODY_SIZE",
     "READ_HIGH_WATER",
+    "REFUSAL_BODY_WAIT",
     "ConnectionFailure",
     "ConnectionHandler",
+    "FailureKind",
+    "Headers",
     "WebSocketTransport",
     "establish_a_websocket_connection",
     "report_failure",
@@ -87,7 +92,7 @@ READ_HIGH_WATER = 1024 * 1024
 """Unparsed bytes past which reading pauses while messages wait to be handed over: a
 peer that floods a slow consumer fills the socket buffers, not our memory."""
 
-FAILURE_KINDS = (
+FailureKind = Literal[
     "dns",  # the host name did not resolve
     "refused",  # the server refused the TCP connection
     "unreachable",  # any other network error while connecting
@@ -103,7 +108,15 @@ FAILURE_KINDS = (
     "blocked",  # the agent refused the URL (blocked port, mixed content)
     "buffer_full",  # bufferedAmount passed the agent's maximum
     "aborted",  # close() before the connection opened, or the program ended
-)
+]
+"""What failed: the ``kind`` of a ``ConnectionFailure``."""
+
+FAILURE_KINDS: tuple[FailureKind, ...] = get_args(FailureKind)
+
+REFUSAL_BODY_WAIT = 0.25
+"""Seconds the failure of a handshake answered with a status other than 101 waits for the
+rest of that response's body (its start is ``ConnectionFailure.body``), at most: a body sent
+with its head is there at once; a server that stalls delays the error event no longer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,14 +124,25 @@ class ConnectionFailure:
     """Why a connection failed: the readable reason the standard events may not carry (the
     living standard hides it from scripts; a Python program is not a web page)."""
 
-    kind: str
+    kind: FailureKind
     """One of ``FAILURE_KINDS``."""
     reason: str
     """A sentence for people and logs."""
     status_code: int | None = None
-    """The HTTP status, when the server answered the handshake with one other than 101."""
-    headers: tuple[tuple[str, str], ...] = ()
-    """That response's headers (names lower-cased)."""
+    """The HTTP status, when the server (or the proxy) answered with one other than 101
+    (or 200 to a proxy's CONNECT)."""
+    raw_headers: tuple[tuple[str, str], ...] = ()
+    """That response's header fields, in order (names lower-cased)."""
+    body: bytes = b""
+    """The start of that response's body: at most ``MAX_REFUSAL_BODY_SIZE`` bytes, those
+    that arrived within ``REFUSAL_BODY_WAIT`` seconds of its head."""
+    headers: Headers = field(init=False, repr=False, compare=False)
+    """``raw_headers`` as a read-only mapping with case-insensitive names."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAILURE_KINDS:
+            raise ValueError(f"{self.kind!r} is not a failure kind: {', '.join(FAILURE_KINDS)}")
+        object.__setattr__(self, "headers", Headers(self.raw_headers))
 
     def __str__(self) -> str:
         return self.reason
@@ -245,7 +269,7 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         # The timer of the phase that may hang (opening, closing), on the loop's shared timer.
         self._deadlines = deadlines_of(self.loop)
         self._timer: Timer | None = None
-        self._failure_kind: str | None = None
+        self._failure_kind: FailureKind | None = None
         # bufferedAmount accounting: the wire offsets at which each message's bytes start and
         # end, and its application bytes, for messages not yet wholly handed to the OS.
         self._wire_written = 0
@@ -346,7 +370,7 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         self._flush()
         self._start_timer(self._close_timed_out)
 
-    def fail(self, code: int | None, reason: str, kind: str) -> None:
+    def fail(self, code: int | None, reason: str, kind: FailureKind) -> None:
         """_Fail the WebSocket Connection_ for a local reason: a Close with ``code`` goes out
         if it still can, and the failure is reported from the pump."""
         if self.engine.state is State.CLOSED:
@@ -504,6 +528,9 @@ class WebSocketTransport(asyncio.BufferedProtocol):
                 self._start_timer(self._close_transport)
             elif isinstance(event, Failed):
                 self._dispatch_failure(event)
+            elif isinstance(event, RefusalBodyExpected):
+                self._wait_for_refusal_body()
+                continue
             elif isinstance(event, PongReceived):
                 self.last_pong = event.data
                 if self._ping_deadline is not None and event.data == self._ping_payload():
@@ -522,13 +549,16 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         self._cancel_timer()
         self._stop_keepalive()
         self._settle()
+        kind: FailureKind
         if event.kind == "handshake":
             kind = "http_status" if event.status_code is not None else "handshake"
         elif event.kind == "local":
             kind = self._failure_kind or "aborted"
         else:
-            kind = event.kind
-        failure = ConnectionFailure(kind, event.reason, event.status_code, event.headers)
+            kind = "connection_lost" if event.kind == "connection_lost" else "protocol"
+        failure = ConnectionFailure(
+            kind, event.reason, event.status_code, event.headers, event.body
+        )
         logger.info("WebSocket connection failed (%s): %s", kind, event.reason)
         self._call(self.handler._on_failure, failure)
         self._close_transport()
@@ -665,6 +695,22 @@ class WebSocketTransport(asyncio.BufferedProtocol):
         if self.engine.state is State.CONNECTING:
             self.fail(None, f"the connection did not open within {open_timeout} s", "timeout")
 
+    def _wait_for_refusal_body(self) -> None:
+        # The body of a refusal is worth a short wait, within open_timeout: this timer
+        # replaces the open timer.
+        when = self.loop.time() + REFUSAL_BODY_WAIT
+        if self._timer is not None and self._timer.callback is not None:
+            when = min(when, self._timer.when)
+        self._cancel_timer()
+        self._timer = self._deadlines.call_at(when, self._refusal_body_waited)
+
+    def _refusal_body_waited(self) -> None:
+        # Nothing more is read: to the engine the stream ends here, and the failure is
+        # reported with the part of the body that arrived. (The TCP connection closes next.)
+        self._timer = None
+        self.engine.receive_eof()
+        self._schedule_pump()
+
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._deadlines.cancel(self._timer)
@@ -710,7 +756,9 @@ async def establish_a_websocket_connection(
     loop = asyncio.get_running_loop()
     open_timeout = agent.open_timeout
 
-    def fail(kind: str, reason: str, status: int | None = None, hdrs: Headers = ()) -> None:
+    def fail(
+        kind: FailureKind, reason: str, status: int | None = None, hdrs: _HeaderPairs = ()
+    ) -> None:
         report_failure(handler, ConnectionFailure(kind, reason, status, hdrs))
 
     try:
@@ -879,7 +927,7 @@ def _only_ours(task: asyncio.Task[object]) -> bool:
     return False  # (Python 3.10 times the connection out with wait_for.)
 
 
-Headers = tuple[tuple[str, str], ...]
+_HeaderPairs = tuple[tuple[str, str], ...]
 
 
 async def _connect(
@@ -975,7 +1023,9 @@ def _log_payload(direction: str, message: str | bytes) -> None:
     payload_logger.debug("%s %s (%d): %s%s", direction, kind, len(message), shown, more)
 
 
-def _classify(error: BaseException, url: WebSocketURL, timeout: float | None) -> tuple[str, str]:
+def _classify(
+    error: BaseException, url: WebSocketURL, timeout: float | None
+) -> tuple[FailureKind, str]:
     where = f"{url.host}:{url.port}"
     detail = (error.strerror if isinstance(error, OSError) else None) or str(error)
     detail = detail or type(error).__name__

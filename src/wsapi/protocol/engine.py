@@ -85,7 +85,15 @@ from .deflate import (
     TAIL,
     PerMessageDeflate,
 )
-from .events import CloseReceived, EngineEvent, Failed, Opened, PingReceived, PongReceived
+from .events import (
+    CloseReceived,
+    EngineEvent,
+    Failed,
+    Opened,
+    PingReceived,
+    PongReceived,
+    RefusalBodyExpected,
+)
 from .handshake import (
     HandshakeError,
     HandshakeResponse,
@@ -328,9 +336,13 @@ class ClientConnection:
     # Internals: the handshake.
 
     def _receive_handshake(self, data: bytes) -> None:
-        assert self._reader is not None
-        result = self._reader.receive(data)
+        reader = self._reader
+        assert reader is not None
+        waiting = reader.refusal is not None
+        result = reader.receive(data)
         if result is None:
+            if not waiting and reader.refusal is not None:
+                self._pending.append(RefusalBodyExpected(reader.refusal.status_code))
             return
         if isinstance(result, HandshakeResponse):
             checked = validate_response(self.request, result)
@@ -340,7 +352,7 @@ class ClientConnection:
                 self.protocol, self.extensions, agreed = checked
                 if agreed is not None:
                     self.deflate = PerMessageDeflate(agreed)
-                trailing = self._reader.trailing_data
+                trailing = reader.trailing_data
                 self._reader = None
                 self.state = State.OPEN
                 self._pending.append(Opened(self.protocol, self.extensions, result.headers))
@@ -349,7 +361,9 @@ class ClientConnection:
                 return
         self._reader = None
         self.state = State.CLOSED
-        self.failure = Failed(result.reason, "handshake", None, result.status_code, result.headers)
+        self.failure = Failed(
+            result.reason, "handshake", None, result.status_code, result.headers, result.body
+        )
         self._pending.append(self.failure)
 
     # Internals: frames.

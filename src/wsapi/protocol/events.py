@@ -16,6 +16,7 @@ __all__ = [
     "Opened",
     "PingReceived",
     "PongReceived",
+    "RefusalBodyExpected",
 ]
 
 
@@ -73,6 +74,26 @@ class Failed:
     """The HTTP status of a handshake response that was not 101, if that is the failure."""
     headers: tuple[tuple[str, str], ...] = field(default=())
     """The headers of that HTTP response."""
+    body: bytes = b""
+    """The start of that response's body (at most ``handshake.MAX_REFUSAL_BODY_SIZE``)."""
 
 
-EngineEvent = str | bytes | Opened | PingReceived | PongReceived | CloseReceived | Failed
+@dataclass(frozen=True, slots=True)
+class RefusalBodyExpected:
+    """The server answered the handshake with a status other than 101 and its body is still
+    arriving: the failure is reported once it has (the layer above bounds the wait by
+    calling ``receive_eof``)."""
+
+    status_code: int
+
+
+EngineEvent = (
+    str
+    | bytes
+    | Opened
+    | PingReceived
+    | PongReceived
+    | CloseReceived
+    | Failed
+    | RefusalBodyExpected
+)

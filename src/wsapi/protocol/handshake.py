@@ -15,7 +15,7 @@ import functools
 import hashlib
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import h11
@@ -26,9 +26,11 @@ from .deflate import EXTENSION_NAME, DeflateParameters, parse_response
 
 __all__ = [
     "GUID",
+    "MAX_REFUSAL_BODY_SIZE",
     "ExtensionElement",
     "HandshakeError",
     "HandshakeRequest",
+    "Headers",
     "ResponseReader",
     "accept_value",
     "build_request",
@@ -39,6 +41,10 @@ __all__ = [
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 """RFC 6455 1.3: the globally unique identifier appended to the key."""
+
+MAX_REFUSAL_BODY_SIZE = 64 * 1024
+"""Bytes kept of the body of a response other than 101 (an error page, a JSON reason): its
+start says why the server refused; more is not read."""
 
 # Headers the protocol itself writes; a caller may not set them (RFC 6455 4.1).
 RESERVED_REQUEST_HEADERS = frozenset(
@@ -156,14 +162,56 @@ def _request_template(
     return _RequestTemplate(event, data, key_at)
 
 
+class Headers(Mapping[str, str]):
+    """HTTP response headers as a read-only mapping whose names are case-insensitive:
+    ``headers["content-type"]``, ``"Content-Type" in headers``. A name sent in several
+    fields gives their values joined by ``", "`` (as Fetch's ``Headers.get()``), and
+    ``get_all(name)`` gives them one by one; iteration gives each name once, lower-cased,
+    in the order of first appearance."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        fields: dict[str, list[str]] = {}
+        for name, value in pairs:
+            fields.setdefault(name.lower(), []).append(value)
+        self._fields = fields
+
+    def __getitem__(self, name: str) -> str:
+        values = self._fields.get(name.lower()) if isinstance(name, str) else None
+        if values is None:
+            raise KeyError(name)
+        return ", ".join(values)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._fields
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def get_all(self, name: str) -> list[str]:
+        """The values of every field named ``name`` (any case), in order; ``[]`` if none."""
+        return list(self._fields.get(name.lower(), ()))
+
+    def __repr__(self) -> str:
+        pairs = [(name, value) for name, values in self._fields.items() for value in values]
+        return f"Headers({pairs!r})"
+
+
 @dataclass(slots=True)
 class HandshakeResponse:
-    """The server's response head."""
+    """The server's response head (and, for a status other than 101, the start of its
+    body)."""
 
     status_code: int
     reason: str
     headers: tuple[tuple[str, str], ...]
     """Names lower-cased, values decoded as ISO-8859-1 (HTTP's historical charset)."""
+    body: bytes = b""
+    """At most ``MAX_REFUSAL_BODY_SIZE`` bytes of the body (never any for a 101)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +221,7 @@ class HandshakeError:
     reason: str
     status_code: int | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
 
 
 class ResponseReader:
@@ -181,9 +230,23 @@ class ResponseReader:
 
     h11 reads it, unless it is a plain 101 (``_read_plain_head``): that one is read without
     h11, to the same result, and h11 is not even set up (it costs a tenth of a connection's
-    set-up). Anything else, an error included, goes to h11 with every byte so far."""
+    set-up). Anything else, an error included, goes to h11 with every byte so far.
 
-    __slots__ = ("_buffer", "_connection", "_received", "_request", "_trailing")
+    A response other than 101 is complete with its body, of which at most
+    ``MAX_REFUSAL_BODY_SIZE`` bytes are kept: once that much has arrived, or the body has
+    ended (its length, its last chunk, or the end of the stream for a body without a length),
+    or the stream has ended, cutting it short. ``refusal`` is its head meanwhile: bounding
+    that wait in time is the caller's part (it ends the stream)."""
+
+    __slots__ = (
+        "_body",
+        "_buffer",
+        "_connection",
+        "_received",
+        "_request",
+        "_trailing",
+        "refusal",
+    )
 
     def __init__(self, request: HandshakeRequest) -> None:
         self._request = request
@@ -191,10 +254,18 @@ class ResponseReader:
         self._trailing = b""
         self._connection: h11.Connection | None = None
         self._received = 0
+        self.refusal: HandshakeResponse | None = None
+        """The head of a response other than 101 while its body is being read."""
+        self._body = bytearray()
 
     def receive(self, data: bytes) -> HandshakeResponse | HandshakeError | None:
-        """Feed bytes (``b""`` for end of stream); returns the response once its head is
-        complete, an error, or None when more bytes are needed."""
+        """Feed bytes (``b""`` for end of stream); returns the response once it is complete
+        (the head of a 101; the head and the start of the body of anything else), an error,
+        or None when more bytes are needed."""
+        if self.refusal is not None:
+            assert self._connection is not None
+            self._connection.receive_data(data)
+            return self._read_body(self.refusal)
         if self._connection is not None:
             return self._receive_with_h11(data)
         buffer = self._buffer + data if self._buffer else data
@@ -245,12 +316,36 @@ class ResponseReader:
                 (name.decode("ascii", "replace").lower(), value.decode("latin-1"))
                 for name, value in event.headers
             )
-            return HandshakeResponse(
+            response = HandshakeResponse(
                 event.status_code, event.reason.decode("latin-1", "replace"), headers
             )
+            if isinstance(event, h11.InformationalResponse):
+                return response  # 1xx: no body (a 101 switches protocols).
+            return self._read_body(response)
         if isinstance(event, h11.ConnectionClosed):
             return HandshakeError("the server closed the connection before responding")
         return HandshakeError(f"unexpected HTTP event {type(event).__name__}")
+
+    def _read_body(self, response: HandshakeResponse) -> HandshakeResponse | None:
+        """Take the body's bytes h11 has; the response once the body is complete."""
+        connection = self._connection
+        assert connection is not None
+        body = self._body
+        while len(body) < MAX_REFUSAL_BODY_SIZE:
+            try:
+                event = connection.next_event()
+            except h11.RemoteProtocolError:
+                break  # The stream ended inside the body: what arrived is what there is.
+            if event is h11.NEED_DATA:
+                self.refusal = response
+                return None
+            if not isinstance(event, h11.Data):
+                break  # EndOfMessage (or anything after it): the body is complete.
+            body += event.data[: MAX_REFUSAL_BODY_SIZE - len(body)]
+        self.refusal = None
+        response.body = bytes(body)
+        body.clear()
+        return response
 
     @property
     def trailing_data(self) -> bytes:
@@ -444,6 +539,7 @@ def validate_response(
             f"the server answered HTTP {status}{phrase} instead of 101 Switching Protocols",
             status,
             headers,
+            response.body,
         )
     # 4.1 check 2: "If the response lacks an |Upgrade| header field or the |Upgrade| header
     # field contains a value that is not an ASCII case-insensitive match for the value
