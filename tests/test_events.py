@@ -9,6 +9,7 @@ import asyncio
 import gc
 import logging
 import math
+import socket
 import sys
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from wsapi import UserAgent, WebSocket
 from wsapi.errors import DOMException
 from wsapi.events import (
     CloseEvent,
@@ -288,7 +290,7 @@ def test_message_event_defaults() -> None:
 
 def test_message_event_members() -> None:
     """Every MessageEventInit member is read back, the same from dict or keywords."""
-    data = bytearray(b"\x00\x01")
+    data: Any = bytearray(b"\x00\x01")  # (Any value, as the IDL's any; typed for WebSockets.)
     source = object()
     from_dict = MessageEvent(
         "message",
@@ -1507,6 +1509,82 @@ def test_handlers_for_different_types_are_independent() -> None:
     assert log == ["message"]
 
 
+# --- Attributes named on* that are not event handlers ------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["onfo", "on_foo", "onmesage", "onMessage", "on"])
+def test_misspelt_handler_is_refused(name: str) -> None:
+    """Setting an on* name the class does not declare raises AttributeError naming the
+    handlers there are; nothing is stored."""
+    target = Target()
+    with pytest.raises(AttributeError) as info:
+        setattr(target, name, lambda _event: None)
+    message = str(info.value)
+    assert f"has no event handler {name!r}" in message
+    assert "(its event handlers: onfoo, onmessage)" in message
+    assert (info.value.name, info.value.obj) == (name, target)
+    assert name not in vars(target)
+
+
+def test_handler_and_other_attributes_still_set() -> None:
+    """The declared handlers, and attributes of a script's own not named on*, are set as
+    before."""
+    target = Target()
+    log: list[str] = []
+    target.onfoo = recorder(log, "foo")
+    target.label = "mine"  # type: ignore[attr-defined]
+    target.o = 1  # type: ignore[attr-defined]
+    assert vars(target) == {"label": "mine", "o": 1}
+    target.dispatchEvent(Event("foo"))
+    assert log == ["foo"]
+
+
+def test_on_name_of_a_method_is_refused() -> None:
+    """An on* method is not a handler: assigning over it is refused; an on* property with a
+    setter (a subclass's own) takes the assignment."""
+
+    class Widget(EventTarget):
+        def __init__(self) -> None:
+            super().__init__()
+            self._ready = False
+
+        def on_thing(self) -> None:
+            pass
+
+        @property
+        def onready(self) -> bool:
+            return self._ready
+
+        @onready.setter
+        def onready(self, value: bool) -> None:
+            self._ready = value
+
+    widget = Widget()
+    widget.onready = True
+    assert widget.onready
+    with pytest.raises(AttributeError, match=r"its event handlers: none"):
+        widget.on_thing = lambda: None  # type: ignore[method-assign]
+
+
+async def test_websocket_misspelt_handler_is_refused() -> None:
+    """ws.onmesage = f and ws.on_message = f raise AttributeError naming the WebSocket's
+    four handlers; a script's own attribute is still allowed."""
+    with socket.socket() as unused:  # A port nothing listens on: the connection fails.
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    ws = WebSocket(f"ws://127.0.0.1:{port}/", agent=UserAgent(proxy=None))
+    for name in ("onmesage", "on_message", "onOpen"):
+        with pytest.raises(AttributeError) as info:
+            setattr(ws, name, lambda _event: None)
+        assert f"WebSocket has no event handler {name!r}" in str(info.value)
+        assert "(its event handlers: onclose, onerror, onmessage, onopen)" in str(info.value)
+    ws.label = "mine"  # type: ignore[attr-defined]
+    ws.onmessage = print
+    assert ws.onmessage is print
+    ws.close()
+    await asyncio.wait_for(ws.closed, 10)
+
+
 # --- The module's place in the layers ----------------------------------------------------------
 
 
@@ -1531,7 +1609,11 @@ def test_events_module_imports_only_stdlib_errors_and_webidl() -> None:
     """events.py imports the standard library, .errors and .webidl (string conversions)
     only: no network layer; and .webidl imports nothing of the package."""
     absolute, relative = _imports("events.py")
-    assert relative == {".errors", ".webidl"}
+    # .blob is imported only for the type checker (MessageEvent.data's type), and itself
+    # imports nothing of the package but .webidl.
+    assert relative == {".errors", ".webidl", ".blob"}
+    assert "Blob" not in vars(sys.modules["wsapi.events"])
+    assert _imports("blob.py")[1] == {".webidl"}
     # typing_extensions is imported only for the type checker (under TYPE_CHECKING).
     assert absolute <= sys.stdlib_module_names | {"__future__", "typing_extensions"}
     absolute, relative = _imports("webidl.py")

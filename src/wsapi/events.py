@@ -63,6 +63,8 @@ from .webidl import usv_string
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from .blob import Blob
+
 __all__ = [
     "AddEventListenerOptions",
     "CloseEvent",
@@ -71,10 +73,12 @@ __all__ = [
     "EventHandler",
     "EventInit",
     "EventListener",
+    "EventListenerObject",
     "EventListenerOptions",
     "EventTarget",
     "MessageEvent",
     "MessageEventInit",
+    "TypedEventListener",
     "dispatch_trusted",
     "fire_a_message_event",
     "fire_a_simple_event",
@@ -108,9 +112,10 @@ class EventInit(TypedDict, total=False):
 
 
 class MessageEventInit(EventInit, total=False):
-    """HTML ``dictionary MessageEventInit``."""
+    """HTML ``dictionary MessageEventInit``. (At run time ``data`` may be anything, as the
+    IDL's ``any``; the type checker holds it to what a WebSocket delivers.)"""
 
-    data: object
+    data: str | bytes | Blob
     origin: str
     lastEventId: str
     source: object
@@ -140,16 +145,24 @@ class AddEventListenerOptions(EventListenerOptions, total=False):
     signal: Any
 
 
-class _HandleEventObject(Protocol):
+E = TypeVar("E", bound="Event")
+E_contra = TypeVar("E_contra", bound="Event", contravariant=True)
+
+
+class EventListenerObject(Protocol[E_contra]):
     """The object form of the DOM's ``callback interface EventListener``."""
 
-    def handleEvent(self, event: Any, /) -> object: ...
+    def handleEvent(self, event: E_contra, /) -> object: ...
 
 
-EventListener = Callable[[Any], object] | _HandleEventObject
-"""A listener: a callable taking the event, or an object with ``handleEvent(event)``. The
-event parameter is ``Any`` so that a listener may annotate the event class it expects
-(``MessageEvent``), as TypeScript's per-type event maps allow."""
+EventListener = Callable[[Any], object] | EventListenerObject[Any]
+"""A listener of any event type: a callable taking the event, or an object with
+``handleEvent(event)``. The event parameter is ``Any`` here, for a target that does not say
+which event each type carries; ``WebSocket.addEventListener`` says it (``"message"`` takes
+a ``MessageEvent`` listener), as TypeScript's per-type event maps do."""
+
+TypedEventListener = Callable[[E], object] | EventListenerObject[E]
+"""A listener of events of class ``E``: ``TypedEventListener[MessageEvent]``."""
 
 
 def _init_dictionary(
@@ -425,13 +438,21 @@ class MessageEvent(Event):
         else:
             self._ports = tuple(ports)
 
-    # A property whose getter is C code (attrgetter): the attribute every message handler
-    # reads, at a third less than a ``def`` getter. (The compiled message path, _delivery,
-    # replaces it with the read-only descriptor of the _data slot.)
-    data: Any = property(
-        operator.attrgetter("_data"),
-        doc="The message: ``str`` for text; ``bytes`` or a ``Blob`` for binary data.",
-    )
+    if TYPE_CHECKING:
+
+        @property
+        def data(self) -> str | bytes | Blob:
+            """The message: ``str`` for text; ``bytes`` or a ``Blob`` for binary data."""
+
+    else:
+        # A property whose getter is C code (attrgetter): the attribute every message
+        # handler reads, at a third less than a ``def`` getter. (The compiled message path,
+        # _delivery, replaces it with the read-only descriptor of the _data slot.) A
+        # MessageEvent made by hand holds whatever its init dictionary's data was (IDL any).
+        data = property(
+            operator.attrgetter("_data"),
+            doc="The message: ``str`` for text; ``bytes`` or a ``Blob`` for binary data.",
+        )
 
     @property
     def origin(self) -> str:
@@ -550,6 +571,34 @@ def _flatten(method: str, options: object) -> bool:
     raise TypeError(f"{method}: options must be a bool or a mapping, not {type(options).__name__}")
 
 
+_object_setattr = object.__setattr__
+
+
+def _settable(cls: type[EventTarget], name: str) -> bool:
+    """Whether ``cls`` declares ``name`` as an attribute that takes assignments (a data
+    descriptor: an event handler, a property with a setter, a slot), not a method."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return hasattr(type(vars(klass)[name]), "__set__")
+    return False
+
+
+def _not_a_handler(cls: type[EventTarget], name: str) -> str:
+    """What is wrong with setting ``name``, which starts with "on" and which ``cls`` does
+    not declare: the event handlers it does have."""
+    handlers = sorted(
+        attribute
+        for klass in cls.__mro__
+        for attribute, value in vars(klass).items()
+        if isinstance(value, EventHandler)
+    )
+    have = ", ".join(handlers) if handlers else "none"
+    return (
+        f"{cls.__name__} has no event handler {name!r} (its event handlers: {have}); an "
+        "attribute of its own whose name starts with 'on' is refused as a likely mistake"
+    )
+
+
 def _same_callback(a: object, b: object) -> bool:
     return a is b or bool(a == b)
 
@@ -575,6 +624,18 @@ class EventTarget:
         self._captures: dict[str, int] = {}
         # HTML "event handler map": event type -> (the processing callback, its listener).
         self._event_handlers: dict[str, tuple[_EventHandlerCallback, _EventListener]] = {}
+
+    if not TYPE_CHECKING:  # (Seen by a type checker, it would allow any attribute name.)
+
+        def __setattr__(self, name, value, /):
+            # A misspelt handler (``ws.onmesage = f``, ``ws.on_message = f``) would be
+            # stored as an attribute of the object's own and never called: a name starting
+            # with "on" must be one the class declares settable (an event handler, or a
+            # property of a subclass). Every other name passes after that one comparison,
+            # which every attribute set (the library's own too) pays.
+            if name[:2] == "on" and not _settable(type(self), name):
+                raise AttributeError(_not_a_handler(type(self), name), name=name, obj=self)
+            _object_setattr(self, name, value)
 
     def addEventListener(
         self,
@@ -932,8 +993,6 @@ def dispatch_trusted(target: EventTarget, event: Event) -> bool:
 
 
 # --- Event handler attributes (HTML 8.1.8) -------------------------------------------------
-
-E = TypeVar("E", bound=Event)
 
 
 class _EventHandlerCallback:
