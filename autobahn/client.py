@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-from wsapi import MessageEvent, UserAgent, WebSocket
+from wsapi import Blob, MessageEvent, UserAgent, WebSocket
 
 CASE_TIMEOUT = 120.0
 """Seconds one case may take; the slowest (9.x at 16 MiB) take a few."""
@@ -30,10 +30,12 @@ async def run(url: str, *, echo: bool = True) -> list[str | bytes]:
     received: list[str | bytes] = []
 
     def on_message(event: MessageEvent) -> None:
+        data = event.data
+        assert not isinstance(data, Blob), "binaryType is arraybuffer"
         if echo:
-            ws.send(event.data)
+            ws.send(data)
         else:
-            received.append(event.data)
+            received.append(data)
 
     ws.onmessage = on_message
     try:

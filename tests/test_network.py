@@ -8,6 +8,7 @@ import logging
 import os
 import time
 import tracemalloc
+from typing import cast
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
@@ -216,7 +217,7 @@ async def test_message_too_big_fails_with_1009() -> None:
         ws.binaryType = "arraybuffer"
         log = events_of(ws)
         sizes: list[int] = []
-        ws.onmessage = lambda event: sizes.append(len(event.data))
+        ws.onmessage = lambda event: sizes.append(len(cast(bytes, event.data)))
         await asyncio.wait_for(ws.closed, 10 * TIMEOUT)
         while not server_saw:  # Let the server read our Close before it stops.
             await asyncio.sleep(0.01)

@@ -28,7 +28,7 @@ async def echo_once(url: str, agent: UserAgent) -> str:
     """Open, send one text message, return the echo, close cleanly."""
     async with WebSocket(url, agent=agent) as ws:
         got: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        ws.onmessage = lambda event: got.set_result(event.data)
+        ws.onmessage = lambda event: got.set_result(str(event.data))
         ws.send("through the proxy")
         reply = await asyncio.wait_for(got, 10 * TIMEOUT)
     assert (await ws.closed).code == 1000

@@ -49,6 +49,7 @@ from wsapi.protocol.events import (
     PingReceived,
     PongReceived,
 )
+from wsapi.websocket import BinaryType
 
 WAIT = 10 * TIMEOUT
 """How long a test waits for something that should happen promptly."""
@@ -941,7 +942,7 @@ BURST = [
 
 
 @pytest.mark.parametrize("binary_type", ["arraybuffer", "blob"])
-async def test_message_event_during_and_after_dispatch(binary_type: str) -> None:
+async def test_message_event_during_and_after_dispatch(binary_type: BinaryType) -> None:
     """Every attribute of the message event inside ``onmessage`` and after its dispatch, for
     a burst of text and binary messages: trusted, AT_TARGET with target and currentTarget
     the WebSocket during it, NONE and no currentTarget after; not canceled although the
@@ -1035,6 +1036,7 @@ async def test_handler_exception_is_reported_and_next_message_delivered() -> Non
         ws = WebSocket(url, agent=agent())
 
         def onmessage(event: MessageEvent) -> None:
+            assert isinstance(event.data, str)
             received.append(event.data)
             if event.data == "boom":
                 raise bug

@@ -25,6 +25,7 @@ async def test_large_binary_message_arrives_as_a_spooled_blob() -> None:
         done = asyncio.get_running_loop().create_future()
 
         def on_message(event: MessageEvent) -> None:
+            assert isinstance(event.data, Blob)
             received.append(event.data)
             if len(received) == 2:
                 done.set_result(None)

@@ -38,17 +38,20 @@ import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, overload
 
 from .agent import UserAgent, default_agent
 from .blob import SPOOL_THRESHOLD, Blob
 from .errors import DOMException
 from .events import (
+    AddEventListenerOptions,
     CloseEvent,
     Event,
     EventHandler,
+    EventListener,
     EventTarget,
     MessageEvent,
+    TypedEventListener,
     dispatch_trusted,
     fire_a_message_event,
     fire_a_simple_event,
@@ -71,7 +74,7 @@ from .webidl import paired_utf8, usv_utf8
 if TYPE_CHECKING:
     from . import _delivery, _sending
 
-__all__ = ["MAKE_DISAPPEAR_TIMEOUT", "WebSocket", "WebSocketError", "ping"]
+__all__ = ["MAKE_DISAPPEAR_TIMEOUT", "BinaryType", "WebSocket", "WebSocketError", "ping"]
 
 logger = logging.getLogger("wsapi")
 
@@ -91,13 +94,21 @@ CLOSING: Final = 2
 CLOSED: Final = 3
 
 
+BinaryType = Literal["blob", "arraybuffer"]
+"""The values of ``binaryType``."""
+
+
 class WebSocketError(Exception):
     """The connection never opened: raised by ``await ws.opened`` and ``async with``.
-    ``failure`` says why (``None`` only if the reason is unknown)."""
+    ``failure`` says why."""
 
-    def __init__(self, failure: ConnectionFailure | None) -> None:
-        super().__init__(failure.reason if failure else "the WebSocket connection failed")
-        self.failure = failure
+    def __init__(self, failure: ConnectionFailure) -> None:
+        if not isinstance(failure, ConnectionFailure):
+            raise TypeError(
+                f"WebSocketError takes a ConnectionFailure, not {type(failure).__name__}"
+            )
+        super().__init__(failure.reason)
+        self.failure: ConnectionFailure = failure
 
 
 class WebSocket(EventTarget):
@@ -151,6 +162,41 @@ class WebSocket(EventTarget):
     onerror = EventHandler[Event]("error")
     onclose = EventHandler[CloseEvent]("close")
     onmessage = EventHandler[MessageEvent]("message")
+
+    if TYPE_CHECKING:
+        # For type checkers: each event type's listener takes that type's event class, as
+        # TypeScript's WebSocketEventMap says (EventTarget.addEventListener does the work).
+
+        @overload
+        def addEventListener(
+            self,
+            type: Literal["message"],
+            callback: TypedEventListener[MessageEvent] | None,
+            options: AddEventListenerOptions | bool | None = None,
+        ) -> None: ...
+
+        @overload
+        def addEventListener(
+            self,
+            type: Literal["close"],
+            callback: TypedEventListener[CloseEvent] | None,
+            options: AddEventListenerOptions | bool | None = None,
+        ) -> None: ...
+
+        @overload
+        def addEventListener(
+            self,
+            type: str,
+            callback: TypedEventListener[Event] | None,
+            options: AddEventListenerOptions | bool | None = None,
+        ) -> None: ...
+
+        def addEventListener(
+            self,
+            type: str,
+            callback: EventListener | None,
+            options: AddEventListenerOptions | bool | None = None,
+        ) -> None: ...
 
     def __init__(
         self,
@@ -227,7 +273,7 @@ class WebSocket(EventTarget):
         self._ready_state = CONNECTING
         self._protocol = ""
         self._extensions = ""
-        self._binary_type = "blob"
+        self._binary_type: BinaryType = "blob"
         self._message_origin = parsed.origin(unicode=not whatwg)
         self._transport: WebSocketTransport | None = None
         self._failure: ConnectionFailure | None = None
@@ -329,12 +375,14 @@ class WebSocket(EventTarget):
         return self._protocol
 
     @property
-    def binaryType(self) -> str:
-        """``"blob"`` (the default) or ``"arraybuffer"``: what binary messages become."""
+    def binaryType(self) -> BinaryType:
+        """``"blob"`` (the default) or ``"arraybuffer"``: what binary messages become. (Any
+        other string is refused by the type checker; at run time it raises ``SyntaxError``
+        in "cr-2011" and is ignored in "whatwg", as the standards say.)"""
         return self._binary_type
 
     @binaryType.setter
-    def binaryType(self, value: str) -> None:
+    def binaryType(self, value: BinaryType) -> None:
         self._check_thread()
         if not isinstance(value, str):
             raise TypeError(f"binaryType must be a str, not {type(value).__name__}")
@@ -772,7 +820,10 @@ class WebSocket(EventTarget):
         if self._was_opened:
             opened.set_result(None)
         elif self._ready_state == CLOSED:
-            opened.set_exception(WebSocketError(self._failure))
+            failure = self._failure or ConnectionFailure(
+                "connection_lost", "the connection closed before it opened"
+            )
+            opened.set_exception(WebSocketError(failure))
             opened.exception()  # Retrieved: an unawaited failure logs nothing.
 
 
