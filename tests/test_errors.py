@@ -1,18 +1,24 @@
 """DOMException: the Web IDL constructor, names, legacy codes and constants, and its life as
-a Python exception (str, repr, pickling)."""
+a Python exception (str, repr, pickling); WebSocketError and the ConnectionFailure it
+carries."""
 
 from __future__ import annotations
 
 import ast
+import asyncio
 import copy
+import dataclasses
 import pickle
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
+from support import TIMEOUT, raw_server, read_request
+from wsapi import ConnectionFailure, UserAgent, WebSocket, WebSocketError
 from wsapi.errors import DOMException
+from wsapi.transport import FAILURE_KINDS, FailureKind
 
 # Web IDL "DOMException names" table: the names with a legacy code, and their constants.
 LEGACY = [
@@ -175,3 +181,62 @@ def test_module_imports_only_the_standard_library() -> None:
             assert node.level == 0, "no imports from the package"
             roots.add((node.module or "").split(".")[0])
     assert roots <= sys.stdlib_module_names | {"__future__"}
+
+
+# --- WebSocketError and ConnectionFailure ----------------------------------------------------
+
+
+def test_websocket_error_always_carries_its_failure() -> None:
+    """WebSocketError takes a ConnectionFailure (never None): its message is the reason."""
+    failure = ConnectionFailure("refused", "127.0.0.1:1 refused the connection")
+    exc = WebSocketError(failure)
+    assert exc.failure is failure
+    assert str(exc) == "127.0.0.1:1 refused the connection"
+    with pytest.raises(TypeError, match="WebSocketError takes a ConnectionFailure, not NoneType"):
+        WebSocketError(None)  # type: ignore[arg-type]
+
+
+def test_connection_failure_kind_is_checked() -> None:
+    """A kind outside FAILURE_KINDS is a ValueError that lists the kinds."""
+    with pytest.raises(ValueError, match=r"'http-status' is not a failure kind: dns, refused"):
+        ConnectionFailure("http-status", "x")  # type: ignore[arg-type]
+    assert set(FAILURE_KINDS) == set(get_args(FailureKind))
+    assert len(FAILURE_KINDS) == 15
+
+
+def test_connection_failure_headers_follow_raw_headers() -> None:
+    """headers is derived from raw_headers (a copy made with replace() too) and takes no
+    part in equality."""
+    failure = ConnectionFailure("http_status", "403", 403, (("x-a", "1"), ("x-a", "2")), b"no")
+    assert failure.headers["X-A"] == "1, 2"
+    other = dataclasses.replace(failure, raw_headers=(("X-B", "3"),))
+    assert dict(other.headers) == {"x-b": "3"}
+    assert failure == ConnectionFailure(
+        "http_status", "403", 403, (("x-a", "1"), ("x-a", "2")), b"no"
+    )
+    assert hash(failure) == hash(dataclasses.replace(failure))
+
+
+async def test_awaiting_opened_raises_the_refusal() -> None:
+    """await ws.opened raises WebSocketError whose failure has the 403's kind, status,
+    headers and body, as the README's example reads them."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: 6\r\n\r\nno way"
+        )
+        await writer.drain()
+        await reader.read()
+
+    async with raw_server(handler) as url:
+        ws = WebSocket(url, agent=UserAgent(proxy=None))
+        with pytest.raises(WebSocketError) as info:
+            await asyncio.wait_for(ws.opened, 10 * TIMEOUT)
+        await asyncio.wait_for(ws.closed, 10 * TIMEOUT)
+    failure = info.value.failure
+    assert (failure.kind, failure.status_code) == ("http_status", 403)
+    assert failure.headers["content-type"] == "text/plain"
+    assert failure.body == b"no way"
+    assert ws.failure == failure

@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import unittest.mock
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import h11
@@ -956,3 +957,12 @@ async def test_refusal_body_until_close_over_network() -> None:
     failure, elapsed = await refusing_server_failure(refusal(b"<h1>Forbidden</h1>"))
     assert failure.body == b"<h1>Forbidden</h1>"
     assert elapsed < REFUSAL_BODY_WAIT
+
+
+def test_readme_names_the_refusal_bounds() -> None:
+    """The README's ConnectionFailure paragraph gives the two bounds with their values."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    text = " ".join(readme.split())
+    assert MAX_REFUSAL_BODY_SIZE == 64 * 1024
+    assert "`MAX_REFUSAL_BODY_SIZE` (64 KiB)" in text
+    assert f"`REFUSAL_BODY_WAIT` ({REFUSAL_BODY_WAIT} s)" in text
