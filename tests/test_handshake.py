@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from support import TIMEOUT, connect, raw_server, read_request
+from support import TIMEOUT, Recorder, connect, raw_server, read_request
+from wsapi.deadlines import deadlines_of
 from wsapi.protocol import handshake
 from wsapi.protocol.constants import MAX_HANDSHAKE_RESPONSE_SIZE
 from wsapi.protocol.deflate import DeflateParameters
@@ -36,7 +37,7 @@ from wsapi.protocol.handshake import (
     parse_extension_list,
     validate_response,
 )
-from wsapi.transport import REFUSAL_BODY_WAIT, ConnectionFailure
+from wsapi.transport import REFUSAL_BODY_WAIT, ConnectionFailure, WebSocketTransport
 
 
 def parse_request(data: bytes) -> tuple[str, str, list[tuple[str, str]]]:
@@ -966,3 +967,19 @@ def test_readme_names_the_refusal_bounds() -> None:
     assert MAX_REFUSAL_BODY_SIZE == 64 * 1024
     assert "`MAX_REFUSAL_BODY_SIZE` (64 KiB)" in text
     assert f"`REFUSAL_BODY_WAIT` ({REFUSAL_BODY_WAIT} s)" in text
+
+
+async def test_open_timer_adopted_after_refusal_keeps_the_body_wait() -> None:
+    """A refusal read before the connecting task hands its open timer over: the shorter
+    wait for the body stays, and the open timer is dropped."""
+    engine = ClientConnection("example.com", "/")
+    transport = WebSocketTransport(engine, Recorder(), close_timeout=10 * TIMEOUT)
+    transport._wait_for_refusal_body()
+    body_wait = transport._timer
+    assert body_wait is not None
+    deadlines = deadlines_of(asyncio.get_running_loop())
+    open_timer = deadlines.call_later(10 * TIMEOUT, lambda: None)
+    transport.adopt_open_timer(open_timer)
+    assert transport._timer is body_wait
+    assert open_timer.callback is None
+    deadlines.cancel(body_wait)

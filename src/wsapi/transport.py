@@ -687,6 +687,11 @@ class WebSocketTransport(asyncio.BufferedProtocol):
     def adopt_open_timer(self, timer: Timer) -> None:
         """``timer`` fails the opening handshake if it has not completed in time (it was set
         before the connection existed); it is cancelled once the connection opens or fails."""
+        current = self._timer
+        if current is not None and current.callback == self._refusal_body_waited:
+            # A refusal came first: the shorter wait for its body is set already.
+            self._deadlines.cancel(timer)
+            return
         self._cancel_timer()
         self._timer = timer
 
