@@ -33,7 +33,9 @@ Rule 5: the ``on*`` event handler attributes (HTML "event handlers") are
 listener at the end of the list; replacing it keeps that listener and so its position;
 setting ``None`` (or anything that is not callable) removes it, and a later handler goes to
 the end. A handler that returns ``False`` cancels the event (HTML "process return value"),
-which has an effect only on a ``cancelable`` event.
+which has an effect only on a ``cancelable`` event. Setting an ``on*`` name that the class
+does not declare settable (``ws.onmesage``) raises ``AttributeError``: in JavaScript it
+would be a silent expando that never runs; other attribute names stay free.
 
 Departures from JavaScript, each because Python has no equivalent: every argument that Web
 IDL would convert from any value (``DOMString``, dictionaries) must already have the Python

@@ -133,9 +133,10 @@ class ConnectionFailure:
     (or 200 to a proxy's CONNECT)."""
     raw_headers: tuple[tuple[str, str], ...] = ()
     """That response's header fields, in order (names lower-cased)."""
-    body: bytes = b""
+    body: bytes = field(default=b"", repr=False)
     """The start of that response's body: at most ``MAX_REFUSAL_BODY_SIZE`` bytes, those
-    that arrived within ``REFUSAL_BODY_WAIT`` seconds of its head."""
+    that arrived within ``REFUSAL_BODY_WAIT`` seconds of its head. (Not in the repr: it may
+    be long.)"""
     headers: Headers = field(init=False, repr=False, compare=False)
     """``raw_headers`` as a read-only mapping with case-insensitive names."""
 
