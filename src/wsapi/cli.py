@@ -22,13 +22,14 @@ import argparse
 import asyncio
 import base64
 import importlib
+import importlib.util
 import math
 import os
 import signal
 import ssl
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .agent import UserAgent
@@ -41,11 +42,20 @@ from .cli_session import (
     messages_from,
     messages_from_lines,
 )
-from .echo import EchoServer, start_echo_server
 from .errors import DOMException
 from .websocket import WebSocket
 
+if TYPE_CHECKING:
+    from .echo import EchoServer
+
 __all__ = ["main"]
+
+CLI_DEPENDENCIES = {"prompt_toolkit": "prompt-toolkit", "websockets": "websockets"}
+"""The command line's own dependencies (the ``cli`` extra), module name to package name:
+the line editor, and the library the embedded echo server runs on."""
+
+EXIT_MISSING_DEPENDENCIES = 4
+"""Exit status when the ``cli`` extra is not installed."""
 
 DEMO_MESSAGES: tuple[str | bytes, ...] = ("Hello from wsapi", b"\x00\x01\x02 binary")
 
@@ -74,6 +84,7 @@ exit status:
   1    the connection failed, or closed uncleanly (error event, close code 1006)
   2    usage error: bad option or value, or a URL the WebSocket constructor refuses
   3    the server closed cleanly with another code (e.g. 1011, 4000)
+  4    the command line's dependencies are missing: pip install 'wsapi[cli]'
   130  interrupted by SIGINT, the connection closed first (143: SIGTERM); interactively,
        Ctrl-C is a key that closes and leaves like /quit (status 0 to 3)
 
@@ -462,6 +473,8 @@ class _Signals:
 
 
 async def _serve(host: str, port: int, output: Output) -> int:
+    from .echo import start_echo_server  # noqa: PLC0415 (checked by main())
+
     try:
         server = await start_echo_server(host, port)
     except OSError as exc:
@@ -514,6 +527,8 @@ async def _client(args: argparse.Namespace) -> int:
     server: EchoServer | None = None
     url = args.url
     if embedded:
+        from .echo import start_echo_server  # noqa: PLC0415 (checked by main())
+
         server = await start_echo_server()
         url = server.url
         if demo:
@@ -556,10 +571,32 @@ async def _client(args: argparse.Namespace) -> int:
             await server.close()
 
 
+def _missing_dependencies() -> list[str]:
+    """The packages of ``CLI_DEPENDENCIES`` that cannot be imported (looked up, not
+    imported: prompt_toolkit is slow to import and only interactive sessions use it)."""
+    missing = []
+    for module, package in CLI_DEPENDENCIES.items():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # an import hook refused it, or a broken module
+            found = False
+        if not found:
+            missing.append(package)
+    return missing
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The console script: parse the arguments, run, return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    missing = _missing_dependencies()
+    if missing:
+        print(
+            f"wsapi: the command line needs the 'cli' extra, which is not installed "
+            f"(missing: {', '.join(missing)}). Install it with: pip install 'wsapi[cli]'",
+            file=sys.stderr,
+        )
+        return EXIT_MISSING_DEPENDENCIES
     if args.serve is not None and args.url is not None:
         parser.error("--serve runs the echo server only: give no URL")
     if args.key and not args.cert:

@@ -1,5 +1,6 @@
 """Tunnels through proxies: HTTP CONNECT (``http://`` and ``https://`` proxies, on h11) and
-SOCKS4/5 (on ``python-socks``). Part of the transport layer.
+SOCKS4/5 (on ``python-socks``, the ``socks`` extra, imported only when a SOCKS proxy is used).
+Part of the transport layer.
 
 ``open_tunnel`` returns an asyncio transport connected, through the proxy, to the WebSocket
 server (TLS to the server not yet started: the caller does that, inside the tunnel). Every
@@ -18,15 +19,15 @@ from urllib.parse import unquote
 
 import ada_url
 import h11
-from python_socks import ProxyConnectionError, ProxyTimeoutError, ProxyType
-from python_socks import ProxyError as SocksError
-from python_socks.async_.asyncio import Proxy as SocksProxy
 
 __all__ = ["MAX_PROXY_RESPONSE_SIZE", "ProxyError", "ProxyURL", "open_tunnel", "parse_proxy_url"]
 
 MAX_PROXY_RESPONSE_SIZE = 64 * 1024
 """Largest CONNECT response head accepted from an HTTP proxy (the same bound as for the
 WebSocket handshake response: a proxy that sends more is broken or hostile)."""
+
+SOCKS_EXTRA_HINT = "pip install 'wsapi[socks]'"
+"""What to install for SOCKS proxies: python-socks is an optional dependency."""
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "socks4": 1080, "socks5": 1080, "socks5h": 1080}
 
@@ -201,6 +202,20 @@ class _ConnectProtocol(asyncio.Protocol):
 
 
 async def _socks_connect(proxy: ProxyURL, host: str, port: int) -> asyncio.Transport:
+    # Imported here: most programs use no SOCKS proxy and need not install python-socks.
+    try:
+        from python_socks import (  # noqa: PLC0415
+            ProxyConnectionError,
+            ProxyTimeoutError,
+            ProxyType,
+        )
+        from python_socks import ProxyError as SocksError  # noqa: PLC0415
+        from python_socks.async_.asyncio import Proxy as SocksProxy  # noqa: PLC0415
+    except ImportError as exc:
+        raise ProxyError(
+            f"the proxy {proxy} is a SOCKS proxy, and SOCKS support is not installed "
+            f"({exc}): {SOCKS_EXTRA_HINT}"
+        ) from exc
     loop = asyncio.get_running_loop()
     kind = ProxyType.SOCKS4 if proxy.scheme == "socks4" else ProxyType.SOCKS5
     socks = SocksProxy(
