@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from support import capture_reports
 from wsapi.errors import DOMException
 from wsapi.events import (
     CloseEvent,
@@ -46,13 +47,6 @@ class FakeAbortSignal(EventTarget):
     def abort(self) -> None:
         self.aborted = True
         fire_an_event(self, "abort")
-
-
-def capture_reports() -> list[dict[str, Any]]:
-    """Route the running loop's exception handler into a list."""
-    reports: list[dict[str, Any]] = []
-    asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: reports.append(ctx))
-    return reports
 
 
 def recorder(log: list[str], name: str) -> Any:
