@@ -11,6 +11,7 @@ import logging
 import math
 import sys
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -1056,13 +1057,17 @@ def test_signal_for_duplicate_does_not_remove_original() -> None:
 
 
 def test_signal_does_not_keep_target_alive() -> None:
-    """A pending signal holds its targets weakly."""
+    """A pending signal holds its targets weakly: the target is collected while the signal
+    lives, and aborting the signal afterwards does nothing."""
     signal = FakeAbortSignal()
     target = EventTarget()
     target.addEventListener("foo", lambda _e: None, {"signal": signal})
+    collected = weakref.ref(target)
     del target
     gc.collect()
+    assert collected() is None, "the signal keeps its target alive"
     signal.abort()  # the abort steps find no target and do nothing
+    assert signal.aborted
 
 
 @pytest.mark.parametrize("signal", [True, "signal", object()])
