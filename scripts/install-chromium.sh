@@ -4,9 +4,9 @@
 # already there (`chromium`, or the program WSAPI_CHROMIUM names).
 #
 # Exit status: 0 when Chromium is ready; 3 when it cannot be installed here (no apt-get, the
-# package cannot be installed, or the installed program does not run), said loudly: CI then
-# sets WSAPI_SKIP_BROWSER=1 and the parity tests are skipped with a loud reason instead of
-# failing. Needs root or sudo for apt-get.
+# package cannot be installed, or the installed program does not run), said loudly. .ci/run
+# retries it; then, with CI=true, it fails the run, and without it sets WSAPI_SKIP_BROWSER=1 so
+# that the parity tests are skipped with a loud reason. Needs root or sudo for apt-get.
 set -uo pipefail
 
 cannot() {

@@ -1,18 +1,70 @@
 """Test settings: async tests run on a fresh event loop in debug mode, under a timeout, and
 fail if they leave a task pending. WSAPI_TEST_LOOP=uvloop runs them on uvloop instead of the
-default loop."""
+default loop. A call of an event loop's exception handler (an error in a callback, a listener,
+a transport) fails the test it happens in, unless the test captures it
+(support.capture_reports)."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 import os
-from collections.abc import Callable, Coroutine
+import traceback
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 import pytest
 
 from support import TIMEOUT
+
+REPORTS: list[dict[str, Any]] = []
+"""What event loops reported to their exception handler during the running test."""
+
+_DEFAULT_EXCEPTION_HANDLER = asyncio.BaseEventLoop.default_exception_handler
+
+
+def _record(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """An exception handler that records the report for the test, then logs it as usual."""
+    REPORTS.append(context)
+    if isinstance(loop, asyncio.BaseEventLoop):
+        _DEFAULT_EXCEPTION_HANDLER(loop, context)
+    else:
+        loop.default_exception_handler(context)
+
+
+# Loops a test makes itself (asyncio.run(), new_event_loop()) report through their default
+# handler: record those too.
+asyncio.BaseEventLoop.default_exception_handler = _record  # type: ignore[method-assign,assignment]
+
+
+def _describe(context: dict[str, Any]) -> str:
+    lines = [str(context.get("message", "(no message)"))]
+    lines += [
+        f"  {key}: {value!r}"
+        for key, value in context.items()
+        if key != "message" and not key.endswith("traceback")
+    ]
+    exc = context.get("exception")
+    if isinstance(exc, BaseException):
+        lines += ["".join(traceback.format_exception(type(exc), exc, exc.__traceback__))]
+    return "\n".join(lines)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Fail a test during which an event loop's exception handler was called, showing what
+    it was given; a test that expects a report captures it (support.capture_reports)."""
+    REPORTS.clear()
+    yield
+    if REPORTS:
+        count = len(REPORTS)
+        reports = "\n\n".join(_describe(context) for context in REPORTS)
+        REPORTS.clear()
+        pytest.fail(
+            f"the event loop's exception handler was called {count} time(s) "
+            f"(capture expected reports with support.capture_reports):\n{reports}",
+            pytrace=False,
+        )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -44,6 +96,7 @@ def run_on_test_loop(coroutine: Coroutine[Any, Any, None]) -> None:
     loop_factory needs Python 3.11; this works on 3.10 too)."""
     loop = LOOP_FACTORY() if LOOP_FACTORY is not None else asyncio.new_event_loop()
     loop.set_debug(True)
+    loop.set_exception_handler(_record)
     asyncio.set_event_loop(loop)
     try:
         loop.run_until_complete(coroutine)

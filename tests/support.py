@@ -7,9 +7,11 @@ import base64
 import hashlib
 import os
 import re
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from wsapi.agent import UserAgent
 from wsapi.protocol.events import CloseReceived, Opened
@@ -73,6 +75,23 @@ class Recorder:
         assert len(failures) == 1, self.log
         assert isinstance(failures[0], ConnectionFailure)
         return failures[0]
+
+
+def capture_reports() -> list[dict[str, Any]]:
+    """Route the running loop's exception handler into a list, for a test that expects a
+    report (otherwise a report fails the test, see conftest.py)."""
+    reports: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: reports.append(ctx))
+    return reports
+
+
+def assert_only_dropped_tls_handshakes(reports: list[dict[str, Any]]) -> None:
+    """Assert that the loop reported nothing but a test TLS server's handshakes that the
+    client dropped (asyncio reports those on the server's side when a client refuses the
+    certificate)."""
+    for context in reports:
+        assert context["message"] == "Error on transport creation for incoming connection", context
+        assert isinstance(context["exception"], (ConnectionError, ssl.SSLError)), context
 
 
 def send(transport: WebSocketTransport, message: str | bytes) -> None:
@@ -161,23 +180,28 @@ async def read_request(reader: asyncio.StreamReader) -> bytes:
 RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
+HANDLER_GRACE = 2 * TIMEOUT
+"""How long raw_server waits, once its test is done, for its handlers to finish."""
+
+
 @asynccontextmanager
-async def raw_server(handler: RawHandler, *, await_handlers: bool = False) -> AsyncIterator[str]:
+async def raw_server(handler: RawHandler, *, cut_off: bool = False) -> AsyncIterator[str]:
     """A raw TCP server on 127.0.0.1 that runs ``handler`` per connection (a misbehaving
-    peer written byte by byte); yields its ws:// URL. On exit the handlers still running are
-    cancelled; with ``await_handlers`` they are awaited instead, and what any of them raised
-    (an assertion, say) is raised."""
+    peer written byte by byte); yields its ws:// URL.
+
+    On exit every handler is awaited and what one raised (an assertion on the client's
+    frames, a read past the end of the stream) fails the test; a handler still running
+    ``HANDLER_GRACE`` seconds later fails it too. ``cut_off=True`` says the handlers are
+    meant to outlive the test (a silent peer): they are cancelled on exit instead, and what
+    they raised before that still fails the test."""
     tasks: set[asyncio.Task[None]] = set()
     errors: list[BaseException] = []
 
     async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await handler(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
         except Exception as exc:
             errors.append(exc)
-            raise
         finally:
             writer.close()
 
@@ -186,19 +210,39 @@ async def raw_server(handler: RawHandler, *, await_handlers: bool = False) -> As
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
+    async def stop(*, cancel: bool) -> int:
+        """Close the server and end its handlers: cancel them, or wait for them and cancel
+        (and count) those still running after the grace time."""
+        server.close()
+        pending: set[asyncio.Task[None]] = set(tasks)
+        overdue = 0
+        if pending and not cancel:
+            _, pending = await asyncio.wait(pending, timeout=HANDLER_GRACE)
+            overdue = len(pending)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await server.wait_closed()
+        return overdue
+
     server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
         yield f"ws://127.0.0.1:{port}/"
-    finally:
-        server.close()
-        if not await_handlers:
-            for task in list(tasks):
-                task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await server.wait_closed()
-    if await_handlers and errors:
+    except BaseException as failure:
+        # The test failed; a handler's own failure, when there is one, is likely why: it is
+        # raised, with the test's failure shown alongside.
+        await stop(cancel=True)
+        if errors:
+            raise errors[0] from failure
+        raise
+    overdue = await stop(cancel=cut_off)
+    if errors:
         raise errors[0]
+    assert not overdue, (
+        f"raw_server: {overdue} handler(s) still running {HANDLER_GRACE} s after the test; "
+        "pass cut_off=True if the test means to leave them running"
+    )
 
 
 def xor(data: bytes, key: bytes) -> bytes:

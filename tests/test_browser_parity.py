@@ -3,7 +3,8 @@ wsapi (``UserAgent(standard="whatwg")``) against the same peer; the two logs (wh
 saw, what the peer received) must be equal, but for the scenario's declared differences,
 each of which must really occur. See docs/parity.md.
 
-Without Chromium these tests fail, unless WSAPI_SKIP_BROWSER=1 (then they are skipped, loudly).
+Without Chromium these tests fail, unless WSAPI_SKIP_BROWSER=1 (then they are skipped, loudly);
+with CI=true they fail all the same.
 WSAPI_PARITY_DUMP=DIR writes both logs of every scenario to DIR/NAME.json.
 """
 
@@ -56,6 +57,8 @@ def chromium() -> Iterator[Chromium]:
             browser, reason = None, f"Chromium did not start: {exc}"
     if browser is None:
         assert reason is not None
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI=true: the parity tests must run", False)
         if os.environ.get("WSAPI_SKIP_BROWSER") == "1":
             pytest.skip(f"BROWSER PARITY NOT TESTED (WSAPI_SKIP_BROWSER=1): {reason}")
         pytest.fail(f"{reason}; set WSAPI_SKIP_BROWSER=1 to skip the parity tests", False)

@@ -46,7 +46,7 @@ async def test_unanswered_close_ends_without_error(standard: Standard) -> None:
         received.append(await read_client_frame(reader))
         assert await reader.read() == b""  # Silent until the client drops TCP.
 
-    async with raw_server(handler, await_handlers=True) as url:
+    async with raw_server(handler) as url:
         agent = UserAgent(standard=standard, proxy=None, close_timeout=0.3)
         ws = WebSocket(url, agent=agent)
         log = events_of(ws)
@@ -76,7 +76,7 @@ async def test_tcp_kept_open_after_closing_handshake_is_clean(standard: Standard
         replies.append(await read_client_frame(reader))
         assert await reader.read() == b""  # Never closes TCP itself.
 
-    async with raw_server(handler, await_handlers=True) as url:
+    async with raw_server(handler) as url:
         agent = UserAgent(standard=standard, proxy=None, close_timeout=0.3)
         ws = WebSocket(url, agent=agent)
         log = events_of(ws)
@@ -113,7 +113,7 @@ async def test_reply_to_server_close_echoes_code_and_reason(
         replies.append(await read_client_frame(reader))
         writer.close()
 
-    async with raw_server(handler, await_handlers=True) as url:
+    async with raw_server(handler) as url:
         ws = WebSocket(url, agent=UserAgent(standard=standard, proxy=None))
         log = events_of(ws)
         event = await asyncio.wait_for(ws.closed, 10 * TIMEOUT)

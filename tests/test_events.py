@@ -12,11 +12,13 @@ import math
 import socket
 import sys
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from support import capture_reports
 from wsapi import UserAgent, WebSocket
 from wsapi.errors import DOMException
 from wsapi.events import (
@@ -48,13 +50,6 @@ class FakeAbortSignal(EventTarget):
     def abort(self) -> None:
         self.aborted = True
         fire_an_event(self, "abort")
-
-
-def capture_reports() -> list[dict[str, Any]]:
-    """Route the running loop's exception handler into a list."""
-    reports: list[dict[str, Any]] = []
-    asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: reports.append(ctx))
-    return reports
 
 
 def recorder(log: list[str], name: str) -> Any:
@@ -1064,13 +1059,17 @@ def test_signal_for_duplicate_does_not_remove_original() -> None:
 
 
 def test_signal_does_not_keep_target_alive() -> None:
-    """A pending signal holds its targets weakly."""
+    """A pending signal holds its targets weakly: the target is collected while the signal
+    lives, and aborting the signal afterwards does nothing."""
     signal = FakeAbortSignal()
     target = EventTarget()
     target.addEventListener("foo", lambda _e: None, {"signal": signal})
+    collected = weakref.ref(target)
     del target
     gc.collect()
+    assert collected() is None, "the signal keeps its target alive"
     signal.abort()  # the abort steps find no target and do nothing
+    assert signal.aborted
 
 
 @pytest.mark.parametrize("signal", [True, "signal", object()])

@@ -41,7 +41,7 @@ async def test_keepalive_detects_a_dead_peer() -> None:
         writer.write(switching_protocols(await read_request(reader)))
         await asyncio.sleep(60)  # Reads nothing, answers nothing: a dead peer.
 
-    async with raw_server(handler) as url:
+    async with raw_server(handler, cut_off=True) as url:
         agent = UserAgent(proxy=None, ping_interval=0.2, ping_timeout=0.3)
         ws = WebSocket(url, agent=agent)
         log = events_of(ws)
@@ -82,7 +82,7 @@ async def test_stalled_peer_fails_within_open_timeout(scheme: str) -> None:
     (wss:, where the timer cancels the connecting itself) fails within open_timeout, and
     leaves no timer behind."""
 
-    async with raw_server(silent_peer) as url:
+    async with raw_server(silent_peer, cut_off=True) as url:
         target = url.replace("ws://", f"{scheme}://")
         ws = WebSocket(target, agent=UserAgent(proxy=None, open_timeout=0.3))
         log = events_of(ws)
@@ -101,7 +101,7 @@ async def test_close_while_tls_stalls_is_an_abort_not_a_timeout() -> None:
     """close() while the TLS handshake stalls aborts at once: the open timer, set for
     later, neither turns that into a timeout nor stays behind."""
 
-    async with raw_server(silent_peer) as url:
+    async with raw_server(silent_peer, cut_off=True) as url:
         ws = WebSocket(
             url.replace("ws://", "wss://"), agent=UserAgent(proxy=None, open_timeout=30)
         )
@@ -144,7 +144,7 @@ async def test_handshake_response_that_never_ends_is_bounded() -> None:
             await writer.drain()
         await asyncio.sleep(60)
 
-    async with raw_server(handler) as url:
+    async with raw_server(handler, cut_off=True) as url:
         ws = WebSocket(url, agent=UserAgent(proxy=None))
         log = events_of(ws)
         await asyncio.wait_for(ws.closed, 10 * TIMEOUT)
@@ -162,7 +162,7 @@ async def test_peer_that_stops_reading() -> None:
         writer.write(switching_protocols(await read_request(reader)))
         await asyncio.sleep(60)  # Never reads: the socket buffers fill up.
 
-    async with raw_server(handler) as url:
+    async with raw_server(handler, cut_off=True) as url:
         ws = WebSocket(url, agent=UserAgent(proxy=None, close_timeout=0.3))
         events_of(ws)
         await ws.opened
@@ -186,7 +186,7 @@ async def test_buffer_full_closes_with_prejudice() -> None:
         writer.write(switching_protocols(await read_request(reader)))
         await asyncio.sleep(60)
 
-    async with raw_server(handler) as url:
+    async with raw_server(handler, cut_off=True) as url:
         ws = WebSocket(url, agent=UserAgent(proxy=None, max_buffered_amount=4 * 1024 * 1024))
         log = events_of(ws)
         await ws.opened

@@ -84,7 +84,7 @@ class Probe(asyncio.BufferedProtocol):
 async def tcp_server(handler: RawHandler) -> AsyncIterator[int]:
     """A server on 127.0.0.1 running ``handler`` per connection, which must end without
     raising; yields its port."""
-    async with raw_server(handler, await_handlers=True) as url:
+    async with raw_server(handler) as url:
         yield int(url.rsplit(":", 1)[1].strip("/"))
 
 

@@ -9,7 +9,7 @@ import ssl
 import pytest
 
 from servers import tls_certificates, websocket_server
-from support import TIMEOUT
+from support import TIMEOUT, assert_only_dropped_tls_handshakes, capture_reports
 from wsapi import UserAgent, WebSocket
 
 
@@ -41,10 +41,12 @@ async def test_wss_with_a_trusted_certificate() -> None:
 async def test_default_context_refuses_an_unknown_ca() -> None:
     """The default context (system trust store) refuses a certificate from a private CA:
     error, close 1006, and a failure that says why."""
+    reports = capture_reports()
     certificates = tls_certificates()
     async with websocket_server(ssl=certificates.server_context()) as server:
         ws = WebSocket(server.url, agent=UserAgent(proxy=None))
         log = await events_until_closed(ws)
+    assert_only_dropped_tls_handshakes(reports)
     assert log == ["error", "close 1006 False"]
     assert ws.failure is not None
     assert ws.failure.kind == "tls"
@@ -54,11 +56,13 @@ async def test_default_context_refuses_an_unknown_ca() -> None:
 
 async def test_untrusted_certificate_fails() -> None:
     """A server whose certificate comes from another CA fails, naming the reason."""
+    reports = capture_reports()
     certificates = tls_certificates()
     async with websocket_server(ssl=certificates.untrusted_server_context()) as server:
         agent = UserAgent(proxy=None, ssl_context=certificates.client_context())
         ws = WebSocket(server.url, agent=agent)
         log = await events_until_closed(ws)
+    assert_only_dropped_tls_handshakes(reports)
     assert log == ["error", "close 1006 False"]
     assert ws.failure is not None
     assert ws.failure.kind == "tls"
@@ -67,11 +71,13 @@ async def test_untrusted_certificate_fails() -> None:
 
 async def test_wrong_host_name_fails() -> None:
     """A certificate for another name fails the host-name check, and the reason says so."""
+    reports = capture_reports()
     certificates = tls_certificates()
     async with websocket_server(ssl=certificates.wrong_name_server_context()) as server:
         agent = UserAgent(proxy=None, ssl_context=certificates.client_context())
         ws = WebSocket(server.url, agent=agent)
         log = await events_until_closed(ws)
+    assert_only_dropped_tls_handshakes(reports)
     assert log == ["error", "close 1006 False"]
     assert ws.failure is not None
     assert ws.failure.kind == "tls"

@@ -21,6 +21,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from support import (
     TIMEOUT,
+    capture_reports,
     raw_server,
     read_client_frame,
     read_request,
@@ -171,13 +172,6 @@ def header_lines(request: bytes) -> list[tuple[str, str]]:
             name, _, value = line.partition(":")
             pairs.append((name.strip().lower(), value.strip()))
     return pairs
-
-
-def capture_reports() -> list[dict[str, Any]]:
-    """Route the running loop's exception handler into a list."""
-    reports: list[dict[str, Any]] = []
-    asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: reports.append(ctx))
-    return reports
 
 
 def raises_dom(name: str, code: int) -> Callable[[pytest.ExceptionInfo[DOMException]], None]:

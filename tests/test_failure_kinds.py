@@ -1,0 +1,72 @@
+"""The failure kinds "dns" and "unreachable", each made on this machine: no packet leaves it.
+
+"dns": a host name under ``.invalid`` (RFC 6761: never resolves) that is also longer than the
+255 octets a DNS query can carry, so the resolver fails it without asking a name server (glibc
+opens no socket for it). "unreachable": a TCP connection to a multicast address, which the
+Linux kernel refuses with ENETUNREACH before sending anything (tcp_v4_connect and
+tcp_v6_connect reject multicast destinations), whatever the routes of the machine."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from support import TIMEOUT
+from wsapi import UserAgent, WebSocket
+
+TOO_LONG_TO_LOOK_UP = ".".join(["a" * 63] * 4) + ".invalid"
+"""A name of 263 octets, over DNS's limit of 255, in the reserved top-level domain."""
+
+
+async def fails_with(url: str, within: float = 5) -> WebSocket:
+    """Open ``url`` without a proxy and wait ``within`` units of test time for the close;
+    return the WebSocket, after checking that it failed at once: error, then close 1006."""
+    ws = WebSocket(url, agent=UserAgent(proxy=None))
+    log: list[str] = []
+    ws.onopen = lambda _event: log.append("open")
+    ws.onerror = lambda _event: log.append("error")
+    ws.onclose = lambda event: log.append(f"close {event.code} {event.wasClean}")
+    start = time.monotonic()
+    await asyncio.wait_for(ws.closed, within * TIMEOUT)
+    assert time.monotonic() - start < 2 * TIMEOUT
+    assert log == ["error", "close 1006 False"]
+    return ws
+
+
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
+async def test_a_name_that_cannot_resolve_fails_with_dns(scheme: str) -> None:
+    """A host name that does not resolve: error, close 1006 at once, failure kind dns naming
+    the host."""
+    failure = (await fails_with(f"{scheme}://{TOO_LONG_TO_LOOK_UP}/")).failure
+    assert failure is not None
+    assert failure.kind == "dns"
+    assert failure.reason.startswith(f"could not resolve {TOO_LONG_TO_LOOK_UP}: ")
+
+
+@pytest.mark.parametrize("host", ["224.0.0.1", "[ff0e::1]"])
+async def test_an_address_without_a_route_fails_with_unreachable(host: str) -> None:
+    """A connection the network refuses (ENETUNREACH): error, close 1006 at once, failure
+    kind unreachable naming the address."""
+    failure = (await fails_with(f"ws://{host}:8080/")).failure
+    assert failure is not None
+    assert failure.kind == "unreachable"
+    # Without IPv6 on the machine, the IPv6 socket itself fails: unreachable all the same.
+    assert failure.reason.startswith(f"could not connect to {host.strip('[]')}:8080: ")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: Python's idna codec raises UnicodeError for an empty label or one over 63 "
+    "characters; the connect task dies with it and the WebSocket never closes",
+)
+@pytest.mark.parametrize("host", ["a..invalid", "a" * 64 + ".invalid"])
+async def test_a_name_with_a_label_dns_cannot_carry_fails_with_dns(host: str) -> None:
+    """A host with an empty label or one of more than 63 characters fails with dns."""
+    reports: list[object] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: reports.append(ctx))
+    failure = (await fails_with(f"ws://{host}/", within=1)).failure
+    assert failure is not None
+    assert failure.kind == "dns"
+    assert reports == []
