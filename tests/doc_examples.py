@@ -91,10 +91,19 @@ def _no_loop_errors() -> Iterator[None]:
             raise AssertionError("the event loop reported:\n" + "\n".join(handler.messages))
 
 
+EXAMPLE_UNKNOWN_HOST = "no-such-host.invalid"
+"""The name the examples use for a host that does not resolve (RFC 6761's ``.invalid``)."""
+
+UNKNOWN_HOST = ".".join(["a" * 63] * 4) + ".invalid"
+"""What the tests resolve instead: over DNS's 255 octets, so the resolver fails it without
+asking a name server, and no packet leaves the machine."""
+
+
 def _local(source: str, example: Example) -> str:
-    """The example's source, with the echo server's real address."""
+    """The example's source, with the echo server's real address and an unknown host that
+    is never sent to a name server."""
     address = example.namespace["example_echo_url"].removeprefix("ws://").rstrip("/")
-    return source.replace(EXAMPLE_ADDRESS, address)
+    return source.replace(EXAMPLE_ADDRESS, address).replace(EXAMPLE_UNKNOWN_HOST, UNKNOWN_HOST)
 
 
 def _run_program(example: Example) -> str | None:

@@ -56,11 +56,6 @@ async def test_an_address_without_a_route_fails_with_unreachable(host: str) -> N
     assert failure.reason.startswith(f"could not connect to {host.strip('[]')}:8080: ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Python's idna codec raises UnicodeError for an empty label or one over 63 "
-    "characters; the connect task dies with it and the WebSocket never closes",
-)
 @pytest.mark.parametrize("host", ["a..invalid", "a" * 64 + ".invalid"])
 async def test_a_name_with_a_label_dns_cannot_carry_fails_with_dns(host: str) -> None:
     """A host with an empty label or one of more than 63 characters fails with dns."""
@@ -70,3 +65,18 @@ async def test_a_name_with_a_label_dns_cannot_carry_fails_with_dns(host: str) ->
     assert failure is not None
     assert failure.kind == "dns"
     assert reports == []
+
+
+@pytest.mark.parametrize("scheme", ["http", "socks5"])
+async def test_a_proxy_name_dns_cannot_carry_fails_with_proxy(scheme: str) -> None:
+    """A proxy whose host has an empty label fails the connection with kind proxy, at once."""
+    agent = UserAgent(proxy=f"{scheme}://a..invalid:3128")
+    ws = WebSocket("ws://127.0.0.1:8080/", agent=agent)
+    log: list[str] = []
+    ws.onerror = lambda _event: log.append("error")
+    ws.onclose = lambda event: log.append(f"close {event.code} {event.wasClean}")
+    await asyncio.wait_for(ws.closed, 2 * TIMEOUT)
+    assert log == ["error", "close 1006 False"]
+    assert ws.failure is not None
+    assert ws.failure.kind == "proxy"
+    assert "a..invalid" in ws.failure.reason

@@ -128,6 +128,8 @@ async def _http_connect(
         ) from exc
     except OSError as exc:
         raise ProxyError(f"could not connect to the proxy {proxy}: {exc.strerror or exc}") from exc
+    except UnicodeError as exc:  # The resolver's IDNA step: a label DNS cannot carry.
+        raise ProxyError(f"could not resolve the proxy {proxy}: not a name DNS can carry") from exc
     try:
         leftover = await tunnel.established
     except BaseException:
@@ -238,6 +240,8 @@ async def _socks_connect(proxy: ProxyURL, host: str, port: int) -> asyncio.Trans
         raise ProxyError(f"the proxy {proxy} refused: {exc}") from exc
     except OSError as exc:
         raise ProxyError(f"the proxy {proxy} failed: {exc.strerror or exc}") from exc
+    except UnicodeError as exc:  # The resolver's IDNA step: a label DNS cannot carry.
+        raise ProxyError(f"could not resolve the proxy {proxy}: not a name DNS can carry") from exc
     try:
         transport, _ = await loop.create_connection(asyncio.Protocol, sock=sock)
     except BaseException:

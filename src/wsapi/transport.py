@@ -796,6 +796,11 @@ async def establish_a_websocket_connection(
         except OSError as exc:
             fail("dns", f"could not resolve {url.host}: {exc.strerror or exc}")
             return None
+        except UnicodeError:
+            # The URL parser allows what DNS cannot carry (an empty label, one over 63
+            # characters), and the resolver's IDNA step raises for it.
+            fail("dns", f"could not resolve {url.host}: it is not a name DNS can carry")
+            return None
         except asyncio.CancelledError:
             fail("aborted", "the connection was cancelled while resolving the host")
             raise
@@ -897,6 +902,16 @@ async def establish_a_websocket_connection(
             raise
         error = asyncio.TimeoutError()  # Our timer's cancellation.
     except (OSError, asyncio.TimeoutError, ProxyError, TypeError) as exc:
+        error = exc
+    except Exception as exc:
+        # No branch above knows it: a bug here or in a library below. It is reported as one,
+        # and the connection still ends in its events instead of waiting forever.
+        loop.call_exception_handler(
+            {
+                "message": f"wsapi: unexpected error while connecting to {url.href}",
+                "exception": exc,
+            }
+        )
         error = exc
     if error is not None:
         if timer is not None:
