@@ -138,7 +138,7 @@ async def test_101_and_close_in_one_packet() -> None:
         request = await read_request(reader)
         close = server_frame(8, (1000).to_bytes(2, "big") + b"now")
         writer.write(switching_protocols(request) + close)
-        assert await read_client_frame(reader) == (8, (1000).to_bytes(2, "big"))
+        assert await read_client_frame(reader) == (8, (1000).to_bytes(2, "big") + b"now")
 
     async with raw_server(handler) as url:
         _, recorder = await connect(url)

@@ -2024,13 +2024,19 @@ async def test_closed_after_a_timed_out_wait_gives_the_close_event() -> None:
 
 
 @asynccontextmanager
-async def held_handshake(answer: bytes | None) -> AsyncIterator[tuple[str, asyncio.Event]]:
+async def held_handshake(
+    answer: bytes | None, *, dropped: bool = False
+) -> AsyncIterator[tuple[str, asyncio.Event]]:
     """A raw server that answers the handshake once the event is set: 101 (then echoes the
-    Close) when ``answer`` is None, else ``answer`` as the HTTP response."""
+    Close) when ``answer`` is None, else ``answer`` as the HTTP response. With ``dropped``,
+    the client gives up first: the server checks that it closed the connection."""
     release = asyncio.Event()
 
     async def handler(reader: Reader, writer: Writer) -> None:
         request = await read_request(reader)
+        if dropped:
+            assert await reader.read() == b""
+            return
         await release.wait()
         if answer is not None:
             writer.write(answer)
@@ -2135,7 +2141,7 @@ async def test_cancelling_the_task_in_async_with_propagates() -> None:
 async def test_cancelling_async_with_while_connecting_gives_up_the_connection() -> None:
     """Cancelling the task while ``async with`` waits for open raises CancelledError and
     fails the connection (aborted), rather than leaving it to open unowned."""
-    async with held_handshake(None) as (url, release):
+    async with held_handshake(None, dropped=True) as (url, release):
         ws = WebSocket(url, agent=agent())
         log = Log(ws)
 
