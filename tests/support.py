@@ -8,12 +8,18 @@ import hashlib
 import os
 import re
 import ssl
+import struct
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+import pytest
+
+from wsapi import CloseEvent, DOMException, Event, MessageEvent, WebSocket
 from wsapi.agent import UserAgent
+from wsapi.echo import EchoServer, start_echo_server
 from wsapi.protocol.events import CloseReceived, Opened
 from wsapi.transport import (
     ConnectionFailure,
@@ -274,3 +280,144 @@ def client_frames(data: bytes) -> list[tuple[int, bytes]]:
         frames.append((first, xor(payload, key)))
         pos += length
     return frames
+
+
+# --- the WebSocket API's tests: settings, recorders, peers -----------------------------------
+
+Standard = Literal["cr-2011", "whatwg"]
+STANDARDS: tuple[Standard, ...] = ("cr-2011", "whatwg")
+both_standards = pytest.mark.parametrize("standard", STANDARDS)
+
+WAIT = 10 * TIMEOUT
+"""How long a test waits for something that should happen promptly."""
+SHORT = 3 * TIMEOUT
+"""The bound for local things that need no network round trip (still generous)."""
+
+Reader = asyncio.StreamReader
+Writer = asyncio.StreamWriter
+
+
+def agent(standard: Standard = "cr-2011", **settings: Any) -> UserAgent:
+    """A UserAgent that never uses the environment's proxies."""
+    return UserAgent(proxy=None, standard=standard, **settings)
+
+
+class Log:
+    """Records every open, message, error and close event with the readyState it saw."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+        self.entries: list[tuple[str, int, object]] = []
+        self.events: list[Event] = []
+        self.messages: asyncio.Queue[Any] = asyncio.Queue()
+        for type_ in ("open", "message", "error", "close"):
+            ws.addEventListener(type_, self.record)
+
+    def record(self, event: Event) -> None:
+        detail: object = None
+        if isinstance(event, MessageEvent):
+            detail = event.data
+            self.messages.put_nowait(event.data)
+        elif isinstance(event, CloseEvent):
+            detail = (event.wasClean, event.code, event.reason)
+        self.events.append(event)
+        self.entries.append((event.type, self.ws.readyState, detail))
+
+    def types(self) -> list[str]:
+        return [type_ for type_, _, _ in self.entries]
+
+    async def message(self) -> Any:
+        return await asyncio.wait_for(self.messages.get(), WAIT)
+
+
+async def wait_closed(ws: WebSocket, within: float = WAIT) -> CloseEvent:
+    """The close event, waited for with a bound."""
+    return await asyncio.wait_for(asyncio.shield(ws.closed), within)
+
+
+async def wait_opened(ws: WebSocket) -> None:
+    await asyncio.wait_for(asyncio.shield(ws.opened), WAIT)
+
+
+async def wait_until(predicate: Callable[[], bool], within: float = WAIT) -> None:
+    """Poll ``predicate`` between callbacks until it holds (bounded)."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.005)
+
+
+async def discard(ws: WebSocket) -> None:
+    """End a WebSocket that is still connecting and wait for its close event."""
+    await asyncio.sleep(0)  # let the background connection start
+    ws.close()
+    await wait_closed(ws)
+
+
+async def refused_url() -> str:
+    """A ws: URL on 127.0.0.1 where nothing listens."""
+    server = await asyncio.start_server(lambda _r, _w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    return f"ws://127.0.0.1:{port}/"
+
+
+@asynccontextmanager
+async def echo_server() -> AsyncIterator[EchoServer]:
+    async with await start_echo_server() as server:
+        yield server
+
+
+async def open_socket(url: str, *args: Any, **kwargs: Any) -> tuple[WebSocket, Log]:
+    """A WebSocket with a Log, once open."""
+    ws = WebSocket(url, *args, **kwargs)
+    log = Log(ws)
+    await wait_opened(ws)
+    return ws, log
+
+
+async def close_and_wait(ws: WebSocket, *args: Any) -> CloseEvent:
+    ws.close(*args)
+    return await wait_closed(ws)
+
+
+async def accept(reader: Reader, writer: Writer, extra: bytes = b"") -> bytes:
+    """Read the handshake request and answer 101; return the request."""
+    request = await read_request(reader)
+    writer.write(switching_protocols(request, extra))
+    await writer.drain()
+    return request
+
+
+async def answer_close(reader: Reader, writer: Writer) -> bytes:
+    """Read client frames up to its Close, answer with the same payload; return it."""
+    while True:
+        opcode, payload = await read_client_frame(reader)
+        if opcode == 0x8:
+            writer.write(server_frame(0x8, payload))
+            await writer.drain()
+            return payload
+
+
+def close_payload(code: int, reason: str = "") -> bytes:
+    return struct.pack("!H", code) + reason.encode()
+
+
+def header_lines(request: bytes) -> list[tuple[str, str]]:
+    """The (lower-cased name, value) pairs of a raw handshake request."""
+    lines = request.decode("latin-1").split("\r\n")[1:]
+    pairs = []
+    for line in lines:
+        if line:
+            name, _, value = line.partition(":")
+            pairs.append((name.strip().lower(), value.strip()))
+    return pairs
+
+
+def raises_dom(name: str, code: int) -> Callable[[pytest.ExceptionInfo[DOMException]], None]:
+    def check(info: pytest.ExceptionInfo[DOMException]) -> None:
+        assert info.value.name == name
+        assert info.value.code == code
+
+    return check
