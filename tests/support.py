@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import importlib.util
 import os
 import re
 import ssl
@@ -17,9 +18,11 @@ from typing import Any, Literal
 
 import pytest
 
+import wsapi.events as events_module
 from wsapi import CloseEvent, DOMException, Event, MessageEvent, WebSocket
 from wsapi.agent import UserAgent
 from wsapi.echo import EchoServer, start_echo_server
+from wsapi.protocol import codec
 from wsapi.protocol.events import CloseReceived, Opened
 from wsapi.transport import (
     ConnectionFailure,
@@ -30,6 +33,11 @@ from wsapi.url import parse_websocket_url
 
 TIMEOUT = float(os.environ.get("WSAPI_TEST_TIMEOUT_SCALE", "1"))
 """One unit of test time, in seconds; raise WSAPI_TEST_TIMEOUT_SCALE on a slow machine."""
+
+COMPILED = not codec.PURE_PYTHON and importlib.util.find_spec("wsapi._sending") is not None
+"""Whether the compiled twins of the hot path are in use (built, and not refused by
+WSAPI_PURE_PYTHON)."""
+compiled_only = pytest.mark.skipif(not COMPILED, reason="the compiled extensions are not in use")
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -421,3 +429,55 @@ def raises_dom(name: str, code: int) -> Callable[[pytest.ExceptionInfo[DOMExcept
         assert info.value.code == code
 
     return check
+
+
+def texts(*messages: str) -> bytes:
+    """Server frames of text messages, one frame each."""
+    return b"".join(server_frame(0x1, m.encode()) for m in messages)
+
+
+@asynccontextmanager
+async def burst_server(
+    burst: bytes,
+    sent_at: list[float] | None = None,
+    pong: asyncio.Future[None] | None = None,
+) -> AsyncIterator[str]:
+    """A raw server that answers the handshake, writes ``burst`` in one write (recording the
+    time in ``sent_at``), then reads the client's frames (setting ``pong`` at its first Pong)
+    and answers its Close; yields its URL."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await read_request(reader)
+        writer.write(switching_protocols(request))
+        await writer.drain()
+        if sent_at is not None:
+            sent_at.append(now_ms())
+        writer.write(burst)
+        await writer.drain()
+        while True:
+            opcode, payload = await read_client_frame(reader)
+            if opcode == 0xA and pong is not None and not pong.done():
+                pong.set_result(None)
+            if opcode == 0x8:
+                writer.write(server_frame(0x8, payload))
+                await writer.drain()
+                return
+
+    async with raw_server(handler) as url:
+        yield url
+
+
+def now_ms() -> float:
+    """The clock of ``Event.timeStamp``."""
+    return (time.monotonic() - events_module._TIME_ORIGIN) * 1000.0
+
+
+async def until(future: asyncio.Future[Any]) -> Any:
+    """The future's result, waited for with a bound."""
+    return await asyncio.wait_for(future, WAIT)
+
+
+async def close_cleanly(ws: WebSocket) -> None:
+    """Close and wait for a clean close event."""
+    event = await close_and_wait(ws)
+    assert event.wasClean

@@ -18,10 +18,9 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-import wsapi.transport as transport_module
-import wsapi.websocket as websocket_module
 from support import (
     TIMEOUT,
+    compiled_only,
     raw_server,
     read_client_frame,
     read_request,
@@ -31,13 +30,8 @@ from support import (
 )
 from wsapi import MessageEvent, UserAgent, WebSocket
 from wsapi.deadlines import deadlines_of
-from wsapi.protocol import codec
-from wsapi.protocol.engine import ClientConnection
-from wsapi.socket_transport import SocketTransport
 
 WAIT = 10 * TIMEOUT
-COMPILED = not codec.PURE_PYTHON and importlib.util.find_spec("wsapi._sending") is not None
-compiled_only = pytest.mark.skipif(not COMPILED, reason="the compiled extensions are not in use")
 
 
 def agent() -> UserAgent:
@@ -282,41 +276,6 @@ async def test_subclass_and_own_attributes() -> None:
         assert ws.label == "mine"  # type: ignore[attr-defined]
         assert ws.sent == 1
     assert [payload for _, _, payload in wire_frames(received[0])] == [b"tagged", b""]
-
-
-def test_the_paths_in_use() -> None:
-    """The compiled twins replace the Python methods exactly when they are built and not
-    refused (WSAPI_PURE_PYTHON)."""
-    send = websocket_module.WebSocket.send
-    read = transport_module.WebSocketTransport.buffer_updated
-    read_ready = SocketTransport._read_ready
-    if COMPILED:
-        assert send.__module__ == "wsapi._sending"
-        assert read.__module__ == "wsapi._reading"
-        assert read_ready.__module__ == "wsapi._reading"
-    else:
-        assert send is websocket_module.WebSocket._send_any
-        assert read.__module__ == "wsapi.transport"
-        assert read_ready.__module__ == "wsapi.socket_transport"
-
-
-@compiled_only
-def test_compiled_functions_check_their_objects() -> None:
-    """Called with the wrong object, the compiled functions raise TypeError (they read
-    fields at fixed offsets: anything else must never reach that)."""
-    from wsapi import _reading, _sending  # noqa: PLC0415 (compiled only)
-
-    with pytest.raises(TypeError, match="WebSocket"):
-        _sending.send(object(), "x")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="WebSocketTransport"):
-        _reading.buffer_updated(object(), 1)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="SocketTransport"):
-        _reading.read_ready(object())  # type: ignore[arg-type]
-    deliver = codec.deliver_messages
-    assert deliver is not None
-    with pytest.raises(TypeError, match="ClientConnection"):
-        deliver(object(), print, print, 1)
-    assert deliver(ClientConnection("example.com", "/"), print, print, 1) == 0
 
 
 async def test_payload_logging_follows_the_logger_while_open(

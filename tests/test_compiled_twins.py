@@ -1,0 +1,111 @@
+"""Tests that exist only because the hot path is written more than once: compiled twins beside
+the Python code (``_sending``, ``_reading``, ``_delivery``, ``_speedups``) and the
+one-listener shortcut of message dispatch. Which path is in use, the compiled functions' own
+guards, and that the shortcut is taken; the behaviour itself is tested on both paths by the
+rest of the suite."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import os
+from typing import Any
+
+import pytest
+
+import wsapi.events as events_module
+import wsapi.transport as transport_module
+import wsapi.websocket as websocket_module
+from support import COMPILED, agent, burst_server, close_cleanly, compiled_only, texts, until
+from wsapi import Event, MessageEvent, WebSocket
+from wsapi.protocol import codec
+from wsapi.protocol.engine import ClientConnection
+from wsapi.socket_transport import SocketTransport
+
+# --- which path is in use ---------------------------------------------------------------------
+
+
+def test_compiled_path_in_use_iff_built_and_not_refused() -> None:
+    """Without WSAPI_PURE_PYTHON, the compiled receive path (both halves) is in use exactly
+    when its extensions are built; with it, neither is."""
+    pure = bool(os.environ.get("WSAPI_PURE_PYTHON"))
+    delivery_built = importlib.util.find_spec("wsapi._delivery") is not None
+    speedups_built = importlib.util.find_spec("wsapi.protocol._speedups") is not None
+    assert (websocket_module.MessageDelivery is not None) == (delivery_built and not pure)
+    assert (codec.deliver_messages is not None) == (speedups_built and not pure)
+
+
+def test_the_paths_in_use() -> None:
+    """The compiled twins replace the Python methods exactly when they are built and not
+    refused (WSAPI_PURE_PYTHON)."""
+    send = websocket_module.WebSocket.send
+    read = transport_module.WebSocketTransport.buffer_updated
+    read_ready = SocketTransport._read_ready
+    if COMPILED:
+        assert send.__module__ == "wsapi._sending"
+        assert read.__module__ == "wsapi._reading"
+        assert read_ready.__module__ == "wsapi._reading"
+    else:
+        assert send is websocket_module.WebSocket._send_any
+        assert read.__module__ == "wsapi.transport"
+        assert read_ready.__module__ == "wsapi.socket_transport"
+
+
+# --- the compiled functions' guards -------------------------------------------------------------
+
+
+@compiled_only
+def test_compiled_functions_check_their_objects() -> None:
+    """Called with the wrong object, the compiled functions raise TypeError (they read
+    fields at fixed offsets: anything else must never reach that)."""
+    from wsapi import _reading, _sending  # noqa: PLC0415 (compiled only)
+
+    with pytest.raises(TypeError, match="WebSocket"):
+        _sending.send(object(), "x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="WebSocketTransport"):
+        _reading.buffer_updated(object(), 1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="SocketTransport"):
+        _reading.read_ready(object())  # type: ignore[arg-type]
+    deliver = codec.deliver_messages
+    assert deliver is not None
+    with pytest.raises(TypeError, match="ClientConnection"):
+        deliver(object(), print, print, 1)
+    assert deliver(ClientConnection("example.com", "/"), print, print, 1) == 0
+
+
+# --- the one-listener shortcut of message dispatch ---------------------------------------------
+
+
+async def test_one_plain_listener_takes_the_fast_dispatch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A target with one plain message listener never runs the general dispatch
+    (``events._dispatch``) for its messages, on either path (so the tests above exercise the
+    fast one: compiled, or fire_a_message_event's own), and one with two listeners does."""
+    dispatched: list[object] = []
+    original = events_module._dispatch
+
+    def counting(event: Event, target: Any) -> bool:
+        if event.type == "message":
+            dispatched.append(event.data)  # type: ignore[attr-defined]
+        return original(event, target)
+
+    monkeypatch.setattr(events_module, "_dispatch", counting)
+    received: list[object] = []
+    done = asyncio.get_running_loop().create_future()
+    async with burst_server(texts("1", "2", "3")) as url:
+        ws = WebSocket(url, agent=agent())
+
+        def onmessage(event: MessageEvent) -> None:
+            received.append(event.data)
+            if event.data == "2":
+                ws.addEventListener("message", lambda _event: None)
+            if event.data == "3":
+                done.set_result(None)
+
+        ws.onmessage = onmessage
+        await until(done)
+        assert received == ["1", "2", "3"]
+        assert dispatched == ["3"]
+        await close_cleanly(ws)
