@@ -39,6 +39,9 @@ COMPILED = not codec.PURE_PYTHON and importlib.util.find_spec("wsapi._sending") 
 WSAPI_PURE_PYTHON)."""
 compiled_only = pytest.mark.skipif(not COMPILED, reason="the compiled extensions are not in use")
 
+KEY = b"\x37\xfa\x21\x3d"
+"""A masking key for frames the tests build by hand."""
+
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
@@ -429,6 +432,15 @@ def raises_dom(name: str, code: int) -> Callable[[pytest.ExceptionInfo[DOMExcept
         assert info.value.code == code
 
     return check
+
+
+def events_of(ws: WebSocket) -> list[str]:
+    """Record the events of ``ws`` as short strings."""
+    log: list[str] = []
+    ws.onopen = lambda event: log.append("open")
+    ws.onerror = lambda event: log.append("error")
+    ws.onclose = lambda event: log.append(f"close {event.code} {event.wasClean}")
+    return log
 
 
 def texts(*messages: str) -> bytes:

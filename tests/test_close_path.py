@@ -7,20 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Literal
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from support import TIMEOUT, raw_server, read_client_frame, read_request, server_frame
+from support import (
+    STANDARDS,
+    TIMEOUT,
+    Standard,
+    raw_server,
+    read_client_frame,
+    read_request,
+    server_frame,
+)
 from support import switching_protocols as accept
 from wsapi import CloseEvent, Event, UserAgent, WebSocket
 
-Standard = Literal["cr-2011", "whatwg"]
-STANDARDS: tuple[Standard, ...] = ("cr-2011", "whatwg")
 
-
-def events_of(ws: WebSocket) -> list[str]:
+def events_and_states_of(ws: WebSocket) -> list[str]:
     """Record the events of ``ws`` with readyState at dispatch, as short strings."""
     log: list[str] = []
 
@@ -49,7 +53,7 @@ async def test_unanswered_close_ends_without_error(standard: Standard) -> None:
     async with raw_server(handler) as url:
         agent = UserAgent(standard=standard, proxy=None, close_timeout=0.3)
         ws = WebSocket(url, agent=agent)
-        log = events_of(ws)
+        log = events_and_states_of(ws)
         await ws.opened
         start = time.monotonic()
         ws.close(1000, "bye")
@@ -79,7 +83,7 @@ async def test_tcp_kept_open_after_closing_handshake_is_clean(standard: Standard
     async with raw_server(handler) as url:
         agent = UserAgent(standard=standard, proxy=None, close_timeout=0.3)
         ws = WebSocket(url, agent=agent)
-        log = events_of(ws)
+        log = events_and_states_of(ws)
         start = time.monotonic()
         event = await asyncio.wait_for(ws.closed, 10 * TIMEOUT)
         elapsed = time.monotonic() - start
@@ -115,7 +119,7 @@ async def test_reply_to_server_close_echoes_code_and_reason(
 
     async with raw_server(handler) as url:
         ws = WebSocket(url, agent=UserAgent(standard=standard, proxy=None))
-        log = events_of(ws)
+        log = events_and_states_of(ws)
         event = await asyncio.wait_for(ws.closed, 10 * TIMEOUT)
     assert replies == [(0x8, payload)]
     code = int.from_bytes(payload[:2], "big") if payload else 1005

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from support import KEY
 from wsapi.protocol import codec as codec_module
 from wsapi.protocol.codec import (
     LENGTH_HIGH_BIT,
@@ -18,8 +19,6 @@ from wsapi.protocol.codec import (
     mask_key,
     parse_frame_header,
 )
-
-KEY = b"\x37\xfa\x21\x3d"
 
 # apply_mask
 

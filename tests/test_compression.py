@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import pytest
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import serve
 from websockets.extensions.base import ServerExtensionFactory
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 
+from servers import echo
 from support import TIMEOUT, Recorder, send
 from wsapi.protocol.engine import ClientConnection
 from wsapi.transport import WebSocketTransport
@@ -39,11 +40,6 @@ class CountingConnection(ClientConnection):
         output = super().data_to_send()
         self.sent_bytes += sum(len(chunk) for chunk in output)
         return output
-
-
-async def echo(connection: ServerConnection) -> None:
-    async for message in connection:
-        await connection.send(message)
 
 
 @asynccontextmanager

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from support import capture_reports
 from wsapi.deadlines import COMPACT_ABOVE, Deadlines, deadlines_of
 
 
@@ -93,8 +94,7 @@ async def test_cancelled_entries_are_compacted() -> None:
 async def test_a_failing_callback_is_reported_and_the_others_still_run() -> None:
     loop = asyncio.get_running_loop()
     deadlines = Deadlines(loop)
-    reported: list[dict[str, object]] = []
-    loop.set_exception_handler(lambda _, context: reported.append(context))
+    reported = capture_reports()
     ran: list[str] = []
 
     def boom() -> None:

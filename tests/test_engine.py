@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wsapi.protocol.engine as engine_module
-from support import client_frames, server_frame, xor
+from support import KEY, client_frames, server_frame, xor
 from wsapi.protocol.engine import ClientConnection, InvalidStateError, State
 from wsapi.protocol.events import (
     CloseReceived,
@@ -27,7 +27,6 @@ from wsapi.protocol.events import (
     PongReceived,
 )
 
-KEY = b"\x37\xfa\x21\x3d"
 RFC_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 

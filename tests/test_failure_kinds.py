@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from support import TIMEOUT
+from support import TIMEOUT, capture_reports, events_of
 from wsapi import UserAgent, WebSocket
 
 TOO_LONG_TO_LOOK_UP = ".".join(["a" * 63] * 4) + ".invalid"
@@ -24,10 +24,7 @@ async def fails_with(url: str, within: float = 5) -> WebSocket:
     """Open ``url`` without a proxy and wait ``within`` units of test time for the close;
     return the WebSocket, after checking that it failed at once: error, then close 1006."""
     ws = WebSocket(url, agent=UserAgent(proxy=None))
-    log: list[str] = []
-    ws.onopen = lambda _event: log.append("open")
-    ws.onerror = lambda _event: log.append("error")
-    ws.onclose = lambda event: log.append(f"close {event.code} {event.wasClean}")
+    log = events_of(ws)
     start = time.monotonic()
     await asyncio.wait_for(ws.closed, within * TIMEOUT)
     assert time.monotonic() - start < 2 * TIMEOUT
@@ -59,8 +56,7 @@ async def test_an_address_without_a_route_fails_with_unreachable(host: str) -> N
 @pytest.mark.parametrize("host", ["a..invalid", "a" * 64 + ".invalid"])
 async def test_a_name_with_a_label_dns_cannot_carry_fails_with_dns(host: str) -> None:
     """A host with an empty label or one of more than 63 characters fails with dns."""
-    reports: list[object] = []
-    asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: reports.append(ctx))
+    reports = capture_reports()
     failure = (await fails_with(f"ws://{host}/", within=1)).failure
     assert failure is not None
     assert failure.kind == "dns"

@@ -13,19 +13,17 @@ from typing import cast
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from support import TIMEOUT, raw_server, read_client_frame, read_request, switching_protocols
+from support import (
+    TIMEOUT,
+    events_of,
+    raw_server,
+    read_client_frame,
+    read_request,
+    switching_protocols,
+)
 from wsapi import CloseEvent, UserAgent, WebSocket
 from wsapi.deadlines import deadlines_of
 from wsapi.echo import start_echo_server
-
-
-def events_of(ws: WebSocket) -> list[str]:
-    """Record the events of ``ws`` as short strings."""
-    log: list[str] = []
-    ws.onopen = lambda event: log.append("open")
-    ws.onerror = lambda event: log.append("error")
-    ws.onclose = lambda event: log.append(f"close {event.code} {event.wasClean}")
-    return log
 
 
 async def silent_peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

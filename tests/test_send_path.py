@@ -20,6 +20,8 @@ import pytest
 
 from support import (
     TIMEOUT,
+    WAIT,
+    agent,
     compiled_only,
     raw_server,
     read_client_frame,
@@ -28,14 +30,8 @@ from support import (
     switching_protocols,
     xor,
 )
-from wsapi import MessageEvent, UserAgent, WebSocket
+from wsapi import MessageEvent, WebSocket
 from wsapi.deadlines import deadlines_of
-
-WAIT = 10 * TIMEOUT
-
-
-def agent() -> UserAgent:
-    return UserAgent(proxy=None)
 
 
 def wire_frames(data: bytes) -> list[tuple[int, bytes, bytes]]:

@@ -9,15 +9,12 @@ import ssl
 import pytest
 
 from servers import tls_certificates, websocket_server
-from support import TIMEOUT, assert_only_dropped_tls_handshakes, capture_reports
+from support import TIMEOUT, assert_only_dropped_tls_handshakes, capture_reports, events_of
 from wsapi import UserAgent, WebSocket
 
 
 async def events_until_closed(ws: WebSocket) -> list[str]:
-    log: list[str] = []
-    ws.onopen = lambda event: log.append("open")
-    ws.onerror = lambda event: log.append("error")
-    ws.onclose = lambda event: log.append(f"close {event.code} {event.wasClean}")
+    log = events_of(ws)
     await asyncio.wait_for(ws.closed, 10 * TIMEOUT)
     return log
 

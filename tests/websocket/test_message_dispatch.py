@@ -7,7 +7,6 @@ stopImmediatePropagation during a dispatch. They run on whichever receive path i
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
@@ -17,6 +16,7 @@ from support import (
     WAIT,
     agent,
     burst_server,
+    capture_reports,
     close_cleanly,
     now_ms,
     server_frame,
@@ -190,8 +190,7 @@ async def test_handler_exception_is_reported_and_next_message_delivered() -> Non
     exception, the event and the WebSocket), and the next message of the burst is still
     delivered."""
     loop = asyncio.get_running_loop()
-    reports: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda _loop, context: reports.append(context))
+    reports = capture_reports()
     bug = RuntimeError("handler bug")
     received: list[str] = []
     done = loop.create_future()
@@ -225,8 +224,7 @@ async def test_async_onmessage_runs_as_a_task() -> None:
     """An ``async def`` onmessage runs as a task, once per message, in order; what it raises
     is reported to the loop's exception handler."""
     loop = asyncio.get_running_loop()
-    reports: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda _loop, context: reports.append(context))
+    reports = capture_reports()
     runs: list[tuple[object, bool, int]] = []
     done = loop.create_future()
     async with burst_server(texts("a", "b", "c")) as url:
