@@ -2,8 +2,8 @@
 code give them: the same frames on the wire, each with a fresh key, and the same
 bufferedAmount, inside the pump's callback (onmessage) and outside it (a task), with the
 transport's buffer empty or holding a message. The whole suite runs on both paths (CI sets
-WSAPI_PURE_PYTHON=1 for the second run); the checks of the compiled functions' own guards
-run where they are built."""
+WSAPI_PURE_PYTHON=1 for the second run); the check of the compiled end-of-stream peek runs
+where it is built (test_compiled_twins holds the checks of which path is in use)."""
 
 from __future__ import annotations
 
