@@ -7,7 +7,7 @@ import json
 import pytest
 
 from wsapi import CloseEvent, MessageEvent
-from wsapi.cli_output import Output
+from wsapi.cli.output import Output
 
 
 def _lines(capsys: pytest.CaptureFixture[str]) -> tuple[list[str], list[str]]:

@@ -224,7 +224,9 @@ def test_engine_imports_only_itself(path: Path) -> None:
 
 
 def test_codec_is_self_contained() -> None:
-    """The hot-path module imports nothing from the package but its own compiled twin, so
-    it can be compiled alone."""
+    """The hot-path module imports nothing from the package but its own compiled twin and
+    the build switch (``_build``, which imports nothing from the package), so it can be
+    compiled alone."""
     relative = {n for n in imported_modules(SRC / "protocol" / "codec.py") if n.startswith(".")}
-    assert relative <= {"._speedups"}
+    assert relative <= {"._speedups", "._build"}
+    assert not {n for n in imported_modules(SRC / "protocol" / "_build.py") if n.startswith(".")}

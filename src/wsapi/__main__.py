@@ -1,3 +1,5 @@
+"""``python -m wsapi``: the ``wsapi`` command."""
+
 from __future__ import annotations
 
 from .cli import main

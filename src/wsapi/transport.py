@@ -26,7 +26,6 @@ and other loops through asyncio's.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import ipaddress
 import logging
@@ -41,7 +40,7 @@ from typing import Literal, Protocol, cast, get_args
 
 from .agent import UserAgent
 from .deadlines import Timer, deadlines_of
-from .protocol.codec import PURE_PYTHON
+from .protocol._build import compiled
 from .protocol.constants import CloseCode
 from .protocol.engine import ClientConnection, State, deliver_messages
 from .protocol.events import CloseReceived, Failed, Opened, PongReceived, RefusalBodyExpected
@@ -734,17 +733,16 @@ _stream_ended: Callable[[int], bool] | None = None
 read path is in use, else None: the end of stream then comes by the transport's next read."""
 
 
-if not PURE_PYTHON:
-    # The compiled read path for the common case (_reading.pyx), when it was built; it hands
-    # every other case to data_received() and _pump_events(), the Python methods above.
-    # (Imported here, not at the top: it takes names defined above from this module.)
-    with contextlib.suppress(ImportError):
-        from ._reading import buffer_updated, get_buffer, read_ready, stream_ended
+# The compiled read path for the common case (_reading.pyx), when it was built; it hands
+# every other case to data_received() and _pump_events(), the Python methods above.
+# (Imported here, not at the top: it takes names defined above from this module.)
+if compiled("wsapi._reading"):
+    from ._reading import buffer_updated, get_buffer, read_ready, stream_ended
 
-        WebSocketTransport.get_buffer = get_buffer  # type: ignore[method-assign]
-        WebSocketTransport.buffer_updated = buffer_updated  # type: ignore[method-assign]
-        SocketTransport._read_ready = read_ready  # type: ignore[method-assign]
-        _stream_ended = stream_ended
+    WebSocketTransport.get_buffer = get_buffer  # type: ignore[method-assign]
+    WebSocketTransport.buffer_updated = buffer_updated  # type: ignore[method-assign]
+    SocketTransport._read_ready = read_ready  # type: ignore[method-assign]
+    _stream_ended = stream_ended
 
 
 async def establish_a_websocket_connection(

@@ -58,7 +58,7 @@ from .events import (
     trusted_close_event,
 )
 from .loops import PerLoop
-from .protocol.codec import PURE_PYTHON
+from .protocol._build import compiled
 from .protocol.constants import CloseCode
 from .protocol.engine import State
 from .protocol.events import CloseReceived, Opened
@@ -833,14 +833,13 @@ class WebSocket(EventTarget):
 # with _mark_buffered_stale's twin.
 MessageDelivery: type[_delivery.MessageDelivery] | None = None
 StaleMarker: type[_sending.StaleMarker] | None = None
-if not PURE_PYTHON:
-    with contextlib.suppress(ImportError):
-        from ._delivery import MessageDelivery
-    with contextlib.suppress(ImportError):
-        from ._sending import StaleMarker
-        from ._sending import send as _compiled_send
+if compiled("wsapi._delivery"):
+    from ._delivery import MessageDelivery
+if compiled("wsapi._sending"):
+    from ._sending import StaleMarker
+    from ._sending import send as _compiled_send
 
-        WebSocket.send = _compiled_send  # type: ignore[method-assign]
+    WebSocket.send = _compiled_send  # type: ignore[method-assign]
 
 
 class _Outcome(Generic[_T]):

@@ -1,18 +1,19 @@
 """The hot path: frame header parsing, masking and UTF-8 validation.
 
 Everything here is pure functions and one tiny class over ``bytes``-like values, with no
-imports from the rest of the package, so that the speed issue can compile this module (or
-swap in a compiled twin with the same names) without touching the engine. RFC 6455 section
-5.2 is the reference for the wire format.
+imports from the rest of the package but ``_build`` (which build runs), so that this module
+can be compiled (or a compiled twin with the same names swapped in) without touching the
+engine. RFC 6455 section 5.2 is the reference for the wire format.
 """
 
 from __future__ import annotations
 
 import codecs
-import contextlib
 import os
 import struct
 from collections.abc import Callable
+
+from ._build import PURE_PYTHON, compiled
 
 __all__ = [
     "LENGTH_HIGH_BIT",
@@ -168,10 +169,6 @@ class Utf8Validator:
 
 _pure_apply_mask = apply_mask
 
-PURE_PYTHON: bool = bool(os.environ.get("WSAPI_PURE_PYTHON"))
-"""WSAPI_PURE_PYTHON refuses every compiled module (the tests use it to run the pure-Python
-path too)."""
-
 deliver_messages: Callable[..., int] | None = None
 """The compiled receive path (``_speedups.deliver_messages``), or None: the engine's
 ``deliver_messages`` is then its Python twin."""
@@ -181,9 +178,8 @@ encode_masked_frame: Callable[[int, bytes | bytearray | memoryview], bytes] | No
 payload in one ``bytes``), or None: the engine then uses the functions above."""
 
 # The compiled twins (``_speedups.pyx``), when they were built and are not refused.
-if not PURE_PYTHON:
-    with contextlib.suppress(ImportError):
-        from ._speedups import apply_mask, deliver_messages, encode_masked_frame
+if compiled("wsapi.protocol._speedups"):
+    from ._speedups import apply_mask, deliver_messages, encode_masked_frame
 
 SPEEDUPS = apply_mask.__module__ != __name__
 """Whether the compiled hot path is in use."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import functools
 import hashlib
 import os
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 
 import h11
 
-from .codec import PURE_PYTHON
+from ._build import compiled
 from .constants import MAX_HANDSHAKE_RESPONSE_SIZE
 from .deflate import EXTENSION_NAME, DeflateParameters, parse_response
 
@@ -370,9 +369,8 @@ _Headers = tuple[tuple[str, str], ...]
 _FRAMING_HEADERS = (b"content-length", b"transfer-encoding")
 
 _compiled_read_plain_head: Callable[[bytes], tuple[str, _Headers, int] | bool] | None = None
-if not PURE_PYTHON:
-    with contextlib.suppress(ImportError):
-        from ._speedups import read_plain_head as _compiled_read_plain_head
+if compiled("wsapi.protocol._speedups"):
+    from ._speedups import read_plain_head as _compiled_read_plain_head
 
 
 def _read_plain_head(data: bytes) -> tuple[HandshakeResponse, int] | bool:

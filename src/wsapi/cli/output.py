@@ -29,9 +29,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TextIO
 
-from .blob import Blob
-from .events import CloseEvent, MessageEvent
-from .websocket import WebSocket
+from wsapi import Blob, CloseEvent, MessageEvent, WebSocket
 
 __all__ = ["CLOSE_CODE_NAMES", "Output", "color_wanted"]
 

@@ -17,9 +17,9 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, TypeVar
 
-from .cli_output import Output
-from .events import CloseEvent, Event, MessageEvent
-from .websocket import WebSocket, WebSocketError
+from wsapi import CloseEvent, Event, MessageEvent, WebSocket, WebSocketError
+
+from .output import Output
 
 __all__ = [
     "EXIT_CLOSE_CODE",

@@ -15,8 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DOMException
-from .websocket import WebSocket, ping
+from wsapi import DOMException, WebSocket, ping
 
 __all__ = ["COMMANDS", "Command", "Outcome", "Text", "help_text", "parse_line", "run_command"]
 

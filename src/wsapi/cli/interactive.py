@@ -1,6 +1,6 @@
 """Interactive mode: a line editor (prompt_toolkit) on a terminal, the events above it.
 
-Each line typed is sent as a text message; slash commands (``cli_commands``) say what a line
+Each line typed is sent as a text message; slash commands (``commands``) say what a line
 cannot. Events are printed through ``patch_stdout``, which redraws the prompt and the line
 being typed below each printed line, so a message arriving mid-word does not break the
 line. The history is kept in a file under the user's state directory.
@@ -23,9 +23,10 @@ from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.patch_stdout import patch_stdout
 
-from .cli_commands import Command, Text, parse_close, parse_line, run_command
-from .cli_session import Session
-from .errors import DOMException
+from wsapi import DOMException
+
+from .commands import Command, Text, parse_close, parse_line, run_command
+from .session import Session
 
 __all__ = ["history_path", "interact"]
 

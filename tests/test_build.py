@@ -1,0 +1,202 @@
+"""Which build runs (``wsapi.protocol._build``): a compiled module is in use when it was built,
+refused under ``WSAPI_PURE_PYTHON``, quietly left out when it was not built, and an error
+naming it when it was built but does not import; ``wsapi --version`` says which build runs.
+The choice is made once, at import, so each case runs in a fresh interpreter."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import wsapi
+from support import TIMEOUT
+from wsapi import transport, websocket
+from wsapi.protocol import _build, codec
+
+COMPILED_MODULES = (
+    "wsapi.protocol._speedups",
+    "wsapi._reading",
+    "wsapi._delivery",
+    "wsapi._sending",
+)
+"""Every compiled module setup.py builds."""
+
+BROKEN = textwrap.dedent(
+    """
+    import importlib.machinery
+    import sys
+
+    class Broken:
+        # A built extension whose loading fails, as one built for another Python does.
+        def create_module(self, spec):
+            raise ImportError("undefined symbol: wsapi_broken_on_purpose")
+
+        def exec_module(self, module):
+            pass
+
+    class BrokenBuild:
+        def find_spec(self, name, path=None, target=None):
+            if name in BROKEN_MODULES:
+                origin = f"/built/{name}.so"
+                return importlib.machinery.ModuleSpec(name, Broken(), origin=origin)
+            return None
+
+    sys.meta_path.insert(0, BrokenBuild())
+    """
+)
+"""An import hook under which the modules ``BROKEN_MODULES`` names exist but fail to load."""
+
+
+def broken(names: set[str]) -> str:
+    """Code that makes the compiled modules ``names`` exist but fail to load."""
+    return f"BROKEN_MODULES = {names!r}\n{BROKEN}"
+
+
+def run(
+    code: str, *, pure: bool = False, path: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a new interpreter with warnings as errors, with ``WSAPI_PURE_PYTHON``
+    set only when ``pure``, and ``path`` (a copy of the package) first on ``sys.path``."""
+    env = {name: value for name, value in os.environ.items() if name != "WSAPI_PURE_PYTHON"}
+    if pure:
+        env["WSAPI_PURE_PYTHON"] = "1"
+    if path is not None:
+        env["PYTHONPATH"] = str(path)
+    return subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60 * TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        check=False,
+    )
+
+
+def build_in(version: str) -> tuple[set[str], set[str], str]:
+    """The compiled modules, the modules not built, and the pure-Python reason that a
+    ``wsapi --version`` line names."""
+    found = re.fullmatch(r"wsapi \S+ \((.*); \w+ \S+, event loop: \w+\)", version)
+    assert found is not None, version
+    build = found[1]
+    if build.startswith("pure Python: "):
+        return set(), set(), build.removeprefix("pure Python: ")
+    compiled, _, not_built = build.removeprefix("compiled: ").partition("; not built: ")
+    return set(compiled.split(", ")), set(filter(None, not_built.split(", "))), ""
+
+
+@pytest.mark.parametrize("name", COMPILED_MODULES)
+def test_built_module_that_does_not_import_is_an_error_naming_it(name: str) -> None:
+    """A compiled module that exists but fails to load makes ``import wsapi`` raise an
+    ImportError that names the module, its file and the cause; no fallback to pure Python."""
+    result = run(broken({name}) + "import wsapi\n")
+    assert result.returncode == 1, result.stdout
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"ImportError: wsapi: the compiled module {name} (/built/{name}.so) was built but does "
+        "not import: undefined symbol: wsapi_broken_on_purpose. Rebuild it (pip install the "
+        "package again), or set WSAPI_PURE_PYTHON=1 to run the pure-Python code."
+    )
+
+
+def test_pure_python_variable_refuses_every_compiled_module() -> None:
+    """Under WSAPI_PURE_PYTHON no compiled module is even looked at (broken ones included),
+    and ``wsapi --version`` says why the build is pure Python."""
+    code = """
+        from wsapi.cli import main
+        print(sorted(BROKEN_MODULES & set(sys.modules)))
+        main(["--version"])
+        """
+    result = run(broken(set(COMPILED_MODULES)) + textwrap.dedent(code), pure=True)
+    assert result.returncode == 0, result.stderr
+    loaded, version = result.stdout.splitlines()
+    assert loaded == "[]"
+    assert build_in(version) == (set(), set(), "WSAPI_PURE_PYTHON is set")
+
+
+def _without_extensions(tmp_path: Path, left_out: set[str]) -> Path:
+    """A copy of the package without the built files of the modules ``left_out``."""
+    basenames = {name.rpartition(".")[2] for name in left_out}
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        return {
+            name
+            for name in names
+            if name == "__pycache__"
+            or (name.partition(".")[0] in basenames and name.endswith(suffixes))
+        }
+
+    shutil.copytree(Path(wsapi.__file__).parent, tmp_path / "wsapi", ignore=ignore)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "left_out", [set(COMPILED_MODULES), {"wsapi._sending"}], ids=["none-built", "one-not-built"]
+)
+def test_modules_not_built_leave_their_python_code_quietly(
+    tmp_path: Path, left_out: set[str]
+) -> None:
+    """A compiled module that was not built is no error and no warning: its Python code runs,
+    and ``wsapi --version`` names what is compiled and what was not built."""
+    code = """
+        import wsapi
+        from wsapi.cli import main
+        print(wsapi.__file__)
+        main(["--version"])
+        """
+    result = run(textwrap.dedent(code), path=_without_extensions(tmp_path, left_out))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    origin, version = result.stdout.splitlines()
+    assert origin == str(tmp_path / "wsapi" / "__init__.py")
+    built = {name for name in COMPILED_MODULES if importlib.util.find_spec(name) is not None}
+    if built - left_out:
+        assert build_in(version) == (
+            built - left_out,
+            set(COMPILED_MODULES) - built | left_out,
+            "",
+        )
+    else:
+        assert build_in(version) == (set(), set(), "the extensions were not built")
+
+
+def test_version_names_the_build_in_use() -> None:
+    """``wsapi --version`` lists exactly the compiled modules that were built (all four, in
+    CI), or says the build is pure Python and why; the list matches what is wired in."""
+    result = subprocess.run(
+        [sys.executable, "-m", "wsapi", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60 * TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    compiled, not_built, reason = build_in(result.stdout.strip())
+    built = {name for name in COMPILED_MODULES if importlib.util.find_spec(name) is not None}
+    if _build.PURE_PYTHON:
+        assert (compiled, reason) == (set(), "WSAPI_PURE_PYTHON is set")
+    elif built:
+        assert (compiled, not_built) == (built, set(COMPILED_MODULES) - built)
+    else:
+        assert reason == "the extensions were not built"
+    # This interpreter's record tells the truth about what is wired in.
+    assert set(_build.IN_USE) == compiled
+    assert ("wsapi.protocol._speedups" in compiled) == codec.SPEEDUPS
+    assert transport.WebSocketTransport.buffer_updated.__module__ == (
+        "wsapi._reading" if "wsapi._reading" in compiled else "wsapi.transport"
+    )
+    assert (websocket.MessageDelivery is not None) == ("wsapi._delivery" in compiled)
+    assert websocket.WebSocket.send.__module__ == (
+        "wsapi._sending" if "wsapi._sending" in compiled else "wsapi.websocket"
+    )
