@@ -14,8 +14,8 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "wsapi"
 IO_MODULES = {"asyncio", "socket", "ssl", "selectors"}
 
 LAYERS: list[tuple[str, list[str]]] = [
-    # 1. WebSocket URL parsing.
-    ("url", ["wsapi.url"]),
+    # 1. The package version, and WebSocket URL parsing.
+    ("url", ["wsapi._version", "wsapi.url"]),
     # 2. DOMException, DOM events and EventTarget, Blob, and the Web IDL string conversions
     #    they share. No I/O.
     ("dom", ["wsapi.errors", "wsapi.events", "wsapi.blob", "wsapi.webidl"]),
@@ -43,11 +43,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         "tools",
         [
             "wsapi.__main__",
-            "wsapi.cli",
-            "wsapi.cli_commands",
-            "wsapi.cli_interactive",
-            "wsapi.cli_output",
-            "wsapi.cli_session",
+            "wsapi.cli.*",
             "wsapi.echo",
         ],
     ),
@@ -55,12 +51,6 @@ LAYERS: list[tuple[str, list[str]]] = [
 """The layers, lowest first, each with its modules: a name, or ``package.*`` for a package
 and every module under it. A module may import its own layer and the layers before it.
 A module found in the source but in no layer fails the test until it is placed here."""
-
-ALLOWED: dict[tuple[str, str], str] = {
-    ("wsapi.agent", "wsapi"): "the User-Agent header's version, wsapi.__version__, is set at "
-    "the top of the package before it imports agent",
-}
-"""Imports against the order that are known and explained, as (importer, imported)."""
 
 SOURCE_SUFFIXES = (".py", ".pyi", ".pyx", ".pxd")
 """A module's files: Python, its stub, and a compiled module's Cython source and header."""
@@ -179,7 +169,7 @@ def test_every_listed_module_exists() -> None:
 def test_module_imports_only_its_layer_and_lower(name: str) -> None:
     """The module imports modules of its own layer or lower ones (at any depth: in
     functions and under TYPE_CHECKING too, since a type-only import upward still ties the
-    lower layer to the higher one's names); a known exception is in ALLOWED."""
+    lower layer to the higher one's names)."""
     own = layer_of(name)
     assert own is not None, f"{name} is in no layer of LAYERS"
     wrong = []
@@ -188,26 +178,12 @@ def test_module_imports_only_its_layer_and_lower(name: str) -> None:
             pytest.fail(f"{path.relative_to(SRC)}:{line} imports {imported}: no such module")
         layer = layer_of(imported)
         assert layer is not None, f"{imported} is in no layer of LAYERS"
-        if layer > own and (name, imported) not in ALLOWED:
+        if layer > own:
             wrong.append(
                 f"{path.relative_to(SRC)}:{line} imports {imported} ({LAYERS[layer][0]}), "
                 f"above {name}'s layer ({LAYERS[own][0]})"
             )
     assert not wrong, "\n".join(wrong)
-
-
-@pytest.mark.parametrize("pair", sorted(ALLOWED), ids=lambda pair: f"{pair[0]}->{pair[1]}")
-def test_allowed_exceptions_are_still_needed(pair: tuple[str, str]) -> None:
-    """Each exception in ALLOWED still names an import the source makes against the order
-    (remove it once the import is gone)."""
-    importer, imported = pair
-    layer = layer_of(imported)
-    own = layer_of(importer)
-    assert layer is not None
-    assert own is not None
-    assert layer > own, f"{imported} is no longer above {importer}"
-    imports = {found for _, _, found in package_imports(importer)}
-    assert imported in imports, f"{importer} no longer imports {imported}: remove it"
 
 
 @pytest.mark.parametrize("path", sorted((SRC / "protocol").glob("*.py")), ids=lambda p: p.name)

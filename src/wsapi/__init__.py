@@ -8,8 +8,7 @@ exceptions and events in the same order. See the README for the Python convenien
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__ as __version__
 from .agent import UserAgent
 from .blob import Blob
 from .errors import DOMException

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import ada_url
 
-from . import __version__
+from ._version import __version__
 from .loops import PerLoop
 from .protocol.constants import MAX_MESSAGE_SIZE
 from .protocol.handshake import is_protocol_owned_header
