@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from wsapi import CloseEvent, MessageEvent
+from wsapi import CloseEvent, ConnectionFailure, MessageEvent
 from wsapi.cli.output import Output
 
 
@@ -63,3 +63,21 @@ def test_quiet_hides_clean_events_but_not_failures(capsys: pytest.CaptureFixture
     output.on_close(CloseEvent("close", code=1006, wasClean=False))
     _, err = _lines(capsys)
     assert err == ['close    code=1006 (abnormal closure) reason="" wasClean=false']
+
+
+def test_close_line_names_a_close_timeout(capsys: pytest.CaptureFixture[str]) -> None:
+    """A failure given with the close event (close_timeout) ends the close line, and is a
+    member of the close record in --jsonl."""
+    failure = ConnectionFailure("close_timeout", "no Close from the server within 0.3 s")
+    event = CloseEvent("close", code=1006, wasClean=False)
+    Output("log").on_close(event, failure)
+    Output("jsonl").on_close(event, failure)
+    out, _ = _lines(capsys)
+    assert out[0] == (
+        'close    code=1006 (abnormal closure) reason="" wasClean=false: '
+        "no Close from the server within 0.3 s [close_timeout]"
+    )
+    assert json.loads(out[1])["failure"] == {
+        "kind": "close_timeout",
+        "reason": "no Close from the server within 0.3 s",
+    }

@@ -29,7 +29,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TextIO
 
-from wsapi import Blob, CloseEvent, MessageEvent, WebSocket
+from wsapi import Blob, CloseEvent, ConnectionFailure, MessageEvent, WebSocket
 
 __all__ = ["CLOSE_CODE_NAMES", "Output", "color_wanted"]
 
@@ -366,15 +366,19 @@ class Output:
             stream, line = self._event_line("error", text, _RED)
             self._emit(None, (stream, line.rstrip()))
 
-    def on_close(self, event: CloseEvent) -> None:
+    def on_close(self, event: CloseEvent, failure: ConnectionFailure | None = None) -> None:
+        """The close line; ``failure`` is why it was not clean when no error line said it
+        (a closing handshake that ``close_timeout`` ended)."""
         if self.layout == "jsonl":
-            record = {
+            record: dict[str, object] = {
                 "event": "close",
                 "code": event.code,
                 "reason": event.reason,
                 "wasClean": event.wasClean,
                 "timeStamp": event.timeStamp,
             }
+            if failure is not None:
+                record["failure"] = {"kind": failure.kind, "reason": failure.reason}
             self._emit(None, self._json(record))
             return
         if self.quiet and event.wasClean:
@@ -383,4 +387,6 @@ class Output:
         code = f"{event.code} ({name})" if name else str(event.code)
         clean = "true" if event.wasClean else "false"
         text = f"code={code} reason={_quote(event.reason)} wasClean={clean}"
+        if failure is not None:
+            text += f": {_escape(failure.reason)} [{failure.kind}]"
         self._emit(None, self._event_line("close", text, _YELLOW if event.wasClean else _RED))

@@ -102,7 +102,11 @@ class Session:
         self.output.on_error(self.ws, event.timeStamp)
 
     def _on_close(self, event: CloseEvent) -> None:
-        self.output.on_close(event)
+        # A closing handshake that close_timeout ended fires no error event: the close line
+        # is the only place left to say why it was not clean.
+        failure = self.ws.failure
+        timed_out = failure if failure is not None and failure.kind == "close_timeout" else None
+        self.output.on_close(event, timed_out)
         self.stop()
 
     def stop(self) -> None:
