@@ -14,12 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wsapi.agent import UserAgent
+from wsapi.errors import ConnectionFailure
 from wsapi.protocol.events import CloseReceived, Opened
-from wsapi.transport import (
-    ConnectionFailure,
-    WebSocketTransport,
-    establish_a_websocket_connection,
-)
+from wsapi.transport import WebSocketTransport, establish_a_websocket_connection
 from wsapi.url import parse_websocket_url
 
 TIMEOUT = float(os.environ.get("WSAPI_TEST_TIMEOUT_SCALE", "1"))

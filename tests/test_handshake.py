@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from support import TIMEOUT, Recorder, connect, raw_server, read_request
 from wsapi.deadlines import deadlines_of
+from wsapi.errors import ConnectionFailure, Headers
 from wsapi.protocol import handshake
 from wsapi.protocol.constants import MAX_HANDSHAKE_RESPONSE_SIZE
 from wsapi.protocol.deflate import DeflateParameters
@@ -30,14 +31,13 @@ from wsapi.protocol.handshake import (
     HandshakeError,
     HandshakeRequest,
     HandshakeResponse,
-    Headers,
     ResponseReader,
     accept_value,
     build_request,
     parse_extension_list,
     validate_response,
 )
-from wsapi.transport import REFUSAL_BODY_WAIT, ConnectionFailure, WebSocketTransport
+from wsapi.transport import REFUSAL_BODY_WAIT, WebSocketTransport
 
 
 def parse_request(data: bytes) -> tuple[str, str, list[tuple[str, str]]]:

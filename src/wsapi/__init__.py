@@ -12,9 +12,8 @@ __version__ = "0.1.0"
 
 from .agent import UserAgent
 from .blob import Blob
-from .errors import DOMException
+from .errors import ConnectionFailure, DOMException
 from .events import CloseEvent, Event, EventTarget, MessageEvent
-from .transport import ConnectionFailure
 from .websocket import WebSocket, WebSocketError, ping
 
 __all__ = [

@@ -36,29 +36,23 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Literal, Protocol, cast, get_args
+from typing import Protocol, cast
 
 from .agent import UserAgent
 from .deadlines import Timer, deadlines_of
+from .errors import ConnectionFailure, FailureKind
 from .protocol.codec import PURE_PYTHON
 from .protocol.constants import CloseCode
 from .protocol.engine import ClientConnection, State, deliver_messages
 from .protocol.events import CloseReceived, Failed, Opened, PongReceived, RefusalBodyExpected
-from .protocol.handshake import MAX_REFUSAL_BODY_SIZE, Headers
 from .proxy import ProxyError, ProxyURL, open_tunnel, parse_proxy_url
 from .socket_transport import SocketTransport, carries, open_connection
 from .url import WebSocketURL
 
 __all__ = [
-    "FAILURE_KINDS",
-    "MAX_REFUSAL_BODY_SIZE",
     "READ_HIGH_WATER",
     "REFUSAL_BODY_WAIT",
-    "ConnectionFailure",
     "ConnectionHandler",
-    "FailureKind",
-    "Headers",
     "WebSocketTransport",
     "establish_a_websocket_connection",
     "report_failure",
@@ -92,61 +86,10 @@ READ_HIGH_WATER = 1024 * 1024
 """Unparsed bytes past which reading pauses while messages wait to be handed over: a
 peer that floods a slow consumer fills the socket buffers, not our memory."""
 
-FailureKind = Literal[
-    "dns",  # the host name did not resolve
-    "refused",  # the server refused the TCP connection
-    "unreachable",  # any other network error while connecting
-    "tls",  # the TLS handshake failed (certificate, host name, protocol)
-    "timeout",  # open_timeout passed before the connection opened
-    "http_status",  # the server answered the handshake with a status other than 101
-    "handshake",  # the server's 101 response broke a rule of RFC 6455 4.1
-    "protocol",  # the peer broke RFC 6455 after the opening (wsapi sent 1002/1007/1009)
-    "connection_lost",  # TCP closed or reset without a Close frame
-    "close_timeout",  # our Close unanswered within close_timeout (close 1006, no error event)
-    "keepalive_timeout",  # nothing arrived within ping_timeout after a keepalive Ping
-    "proxy",  # the proxy refused or failed
-    "blocked",  # the agent refused the URL (blocked port, mixed content)
-    "buffer_full",  # bufferedAmount passed the agent's maximum
-    "aborted",  # close() before the connection opened, or the program ended
-]
-"""What failed: the ``kind`` of a ``ConnectionFailure``."""
-
-FAILURE_KINDS: tuple[FailureKind, ...] = get_args(FailureKind)
-
 REFUSAL_BODY_WAIT = 0.25
 """Seconds the failure of a handshake answered with a status other than 101 waits for the
 rest of that response's body (its start is ``ConnectionFailure.body``), at most: a body sent
 with its head is there at once; a server that stalls delays the error event no longer."""
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionFailure:
-    """Why a connection failed: the readable reason the standard events may not carry (the
-    living standard hides it from scripts; a Python program is not a web page)."""
-
-    kind: FailureKind
-    """One of ``FAILURE_KINDS``."""
-    reason: str
-    """A sentence for people and logs."""
-    status_code: int | None = None
-    """The HTTP status, when the server (or the proxy) answered with one other than 101
-    (or 200 to a proxy's CONNECT)."""
-    raw_headers: tuple[tuple[str, str], ...] = ()
-    """That response's header fields, in order (names lower-cased)."""
-    body: bytes = field(default=b"", repr=False)
-    """The start of that response's body: at most ``MAX_REFUSAL_BODY_SIZE`` bytes, those
-    that arrived within ``REFUSAL_BODY_WAIT`` seconds of its head. (Not in the repr: it may
-    be long.)"""
-    headers: Headers = field(init=False, repr=False, compare=False)
-    """``raw_headers`` as a read-only mapping with case-insensitive names."""
-
-    def __post_init__(self) -> None:
-        if self.kind not in FAILURE_KINDS:
-            raise ValueError(f"{self.kind!r} is not a failure kind: {', '.join(FAILURE_KINDS)}")
-        object.__setattr__(self, "headers", Headers(self.raw_headers))
-
-    def __str__(self) -> str:
-        return self.reason
 
 
 class ConnectionHandler(Protocol):

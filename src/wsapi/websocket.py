@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, overloa
 
 from .agent import UserAgent, default_agent
 from .blob import SPOOL_THRESHOLD, Blob
-from .errors import DOMException
+from .errors import ConnectionFailure, DOMException
 from .events import (
     AddEventListenerOptions,
     CloseEvent,
@@ -63,7 +63,6 @@ from .protocol.constants import CloseCode
 from .protocol.engine import State
 from .protocol.events import CloseReceived, Opened
 from .transport import (
-    ConnectionFailure,
     WebSocketTransport,
     establish_a_websocket_connection,
     report_failure,
