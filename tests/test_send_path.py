@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-import wsapi.transport as transport_module
+import wsapi.pump as pump_module
 import wsapi.websocket as websocket_module
 from support import (
     TIMEOUT,
@@ -252,7 +252,7 @@ async def test_plain_tcp_frames_may_go_to_the_socket_directly() -> None:
     async with recording_server(received) as url:
         ws = WebSocket(url, agent=agent())
         await asyncio.wait_for(ws.opened, WAIT)
-        connection = ws._transport
+        connection = ws._pump
         assert connection is not None
         assert connection.transport is not None
         sock = connection.transport.get_extra_info("socket")
@@ -288,7 +288,7 @@ def test_the_paths_in_use() -> None:
     """The compiled twins replace the Python methods exactly when they are built and not
     refused (WSAPI_PURE_PYTHON)."""
     send = websocket_module.WebSocket.send
-    read = transport_module.WebSocketTransport.buffer_updated
+    read = pump_module.ConnectionPump.buffer_updated
     read_ready = SocketTransport._read_ready
     if COMPILED:
         assert send.__module__ == "wsapi._sending"
@@ -296,7 +296,7 @@ def test_the_paths_in_use() -> None:
         assert read_ready.__module__ == "wsapi._reading"
     else:
         assert send is websocket_module.WebSocket._send_any
-        assert read.__module__ == "wsapi.transport"
+        assert read.__module__ == "wsapi.pump"
         assert read_ready.__module__ == "wsapi.socket_transport"
 
 
@@ -308,7 +308,7 @@ def test_compiled_functions_check_their_objects() -> None:
 
     with pytest.raises(TypeError, match="WebSocket"):
         _sending.send(object(), "x")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="WebSocketTransport"):
+    with pytest.raises(TypeError, match="ConnectionPump"):
         _reading.buffer_updated(object(), 1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="SocketTransport"):
         _reading.read_ready(object())  # type: ignore[arg-type]
