@@ -34,15 +34,23 @@ __all__ = ["FAILURES", "establish_a_websocket_connection"]
 
 logger = logging.getLogger("wsapi")
 
-Step = Literal["resolve", "connect"]
-"""The steps that may raise: resolving the host name; TCP, the proxy and TLS."""
+Step = Literal["choose the proxy", "resolve", "wait", "connect"]
+"""The steps of the opening that may raise: reading the proxy setting; resolving the host
+name; waiting for the address's connecting slot (4.1 step 2); TCP, the proxy and TLS."""
+
+_CANCELLED = "the connection was cancelled while"
+_TLS_FAILED = "the TLS handshake with {where} failed"
 
 FAILURES: tuple[tuple[Step, type[BaseException], FailureKind, str], ...] = (
+    ("choose the proxy", ValueError, "proxy", "the proxy setting is not usable: {detail}"),
+    ("resolve", asyncio.CancelledError, "aborted", f"{_CANCELLED} resolving the host"),
     ("resolve", asyncio.TimeoutError, "timeout", "resolving {host} took more than {timeout} s"),
     # The URL parser allows what DNS cannot carry (an empty label, one over 63 characters),
     # and the resolver's IDNA step raises for it.
     ("resolve", UnicodeError, "dns", "could not resolve {host}: it is not a name DNS can carry"),
     ("resolve", OSError, "dns", "could not resolve {host}: {detail}"),
+    ("wait", asyncio.CancelledError, "aborted", f"{_CANCELLED} waiting for its turn"),
+    ("connect", asyncio.CancelledError, "aborted", f"{_CANCELLED} connecting"),
     (
         "connect",
         asyncio.TimeoutError,
@@ -56,8 +64,8 @@ FAILURES: tuple[tuple[Step, type[BaseException], FailureKind, str], ...] = (
         "tls",
         "the TLS certificate of {where} was refused: {verify_message}",
     ),
-    ("connect", ssl.SSLError, "tls", "the TLS handshake with {where} failed: {detail}"),
-    ("connect", ssl.CertificateError, "tls", "the TLS handshake with {where} failed: {detail}"),
+    ("connect", ssl.SSLError, "tls", f"{_TLS_FAILED}: {{detail}}"),
+    ("connect", ssl.CertificateError, "tls", f"{_TLS_FAILED}: {{detail}}"),
     ("connect", ConnectionRefusedError, "refused", "{where} refused the connection"),
     # wss: TCP was up (a refusal is the row above): the server dropped the TLS handshake, as
     # a server that does not speak TLS does.
@@ -65,16 +73,23 @@ FAILURES: tuple[tuple[Step, type[BaseException], FailureKind, str], ...] = (
         "connect",
         ConnectionError,
         "tls",
-        "the TLS handshake with {where} failed: the server closed the connection ({detail}; "
-        "is it a TLS server?)",
+        f"{_TLS_FAILED}: the server closed the connection ({{detail}}; is it a TLS server?)",
     ),
     ("connect", OSError, "unreachable", "could not connect to {where}: {detail}"),
     ("connect", TypeError, "unreachable", "could not connect to {where}: {detail}"),
 )
 """What each step's exceptions mean, as (step, exception class, kind, reason): the first row
 of the step whose class matches decides. (The TLS row for ``ConnectionError`` applies to
-``wss:`` only.) An exception no row matches is a bug, reported to the loop's exception
-handler, and still fails the connection."""
+``wss:`` only.) An exception no row matches is a bug: it is reported to the loop's exception
+handler, and the connection still fails, with the kind of ``UNKNOWN``."""
+
+UNKNOWN: dict[Step, tuple[FailureKind, str]] = {
+    "choose the proxy": ("proxy", "the proxy setting is not usable: {detail}"),
+    "resolve": ("dns", "could not resolve {host}: {detail}"),
+    "wait": ("aborted", "could not wait for a connection to {where}: {detail}"),
+    "connect": ("unreachable", "could not connect to {where}: {detail}"),
+}
+"""The kind and reason of an exception no row of ``FAILURES`` knows, by step."""
 
 
 def failure_of(
@@ -101,11 +116,8 @@ def failure_of(
         if kind == "tls" and error_class is ConnectionError and not url.secure:
             continue
         return ConnectionFailure(kind, reason.format(**values), status, headers), True
-    if step == "resolve":
-        return ConnectionFailure("dns", f"could not resolve {url.host}: {detail}"), False
-    return ConnectionFailure(
-        "unreachable", f"could not connect to {values['where']}: {detail}"
-    ), False
+    kind, reason = UNKNOWN[step]
+    return ConnectionFailure(kind, reason.format(**values)), False
 
 
 async def establish_a_websocket_connection(
@@ -183,8 +195,8 @@ class _Opening:
         try:
             proxy_url = agent.proxy_for(url.secure, url.host)
             proxy = None if proxy_url is None else parse_proxy_url(proxy_url)
-        except ValueError as exc:
-            self.fail(ConnectionFailure("proxy", f"the proxy setting is not usable: {exc}"))
+        except Exception as exc:
+            self.fail_with(exc, "choose the proxy")
             return None
         started = loop.time()
         if proxy is not None:
@@ -235,12 +247,8 @@ class _Opening:
         lookup = self.loop.getaddrinfo(url.host, url.port, type=socket.SOCK_STREAM)
         try:
             infos = await asyncio.wait_for(lookup, self.open_timeout)
-        except asyncio.CancelledError:
-            self.fail(
-                ConnectionFailure(
-                    "aborted", "the connection was cancelled while resolving the host"
-                )
-            )
+        except asyncio.CancelledError as exc:
+            self.fail_with(exc, "resolve")
             raise
         except Exception as exc:
             self.fail_with(exc, "resolve")
@@ -260,12 +268,8 @@ class _Opening:
                 if agent.try_connecting_slot(key)
                 else await agent.acquire_connecting_slot(key)
             )
-        except asyncio.CancelledError:
-            self.fail(
-                ConnectionFailure(
-                    "aborted", "the connection was cancelled while waiting for its turn"
-                )
-            )
+        except asyncio.CancelledError as exc:
+            self.fail_with(exc, "wait")
             raise
         self.key = key
         self.slot_held = True
@@ -287,16 +291,14 @@ class _Opening:
         asyncio.wait_for() to connect, then the timer."""
         if deadline is not None and _HAS_UNCANCEL:
             self.timer = self.deadlines.call_at(deadline, self.open_timer_expired)
-        connecting = _connect(self.agent, self.url, addresses, proxy, self.make_pump)
+        connecting = _open_transport(self.agent, self.url, addresses, proxy, self.make_pump)
         try:
             if deadline is not None and self.timer is None:
                 return await asyncio.wait_for(connecting, max(0.0, deadline - self.loop.time()))
             return await connecting
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             if not (self.timed_out and self.task is not None and _only_ours(self.task)):
-                self.fail(
-                    ConnectionFailure("aborted", "the connection was cancelled while connecting")
-                )
+                self.fail_with(exc, "connect")
                 raise
             error: BaseException = asyncio.TimeoutError()  # Our timer's cancellation.
         except Exception as exc:
@@ -362,7 +364,7 @@ def _only_ours(task: asyncio.Task[object]) -> bool:
     return False  # (Python 3.10 times the connection out with wait_for.)
 
 
-async def _connect(
+async def _open_transport(
     agent: UserAgent,
     url: WebSocketURL,
     addresses: list[str],

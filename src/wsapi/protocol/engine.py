@@ -31,9 +31,9 @@ byte (RFC 6455 8.1; Autobahn 6.4.*).
 Rule 5: compression stays off the uncompressed path. With permessage-deflate (RFC 7692)
 negotiated, RSV1 marks the first frame of a compressed message, and only that: RSV1 on a
 control frame or a continuation frame, and RSV2 or RSV3 anywhere, fail the connection (1002).
-A compressed message takes its own path, entered from the branch that used to refuse RSV
-bits, so a connection without compression runs the code it ran before, plus one integer
-comparison per continuation frame and one attribute test per message sent. That path
+A compressed message takes its own path, entered from the branch that checks the RSV bits,
+so a connection without compression pays only one integer comparison per continuation frame
+and one attribute test per message sent. That path
 inflates each part of a frame as it arrives and removes it from the buffer (the frame's
 header stays until its last byte, with ``_frame_consumed`` counting what is gone), so the
 compressed bytes never pile up; ``max_message_size`` applies to the inflated size and is
