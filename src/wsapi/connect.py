@@ -18,7 +18,7 @@ import logging
 import socket
 import ssl
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Literal
 
 from .agent import UserAgent
@@ -120,19 +120,22 @@ def failure_of(
     return ConnectionFailure(kind, reason.format(**values)), False
 
 
-async def establish_a_websocket_connection(
+def establish_a_websocket_connection(
     agent: UserAgent,
     url: WebSocketURL,
     handler: ConnectionHandler,
     *,
     protocols: Sequence[str] = (),
     headers: Sequence[tuple[str, str]] = (),
-) -> ConnectionPump | None:
+) -> Coroutine[object, None, ConnectionPump | None]:
     """RFC 6455 4.1 "establish a WebSocket connection", in the background of the API's
-    constructor. Never raises for a network problem: a failure is reported to ``handler``
-    (``_on_failure`` then ``_on_closed`` with 1006) and None is returned. Cancelling it (the
-    program ends, or close() before open) reports an "aborted" failure and re-raises."""
-    return await _Opening(agent, url, handler, protocols, headers).run()
+    constructor (a coroutine to await in the current task). Never raises for a network
+    problem: a failure is reported to ``handler`` (``_on_failure`` then ``_on_closed`` with
+    1006) and None is returned. Cancelling it (the program ends, or close() before open)
+    reports an "aborted" failure and re-raises."""
+    # (Each step's coroutine is made only when it waits: a coroutine per step and per
+    # connection is memory the allocator gets back only in part.)
+    return _Opening(agent, url, handler, protocols, headers).run()
 
 
 _HAS_UNCANCEL = sys.version_info >= (3, 11)
@@ -203,10 +206,17 @@ class _Opening:
             logger.debug("connecting to %s through the proxy %s", url.href, proxy)
         else:
             logger.debug("connecting to %s", url.href)
-        addresses = await self.resolve(proxy)
+        addresses = self.addresses_without_lookup(proxy)
         if addresses is None:
-            return None
-        waited = await self.wait_for_connecting_slot(addresses[0])
+            addresses = await self.resolve()
+            if addresses is None:
+                return None
+        key = (addresses[0], url.port)
+        waited = False
+        if not agent.try_connecting_slot(key):
+            waited = await self.wait_for_connecting_slot(key)
+        self.key = key
+        self.slot_held = True
         # open_timeout covers DNS, TCP, the proxy, TLS and the handshake together; a
         # connection that had to wait in that queue gets it afresh from when it leaves it.
         deadline = None
@@ -234,16 +244,19 @@ class _Opening:
                 self.deadlines.cancel(timer)
         return pump
 
-    async def resolve(self, proxy: ProxyURL | None) -> list[str] | None:
-        """The host's addresses, in the resolver's order (None: the failure is reported).
-        The throttle of 4.1 step 2 is per IP address, "even if the remote host is known by
-        another name": resolve first -- unless the proxy resolves names, and then it is per
-        host name."""
+    def addresses_without_lookup(self, proxy: ProxyURL | None) -> list[str] | None:
+        """The throttle of 4.1 step 2 is per IP address, "even if the remote host is known
+        by another name": the name is resolved first -- unless the proxy resolves names
+        (the throttle is then per host name), or the host is an IP address already (no trip
+        through the resolver's thread pool). The one address in those cases, else None."""
         url = self.url
         if (proxy is not None and proxy.resolves_names) or _is_ip_address(url.host):
-            # The proxy resolves the name, or there is no name to resolve (an IP literal
-            # needs no trip through the resolver's thread pool).
             return [url.host]
+        return None
+
+    async def resolve(self) -> list[str] | None:
+        """The host's addresses, in the resolver's order (None: the failure is reported)."""
+        url = self.url
         lookup = self.loop.getaddrinfo(url.host, url.port, type=socket.SOCK_STREAM)
         try:
             infos = await asyncio.wait_for(lookup, self.open_timeout)
@@ -255,25 +268,16 @@ class _Opening:
             return None
         return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
-    async def wait_for_connecting_slot(self, address: str) -> bool:
+    async def wait_for_connecting_slot(self, key: tuple[str, int]) -> bool:
         """4.1 step 2: "If the client already has a WebSocket connection to the remote host
         (IP address) identified by /host/ and port /port/ pair, even if the remote host is
         known by another name, the client MUST wait until that connection has been
         established or for that connection to have failed." Whether it had to wait."""
-        key = (address, self.url.port)
-        agent = self.agent
         try:
-            waited = (
-                False
-                if agent.try_connecting_slot(key)
-                else await agent.acquire_connecting_slot(key)
-            )
+            return await self.agent.acquire_connecting_slot(key)
         except asyncio.CancelledError as exc:
             self.fail_with(exc, "wait")
             raise
-        self.key = key
-        self.slot_held = True
-        return waited
 
     def release_connecting_slot(self) -> None:
         """The connection left CONNECTING (or never will): the next one may go."""
