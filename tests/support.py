@@ -21,14 +21,12 @@ import pytest
 import wsapi.events as events_module
 from wsapi import CloseEvent, DOMException, Event, MessageEvent, WebSocket
 from wsapi.agent import UserAgent
+from wsapi.connect import establish_a_websocket_connection
 from wsapi.echo import EchoServer, start_echo_server
+from wsapi.errors import ConnectionFailure
 from wsapi.protocol import codec
 from wsapi.protocol.events import CloseReceived, Opened
-from wsapi.transport import (
-    ConnectionFailure,
-    WebSocketTransport,
-    establish_a_websocket_connection,
-)
+from wsapi.pump import ConnectionPump
 from wsapi.url import parse_websocket_url
 
 TIMEOUT = float(os.environ.get("WSAPI_TEST_TIMEOUT_SCALE", "1"))
@@ -56,10 +54,10 @@ class Recorder:
     opened: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
-    transport: WebSocketTransport | None = None
+    transport: ConnectionPump | None = None
     on_message_hook: Callable[[str | bytes], None] | None = None
 
-    def _on_connect(self, transport: WebSocketTransport) -> None:
+    def _on_connect(self, transport: ConnectionPump) -> None:
         self.transport = transport
 
     def _on_open(self, event: Opened) -> None:
@@ -111,7 +109,7 @@ def assert_only_dropped_tls_handshakes(reports: list[dict[str, Any]]) -> None:
         assert isinstance(context["exception"], (ConnectionError, ssl.SSLError)), context
 
 
-def send(transport: WebSocketTransport, message: str | bytes) -> None:
+def send(transport: ConnectionPump, message: str | bytes) -> None:
     """Send a message through the transport, counting its size as the API does."""
     if isinstance(message, str):
         transport.send_message(message.encode(), text=True)
@@ -127,7 +125,7 @@ async def connect(
     close_timeout: float | None = 10 * TIMEOUT,
     max_message_size: int | None = 64 * 1024 * 1024,
     on_message: Callable[[Recorder, str | bytes], None] | None = None,
-) -> tuple[WebSocketTransport | None, Recorder]:
+) -> tuple[ConnectionPump | None, Recorder]:
     """Open a connection with a Recorder as handler; ``on_message(recorder, data)`` is called
     for each message (set before connecting: messages may arrive with the 101)."""
     agent = UserAgent(

@@ -19,7 +19,7 @@ import pytest
 
 import wsapi
 from support import TIMEOUT
-from wsapi import transport, websocket
+from wsapi import pump, websocket
 from wsapi.protocol import _build, codec
 
 COMPILED_MODULES = (
@@ -193,8 +193,8 @@ def test_version_names_the_build_in_use() -> None:
     # This interpreter's record tells the truth about what is wired in.
     assert set(_build.IN_USE) == compiled
     assert ("wsapi.protocol._speedups" in compiled) == codec.SPEEDUPS
-    assert transport.WebSocketTransport.buffer_updated.__module__ == (
-        "wsapi._reading" if "wsapi._reading" in compiled else "wsapi.transport"
+    assert pump.ConnectionPump.buffer_updated.__module__ == (
+        "wsapi._reading" if "wsapi._reading" in compiled else "wsapi.pump"
     )
     assert (websocket.MessageDelivery is not None) == ("wsapi._delivery" in compiled)
     assert websocket.WebSocket.send.__module__ == (

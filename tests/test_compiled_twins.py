@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import wsapi.events as events_module
-import wsapi.transport as transport_module
+import wsapi.pump as pump_module
 import wsapi.websocket as websocket_module
 from support import COMPILED, agent, burst_server, close_cleanly, compiled_only, texts, until
 from wsapi import Event, MessageEvent, WebSocket
@@ -40,7 +40,7 @@ def test_the_paths_in_use() -> None:
     """The compiled twins replace the Python methods exactly when they are built and not
     refused (WSAPI_PURE_PYTHON)."""
     send = websocket_module.WebSocket.send
-    read = transport_module.WebSocketTransport.buffer_updated
+    read = pump_module.ConnectionPump.buffer_updated
     read_ready = SocketTransport._read_ready
     if COMPILED:
         assert send.__module__ == "wsapi._sending"
@@ -48,7 +48,7 @@ def test_the_paths_in_use() -> None:
         assert read_ready.__module__ == "wsapi._reading"
     else:
         assert send is websocket_module.WebSocket._send_any
-        assert read.__module__ == "wsapi.transport"
+        assert read.__module__ == "wsapi.pump"
         assert read_ready.__module__ == "wsapi.socket_transport"
 
 
@@ -63,7 +63,7 @@ def test_compiled_functions_check_their_objects() -> None:
 
     with pytest.raises(TypeError, match="WebSocket"):
         _sending.send(object(), "x")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="WebSocketTransport"):
+    with pytest.raises(TypeError, match="ConnectionPump"):
         _reading.buffer_updated(object(), 1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="SocketTransport"):
         _reading.read_ready(object())  # type: ignore[arg-type]

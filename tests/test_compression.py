@@ -2,7 +2,7 @@
 server, over TCP on 127.0.0.1, compression in both directions, for messages of 0 bytes to
 16 MiB, with the server's default parameters and with the ones it can be made to ask for.
 
-The engine is driven through ``WebSocketTransport`` directly (``ClientConnection(...,
+The engine is driven through ``ConnectionPump`` directly (``ClientConnection(...,
 compression="deflate")``), so these tests do not depend on how the agent is wired."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFact
 from servers import echo
 from support import TIMEOUT, Recorder, send
 from wsapi.protocol.engine import ClientConnection
-from wsapi.transport import WebSocketTransport
+from wsapi.pump import ConnectionPump
 
 MiB = 1024 * 1024
 SIZES = [0, 1, 127, 128, 129, 1000, 65535, 65536, 1 * MiB, 16 * MiB]
@@ -57,7 +57,7 @@ async def deflate_server(
 
 async def open_client(
     port: int, *, max_message_size: int = 64 * MiB
-) -> tuple[WebSocketTransport, Recorder, CountingConnection]:
+) -> tuple[ConnectionPump, Recorder, CountingConnection]:
     """Connect an engine offering permessage-deflate; wait for the open."""
     engine = CountingConnection(
         f"127.0.0.1:{port}", "/", compression="deflate", max_message_size=max_message_size
@@ -65,7 +65,7 @@ async def open_client(
     recorder = Recorder()
     loop = asyncio.get_running_loop()
     _, transport = await loop.create_connection(
-        lambda: WebSocketTransport(engine, recorder, close_timeout=10 * TIMEOUT),
+        lambda: ConnectionPump(engine, recorder, close_timeout=10 * TIMEOUT),
         "127.0.0.1",
         port,
     )
@@ -125,7 +125,7 @@ async def test_default_server_round_trips_all_sizes_both_ways() -> None:
         # Both directions were compressed: far fewer bytes on the wire than the payloads.
         assert engine.sent_bytes < total * 0.6
         assert engine.received_bytes < total * 0.6
-        transport.close(1000, "done")
+        transport.start_the_closing_handshake(1000, "done")
         assert await recorder.closed == (True, 1000, "done")
 
 
@@ -171,7 +171,7 @@ async def test_negotiated_parameters_round_trip(factory: ServerPerMessageDeflate
         for message in messages:
             send(transport, message)
         assert await wait_messages(recorder, len(messages)) == messages
-        transport.close(1000)
+        transport.start_the_closing_handshake(1000)
         assert await recorder.closed == (True, 1000, "")
 
 
@@ -185,7 +185,7 @@ async def test_server_without_compression_leaves_it_off() -> None:
         send(transport, message)
         assert await wait_messages(recorder, 1) == [message]
         assert engine.sent_bytes > 10_000
-        transport.close(1000)
+        transport.start_the_closing_handshake(1000)
         assert await recorder.closed == (True, 1000, "")
 
 

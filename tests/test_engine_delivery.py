@@ -147,7 +147,7 @@ def drive_like_the_pump(
     next_budget: Callable[[], int],
     data: bytes | memoryview | None = None,
 ) -> None:
-    """``WebSocketTransport._pump``'s loop with ``deliver_messages``, one callback after
+    """``ConnectionPump._pump``'s loop with ``deliver_messages``, one callback after
     another with a budget each, until the engine needs more bytes; ``data``, bytes just
     read, go to the first callback (to ``deliver_messages`` itself, which reads whole
     messages from them in place)."""

@@ -17,8 +17,7 @@ import pytest
 
 from support import TIMEOUT, raw_server, read_request
 from wsapi import ConnectionFailure, UserAgent, WebSocket, WebSocketError
-from wsapi.errors import DOMException
-from wsapi.transport import FAILURE_KINDS, FailureKind
+from wsapi.errors import FAILURE_KINDS, DOMException, FailureKind
 
 # Web IDL "DOMException names" table: the names with a legacy code, and their constants.
 LEGACY = [

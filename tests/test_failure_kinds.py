@@ -9,12 +9,15 @@ tcp_v6_connect reject multicast destinations), whatever the routes of the machin
 from __future__ import annotations
 
 import asyncio
+import errno
 import time
 
 import pytest
 
 from support import TIMEOUT, capture_reports, events_of
 from wsapi import UserAgent, WebSocket
+from wsapi.connect import failure_of
+from wsapi.url import parse_websocket_url
 
 TOO_LONG_TO_LOOK_UP = ".".join(["a" * 63] * 4) + ".invalid"
 """A name of 263 octets, over DNS's limit of 255, in the reserved top-level domain."""
@@ -76,3 +79,43 @@ async def test_a_proxy_name_dns_cannot_carry_fails_with_proxy(scheme: str) -> No
     assert ws.failure is not None
     assert ws.failure.kind == "proxy"
     assert "a..invalid" in ws.failure.reason
+
+
+@pytest.mark.parametrize(("scheme", "kind"), [("wss", "tls"), ("ws", "unreachable")])
+def test_a_reset_while_connecting_is_tls_only_for_wss(scheme: str, kind: str) -> None:
+    """The failure table: a connection reset while connecting is a dropped TLS handshake for
+    wss: (TCP was up) and a plain network error for ws:."""
+    url = parse_websocket_url(f"{scheme}://example.test/")
+    error = ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+    failure, known = failure_of(error, "connect", url, 30.0)
+    assert known
+    assert failure.kind == kind
+    assert "Connection reset by peer" in failure.reason
+
+
+class _BrokenAgent(UserAgent):
+    """A user agent whose proxy choice raises what no row of the failure table knows."""
+
+    def proxy_for(self, secure: bool, host: str) -> str | None:
+        raise RuntimeError("a bug in the proxy choice")
+
+
+async def test_an_error_the_table_does_not_know_is_reported_and_ends_in_events() -> None:
+    """An exception no row of the failure table knows (here from the proxy choice) goes to
+    the loop's exception handler, and the connection still fails: error, close 1006."""
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, object]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        ws = WebSocket("ws://127.0.0.1:8080/", agent=_BrokenAgent())
+        log: list[str] = []
+        ws.onerror = lambda _event: log.append("error")
+        ws.onclose = lambda event: log.append(f"close {event.code}")
+        await asyncio.wait_for(ws.closed, 5 * TIMEOUT)
+    finally:
+        loop.set_exception_handler(previous)
+    assert log == ["error", "close 1006"]
+    assert ws.failure is not None
+    assert ws.failure.kind == "proxy"
+    assert [str(context["exception"]) for context in reported] == ["a bug in the proxy choice"]

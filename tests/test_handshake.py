@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from support import TIMEOUT, Recorder, connect, raw_server, read_request
 from wsapi.deadlines import deadlines_of
+from wsapi.errors import ConnectionFailure, Headers
 from wsapi.protocol import handshake
 from wsapi.protocol.constants import MAX_HANDSHAKE_RESPONSE_SIZE
 from wsapi.protocol.deflate import DeflateParameters
@@ -30,14 +31,14 @@ from wsapi.protocol.handshake import (
     HandshakeError,
     HandshakeRequest,
     HandshakeResponse,
-    Headers,
     ResponseReader,
     accept_value,
     build_request,
     parse_extension_list,
     validate_response,
 )
-from wsapi.transport import REFUSAL_BODY_WAIT, ConnectionFailure, WebSocketTransport
+from wsapi.pump import ConnectionPump
+from wsapi.timers import REFUSAL_BODY_WAIT
 
 
 def parse_request(data: bytes) -> tuple[str, str, list[tuple[str, str]]]:
@@ -976,7 +977,7 @@ async def test_open_timer_adopted_after_refusal_keeps_the_body_wait() -> None:
     """A refusal read before the connecting task hands its open timer over: the shorter
     wait for the body stays, and the open timer is dropped."""
     engine = ClientConnection("example.com", "/")
-    transport = WebSocketTransport(engine, Recorder(), close_timeout=10 * TIMEOUT)
+    transport = ConnectionPump(engine, Recorder(), close_timeout=10 * TIMEOUT)
     transport._wait_for_refusal_body()
     body_wait = transport._timer
     assert body_wait is not None

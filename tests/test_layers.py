@@ -29,7 +29,9 @@ LAYERS: list[tuple[str, list[str]]] = [
     (
         "transport",
         [
-            "wsapi.transport",
+            "wsapi.timers",
+            "wsapi.pump",
+            "wsapi.connect",
             "wsapi.socket_transport",
             "wsapi.proxy",
             "wsapi.deadlines",

@@ -67,7 +67,7 @@ async def test_keepalive_keeps_a_live_connection_open() -> None:
         async with WebSocket(f"ws://127.0.0.1:{port}/", agent=agent) as ws:
             for _ in range(6):
                 await asyncio.sleep(0.05)
-                if ws._transport is not None and ws._transport.last_pong is not None:
+                if ws._pump is not None and ws._pump.last_pong is not None:
                     pings.append(time.monotonic())
             assert ws.readyState == WebSocket.OPEN
         assert (await ws.closed).code == 1000

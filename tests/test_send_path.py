@@ -242,7 +242,7 @@ async def test_plain_tcp_frames_may_go_to_the_socket_directly() -> None:
     async with recording_server(received) as url:
         ws = WebSocket(url, agent=agent())
         await asyncio.wait_for(ws.opened, WAIT)
-        connection = ws._transport
+        connection = ws._pump
         assert connection is not None
         assert connection.transport is not None
         sock = connection.transport.get_extra_info("socket")

@@ -20,12 +20,12 @@ import pytest
 from support import TIMEOUT, RawHandler, connect, raw_server, read_request, switching_protocols
 from wsapi import WebSocket
 from wsapi.echo import start_echo_server
-from wsapi.socket_transport import SocketTransport, carries, open_connection
+from wsapi.socket_transport import SocketTransport, open_connection, socket_transport_used_on
 
 
 def on_carried_loop() -> None:
-    if not carries(asyncio.get_running_loop()):
-        pytest.skip("this loop keeps its own transports (checked by the test of carries())")
+    if not socket_transport_used_on(asyncio.get_running_loop()):
+        pytest.skip("this loop keeps its own transports (see the test of the default loop)")
 
 
 class Probe(asyncio.BufferedProtocol):
@@ -102,13 +102,13 @@ async def test_default_loop_is_carried_and_websockets_use_it() -> None:
     goes through one; any other loop keeps its own transports."""
     loop = asyncio.get_running_loop()
     expected = isinstance(loop, asyncio.SelectorEventLoop)
-    assert carries(loop) is expected
+    assert socket_transport_used_on(loop) is expected
     async with await start_echo_server() as server:
         transport, recorder = await connect(server.url)
         assert transport is not None
         await recorder.opened
         assert isinstance(transport.transport, SocketTransport) is expected
-        transport.close(1000)
+        transport.start_the_closing_handshake(1000)
         assert (await recorder.closed)[0]
 
 
@@ -136,8 +136,8 @@ async def test_websocket_reset_by_the_server_ends_in_events(
         ws.onerror = lambda event: events.append(event.type)
         ws.onclose = lambda event: events.append(f"close {event.code} {event.wasClean}")
         await asyncio.wait_for(ws.opened, 5 * TIMEOUT)
-        assert ws._transport is not None
-        assert isinstance(ws._transport.transport, SocketTransport)
+        assert ws._pump is not None
+        assert isinstance(ws._pump.transport, SocketTransport)
         ws.send("x")
         await asyncio.wait_for(ws.closed, 5 * TIMEOUT)
     assert events == ["error", "close 1006 False"]

@@ -30,8 +30,8 @@ async def test_wss_with_a_trusted_certificate() -> None:
             ws.send("over TLS")
             assert await got == "over TLS"
             # Frames go through the TLS transport, never written to its socket directly.
-            assert ws._transport is not None
-            assert ws._transport._fd == -1
+            assert ws._pump is not None
+            assert ws._pump._fd == -1
         assert (await ws.closed).wasClean
 
 

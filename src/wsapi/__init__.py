@@ -11,9 +11,8 @@ from __future__ import annotations
 from ._version import __version__ as __version__
 from .agent import UserAgent
 from .blob import Blob
-from .errors import DOMException
+from .errors import ConnectionFailure, DOMException
 from .events import CloseEvent, Event, EventTarget, MessageEvent
-from .transport import ConnectionFailure
 from .websocket import WebSocket, WebSocketError, ping
 
 __all__ = [

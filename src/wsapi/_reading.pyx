@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""The compiled twin of ``WebSocketTransport``'s read path for the common case.
+"""The compiled twin of ``ConnectionPump``'s read path for the common case.
 
-``transport.py`` makes ``get_buffer`` and ``buffer_updated`` these functions when the
+``pump.py`` makes ``get_buffer`` and ``buffer_updated`` these functions when the
 extension is built and ``WSAPI_PURE_PYTHON`` is not set. The Python methods are the
 reference: ``buffer_updated`` is ``data_received(view[:nbytes])``, which hands the read to
 the pump (``_pump``, ``_pump_events``) in its own callback.
@@ -32,7 +32,7 @@ from .protocol._speedups cimport (
 )
 from .protocol.engine import ClientConnection, State
 from .socket_transport import SocketTransport
-from .transport import MESSAGES_PER_CALLBACK, WebSocketTransport, _read_buffer, payload_logger
+from .pump import MESSAGES_PER_CALLBACK, ConnectionPump, _read_buffer, payload_logger
 
 cdef extern from "Python.h":
     unsigned long PyThread_get_thread_ident()
@@ -41,19 +41,19 @@ cdef object STATE_CLOSED = State.CLOSED
 cdef Py_ssize_t BUDGET = MESSAGES_PER_CALLBACK
 cdef LoggerCheck payloads_logged = LoggerCheck(payload_logger, logging.DEBUG)
 
-# The fields read and written, at their slots' offsets (transport.py imports this module
-# after it defines WebSocketTransport).
-cdef type ConnectionType = WebSocketTransport
-cdef Py_ssize_t C_ENGINE = slot_offset(WebSocketTransport, "engine")
-cdef Py_ssize_t C_ON_MESSAGE = slot_offset(WebSocketTransport, "_on_message")
-cdef Py_ssize_t C_PING_DEADLINE = slot_offset(WebSocketTransport, "_ping_deadline")
-cdef Py_ssize_t C_PUMP_SCHEDULED = slot_offset(WebSocketTransport, "_pump_scheduled")
-cdef Py_ssize_t C_PUMPING = slot_offset(WebSocketTransport, "_pumping")
-cdef Py_ssize_t C_LOG_PAYLOAD = slot_offset(WebSocketTransport, "_log_payload")
-cdef Py_ssize_t C_REPORT_ERROR = slot_offset(WebSocketTransport, "_report_error")
-cdef Py_ssize_t C_AFTER_PUMP = slot_offset(WebSocketTransport, "_after_pump")
-cdef Py_ssize_t C_READING_PAUSED = slot_offset(WebSocketTransport, "_reading_paused")
-cdef Py_ssize_t C_LOST = slot_offset(WebSocketTransport, "_lost")
+# The fields read and written, at their slots' offsets (pump.py imports this module after
+# it defines ConnectionPump).
+cdef type PumpType = ConnectionPump
+cdef Py_ssize_t C_ENGINE = slot_offset(ConnectionPump, "engine")
+cdef Py_ssize_t C_ON_MESSAGE = slot_offset(ConnectionPump, "_on_message")
+cdef Py_ssize_t C_PING_DEADLINE = slot_offset(ConnectionPump, "_ping_deadline")
+cdef Py_ssize_t C_PUMP_SCHEDULED = slot_offset(ConnectionPump, "_pump_scheduled")
+cdef Py_ssize_t C_PUMPING = slot_offset(ConnectionPump, "_pumping")
+cdef Py_ssize_t C_LOG_PAYLOAD = slot_offset(ConnectionPump, "_log_payload")
+cdef Py_ssize_t C_REPORT_ERROR = slot_offset(ConnectionPump, "_report_error")
+cdef Py_ssize_t C_AFTER_PUMP = slot_offset(ConnectionPump, "_after_pump")
+cdef Py_ssize_t C_READING_PAUSED = slot_offset(ConnectionPump, "_reading_paused")
+cdef Py_ssize_t C_LOST = slot_offset(ConnectionPump, "_lost")
 cdef Py_ssize_t E_PENDING = slot_offset(ClientConnection, "_pending")
 cdef Py_ssize_t E_BUFFER = slot_offset(ClientConnection, "_buffer")
 cdef Py_ssize_t E_EOF = slot_offset(ClientConnection, "_eof")
@@ -61,7 +61,7 @@ cdef Py_ssize_t E_OUTPUT = slot_offset(ClientConnection, "_output")
 cdef Py_ssize_t E_STATE = slot_offset(ClientConnection, "state")
 
 
-# The read buffer is per thread (transport._read_buffer, a threading.local); the last
+# The read buffer is per thread (pump._read_buffer, a threading.local); the last
 # thread's is kept here too, which spares the thread-local lookup while one thread reads.
 # (Checked and used with no Python code in between: under the GIL, no other thread runs.)
 cdef unsigned long cached_thread = 0
@@ -91,8 +91,8 @@ def get_buffer(self, Py_ssize_t sizehint):
 def buffer_updated(self, Py_ssize_t nbytes):
     """``nbytes`` were read into the buffer (asyncio.BufferedProtocol)."""
     cdef bytearray array = _buffer_array()
-    if not isinstance(self, ConnectionType):
-        raise TypeError(f"buffer_updated() of a WebSocketTransport, not of a {type(self).__name__}")
+    if not isinstance(self, PumpType):
+        raise TypeError(f"buffer_updated() of a ConnectionPump, not of a {type(self).__name__}")
     if nbytes < 0 or nbytes > PyByteArray_GET_SIZE(array):
         raise ValueError(f"{nbytes} bytes cannot have been read into the read buffer")
     if (
@@ -151,13 +151,13 @@ cdef object python_read_ready = SocketTransport._read_ready
 
 
 def read_ready(self):
-    """``SocketTransport._read_ready`` (the socket is readable) for a ``WebSocketTransport``:
+    """``SocketTransport._read_ready`` (the socket is readable) for a ``ConnectionPump``:
     one ``recv(2)`` into the read buffer, then ``buffer_updated`` above without a Python
     call. The same steps as the Python method, which any other protocol gets."""
     if not isinstance(self, SocketTransportType):
         raise TypeError(f"read_ready() of a SocketTransport, not of a {type(self).__name__}")
-    protocol = slot_get(self, S_PROTOCOL)
-    if type(protocol) is not ConnectionType:
+    pump = slot_get(self, S_PROTOCOL)
+    if type(pump) is not PumpType:
         return python_read_ready(self)
     cdef bytearray array = _buffer_array()
     cdef Py_ssize_t nbytes = wsapi_recv(
@@ -173,7 +173,7 @@ def read_ready(self):
     if nbytes == 0:
         return self._received(0)
     try:
-        buffer_updated(protocol, nbytes)
+        buffer_updated(pump, nbytes)
     except Exception as exc:
         self._protocol_error(exc, "buffer_updated")
 

@@ -10,8 +10,8 @@ The common case: called on the loop's thread, readyState OPEN, the data an ASCII
 encodable ``str`` or a ``bytes``, the connection established and no Close frame sent or
 received, no Blob waiting in the outbox, nothing else queued to write, no compression for
 this message, payloads not logged, and bufferedAmount within its limit. Then the steps are
-those of ``send`` -> ``WebSocketTransport.send_message`` -> ``ClientConnection._send_data``
--> ``WebSocketTransport._flush``, in the same order, on the same attributes: bufferedAmount
+those of ``send`` -> ``ConnectionPump.send_message`` -> ``ClientConnection._send_data``
+-> ``ConnectionPump._flush``, in the same order, on the same attributes: bufferedAmount
 refreshed and increased, one masked frame with a fresh key, written, the message recorded
 as in flight if the transport kept part of it. (On plain TCP, while the transport holds
 nothing, the frame goes to the socket with send(2) first: the write the transport's own
@@ -29,7 +29,7 @@ from .agent import UserAgent
 from .protocol.deflate import COMPRESSION_THRESHOLD
 from .protocol.engine import ClientConnection, State
 from .socket_transport import SocketTransport
-from .transport import WebSocketTransport, payload_logger
+from .pump import ConnectionPump, payload_logger
 from .websocket import WebSocket
 
 cdef extern from *:
@@ -67,13 +67,13 @@ cdef enum:
 
 # The fields read and written, at their slots' offsets (websocket.py imports this module
 # after it defines WebSocket; the other classes are defined by then). WebSocket's constructor
-# makes its _agent a UserAgent, and its _transport is a WebSocketTransport or None.
+# makes its _agent a UserAgent, and its _pump is a ConnectionPump or None.
 cdef type WebSocketType = WebSocket
-cdef type ConnectionType = WebSocketTransport
+cdef type PumpType = ConnectionPump
 cdef type EngineType = ClientConnection
 cdef Py_ssize_t W_THREAD = slot_offset(WebSocket, "_thread")
 cdef Py_ssize_t W_READY_STATE = slot_offset(WebSocket, "_ready_state")
-cdef Py_ssize_t W_TRANSPORT = slot_offset(WebSocket, "_transport")
+cdef Py_ssize_t W_PUMP = slot_offset(WebSocket, "_pump")
 cdef Py_ssize_t W_OUTBOX = slot_offset(WebSocket, "_outbox")
 cdef Py_ssize_t W_OUTBOX_SIZE = slot_offset(WebSocket, "_outbox_size")
 cdef Py_ssize_t W_NEVER_SENT = slot_offset(WebSocket, "_never_sent")
@@ -82,16 +82,16 @@ cdef Py_ssize_t W_BUFFERED_AMOUNT = slot_offset(WebSocket, "_buffered_amount")
 cdef Py_ssize_t W_AGENT = slot_offset(WebSocket, "_agent")
 cdef Py_ssize_t W_MARK_STALE = slot_offset(WebSocket, "_mark_stale")
 cdef Py_ssize_t A_MAX_BUFFERED_AMOUNT = slot_offset(UserAgent, "max_buffered_amount")
-cdef Py_ssize_t C_ENGINE = slot_offset(WebSocketTransport, "engine")
-cdef Py_ssize_t C_TRANSPORT = slot_offset(WebSocketTransport, "transport")
-cdef Py_ssize_t C_LOST = slot_offset(WebSocketTransport, "_lost")
-cdef Py_ssize_t C_FD = slot_offset(WebSocketTransport, "_fd")
-cdef Py_ssize_t C_PUMPING = slot_offset(WebSocketTransport, "_pumping")
-cdef Py_ssize_t C_LOG_PAYLOAD = slot_offset(WebSocketTransport, "_log_payload")
-cdef Py_ssize_t C_AFTER_PUMP = slot_offset(WebSocketTransport, "_after_pump")
-cdef Py_ssize_t C_IN_FLIGHT = slot_offset(WebSocketTransport, "_in_flight")
-cdef Py_ssize_t C_IN_FLIGHT_TOTAL = slot_offset(WebSocketTransport, "_in_flight_total")
-cdef Py_ssize_t C_WIRE_WRITTEN = slot_offset(WebSocketTransport, "_wire_written")
+cdef Py_ssize_t C_ENGINE = slot_offset(ConnectionPump, "engine")
+cdef Py_ssize_t C_TRANSPORT = slot_offset(ConnectionPump, "transport")
+cdef Py_ssize_t C_LOST = slot_offset(ConnectionPump, "_lost")
+cdef Py_ssize_t C_FD = slot_offset(ConnectionPump, "_fd")
+cdef Py_ssize_t C_PUMPING = slot_offset(ConnectionPump, "_pumping")
+cdef Py_ssize_t C_LOG_PAYLOAD = slot_offset(ConnectionPump, "_log_payload")
+cdef Py_ssize_t C_AFTER_PUMP = slot_offset(ConnectionPump, "_after_pump")
+cdef Py_ssize_t C_IN_FLIGHT = slot_offset(ConnectionPump, "_in_flight")
+cdef Py_ssize_t C_IN_FLIGHT_TOTAL = slot_offset(ConnectionPump, "_in_flight_total")
+cdef Py_ssize_t C_WIRE_WRITTEN = slot_offset(ConnectionPump, "_wire_written")
 cdef Py_ssize_t E_STATE = slot_offset(ClientConnection, "state")
 cdef Py_ssize_t E_CLOSE_SENT = slot_offset(ClientConnection, "close_sent")
 cdef Py_ssize_t E_CLOSE_RECEIVED = slot_offset(ClientConnection, "close_received")
@@ -140,40 +140,41 @@ def send(self, data):
         first_byte = 0x82  # FIN, binary
     else:
         return self._send_any(data)
-    connection = slot_get(self, W_TRANSPORT)
-    if not isinstance(connection, ConnectionType) or slot_get(self, W_OUTBOX):
+    pump = slot_get(self, W_PUMP)
+    if not isinstance(pump, PumpType) or slot_get(self, W_OUTBOX):
         return self._send_any(data)  # (Not yet connected, or a Blob is being read.)
-    engine = slot_get(connection, C_ENGINE)
+    engine = slot_get(pump, C_ENGINE)
     if not isinstance(engine, EngineType):
         return self._send_any(data)
-    # _can_send(), and what _send_data and _flush would otherwise take another way.
+    # ConnectionPump.can_send(), and what _send_data and _flush would otherwise take another
+    # way.
     if (
         slot_get(engine, E_STATE) is not STATE_OPEN
         or slot_get(engine, E_CLOSE_SENT) is not None
         or slot_get(engine, E_CLOSE_RECEIVED) is not None
         or (size >= COMPRESS_FROM and slot_get(engine, E_DEFLATE) is not None)
         or slot_get(engine, E_OUTPUT)
-        or slot_get(connection, C_LOST)
+        or slot_get(pump, C_LOST)
     ):
         return self._send_any(data)
-    transport = slot_get(connection, C_TRANSPORT)
+    transport = slot_get(pump, C_TRANSPORT)
     if transport is None:
         return self._send_any(data)
     # Payloads logged (send_message's check: the pump's callback has read it already).
-    if slot_get(connection, C_PUMPING):
-        if slot_get(connection, C_LOG_PAYLOAD):
+    if slot_get(pump, C_PUMPING):
+        if slot_get(pump, C_LOG_PAYLOAD):
             return self._send_any(data)
     elif payloads_logged.enabled():
         return self._send_any(data)
     # _refresh_buffered_amount(): inside the pump's callback with nothing in flight (the
     # transport's untransmitted() is 0), it is done here; else by the Python method.
     if slot_get(self, W_BUFFERED_STALE):
-        if slot_get(connection, C_PUMPING) and not slot_get(connection, C_IN_FLIGHT):
+        if slot_get(pump, C_PUMPING) and not slot_get(pump, C_IN_FLIGHT):
             slot_put(self, W_BUFFERED_STALE, False)
             slot_put(
                 self, W_BUFFERED_AMOUNT, slot_get(self, W_OUTBOX_SIZE) + slot_get(self, W_NEVER_SENT)
             )
-            slot_put(connection, C_AFTER_PUMP, slot_get(self, W_MARK_STALE))
+            slot_put(pump, C_AFTER_PUMP, slot_get(self, W_MARK_STALE))
         else:
             self._refresh_buffered_amount()
     amount = slot_get(self, W_BUFFERED_AMOUNT) + size
@@ -185,14 +186,14 @@ def send(self, data):
     # RFC 6455 5.3: masked, with a fresh key.
     frame = masked_frame(first_byte, payload, size)
     cdef Py_ssize_t length = PyBytes_GET_SIZE(frame), sent = -1
-    start = slot_get(connection, C_WIRE_WRITTEN)
+    start = slot_get(pump, C_WIRE_WRITTEN)
     end = start + length
-    slot_put(connection, C_WIRE_WRITTEN, end)
+    slot_put(pump, C_WIRE_WRITTEN, end)
     # _flush's transport.write(frame), which for a transport holding nothing starts with a
     # send(2) of it to the socket: done here directly on a plain TCP socket (the transport
     # not closing, so its socket is still its own), and only what the socket did not take
     # goes to the transport.
-    cdef int fd = slot_get(connection, C_FD)
+    cdef int fd = slot_get(pump, C_FD)
     if fd >= 0 and _holds_nothing(transport):
         sent = wsapi_send(fd, PyBytes_AS_STRING(frame), length)
         if sent == length:
@@ -202,8 +203,8 @@ def send(self, data):
     else:
         transport.write(frame)  # (An error is the transport's to meet, as it would.)
     if not _holds_nothing(transport):
-        slot_get(connection, C_IN_FLIGHT).append((start, end, size))
-        slot_put(connection, C_IN_FLIGHT_TOTAL, slot_get(connection, C_IN_FLIGHT_TOTAL) + size)
+        slot_get(pump, C_IN_FLIGHT).append((start, end, size))
+        slot_put(pump, C_IN_FLIGHT_TOTAL, slot_get(pump, C_IN_FLIGHT_TOTAL) + size)
 
 
 cdef bint _holds_nothing(transport) except -1:

@@ -1,4 +1,6 @@
-"""``DOMException``: the exception the web platform's APIs throw, as Web IDL defines it.
+"""The errors: ``DOMException``, the exception the web platform's APIs throw, as Web IDL
+defines it; and ``ConnectionFailure``, why a connection failed, which the standard events may
+not say.
 
 The WebSocket API raises it for API misuse with the name the specification gives
 (``"SyntaxError"``, ``"InvalidStateError"``, ``"InvalidAccessError"``, ``"SecurityError"``),
@@ -8,9 +10,11 @@ unchanged. Python-level misuse (a missing argument, a wrong type) stays a ``Type
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Final, Literal, get_args
 
-__all__ = ["DOMException"]
+__all__ = ["FAILURE_KINDS", "ConnectionFailure", "DOMException", "FailureKind", "Headers"]
 
 # Web IDL 2.8.1 "DOMException names": the names that have a legacy code. Every other name
 # (including the default "Error" and newer names such as "NotAllowedError") has code 0.
@@ -117,3 +121,94 @@ class DOMException(Exception):
         # The default reduction rebuilds from self.args, which holds only the message; the
         # name must travel too. The instance dict carries notes and other extra attributes.
         return (type(self), (self._message, self._name), self.__dict__ or None)
+
+
+FailureKind = Literal[
+    "dns",  # the host name did not resolve
+    "refused",  # the server refused the TCP connection
+    "unreachable",  # any other network error while connecting
+    "tls",  # the TLS handshake failed (certificate, host name, protocol)
+    "timeout",  # open_timeout passed before the connection opened
+    "http_status",  # the server answered the handshake with a status other than 101
+    "handshake",  # the server's 101 response broke a rule of RFC 6455 4.1
+    "protocol",  # the peer broke RFC 6455 after the opening (wsapi sent 1002/1007/1009)
+    "connection_lost",  # TCP closed or reset without a Close frame
+    "close_timeout",  # our Close unanswered within close_timeout (close 1006, no error event)
+    "keepalive_timeout",  # nothing arrived within ping_timeout after a keepalive Ping
+    "proxy",  # the proxy refused or failed
+    "blocked",  # the agent refused the URL (blocked port, mixed content)
+    "buffer_full",  # bufferedAmount passed the agent's maximum
+    "aborted",  # close() before the connection opened, or the program ended
+]
+"""What failed: the ``kind`` of a ``ConnectionFailure``."""
+
+FAILURE_KINDS: tuple[FailureKind, ...] = get_args(FailureKind)
+
+
+class Headers(Mapping[str, str]):
+    """HTTP response headers as a read-only mapping whose names are case-insensitive:
+    ``headers["content-type"]``, ``"Content-Type" in headers``. A name sent in several
+    fields gives their values joined by ``", "`` (as Fetch's ``Headers.get()``), and
+    ``get_all(name)`` gives them one by one; iteration gives each name once, lower-cased,
+    in the order of first appearance."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        fields: dict[str, list[str]] = {}
+        for name, value in pairs:
+            fields.setdefault(name.lower(), []).append(value)
+        self._fields = fields
+
+    def __getitem__(self, name: str) -> str:
+        values = self._fields.get(name.lower()) if isinstance(name, str) else None
+        if values is None:
+            raise KeyError(name)
+        return ", ".join(values)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._fields
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def get_all(self, name: str) -> list[str]:
+        """The values of every field named ``name`` (any case), in order; ``[]`` if none."""
+        return list(self._fields.get(name.lower(), ()))
+
+    def __repr__(self) -> str:
+        pairs = [(name, value) for name, values in self._fields.items() for value in values]
+        return f"Headers({pairs!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionFailure:
+    """Why a connection failed: the readable reason the standard events may not carry (the
+    living standard hides it from scripts; a Python program is not a web page)."""
+
+    kind: FailureKind
+    """One of ``FAILURE_KINDS``."""
+    reason: str
+    """A sentence for people and logs."""
+    status_code: int | None = None
+    """The HTTP status, when the server (or the proxy) answered with one other than 101
+    (or 200 to a proxy's CONNECT)."""
+    raw_headers: tuple[tuple[str, str], ...] = ()
+    """That response's header fields, in order (names lower-cased)."""
+    body: bytes = field(default=b"", repr=False)
+    """The start of that response's body: at most ``MAX_REFUSAL_BODY_SIZE`` bytes, those
+    that arrived within ``REFUSAL_BODY_WAIT`` seconds of its head. (Not in the repr: it may
+    be long.)"""
+    headers: Headers = field(init=False, repr=False, compare=False)
+    """``raw_headers`` as a read-only mapping with case-insensitive names."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAILURE_KINDS:
+            raise ValueError(f"{self.kind!r} is not a failure kind: {', '.join(FAILURE_KINDS)}")
+        object.__setattr__(self, "headers", Headers(self.raw_headers))
+
+    def __str__(self) -> str:
+        return self.reason

@@ -1,9 +1,8 @@
 """A plain-TCP asyncio transport for the default (selector) event loop, and its connect.
 
 On the default loop, ``loop.create_connection()`` and asyncio's socket transport cost about
-as much Python per connection as everything else a ws: connection does (measured with
-cachegrind: a bare client that opens and closes TCP connections runs 470k instructions a
-connection through ``create_connection``, 240k with the socket calls made directly). So for
+as much Python per connection as everything else a ws: connection does (the measurement is
+in docs/performance.md). So for
 ``ws:`` without a proxy, on a ``SelectorEventLoop`` on POSIX, the connection is opened by
 ``open_connection`` and carried by ``SocketTransport``: the subset of asyncio's socket
 transport that a WebSocket uses, written for the one buffered protocol it carries. TLS,
@@ -35,7 +34,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["SocketTransport", "carries", "open_connection"]
+__all__ = ["SocketTransport", "open_connection", "socket_transport_used_on"]
 
 logger = logging.getLogger("wsapi")
 
@@ -48,7 +47,7 @@ _DETACHED = asyncio.BufferedProtocol()
 """The protocol of a transport after ``connection_lost``."""
 
 
-def carries(loop: asyncio.AbstractEventLoop) -> bool:
+def socket_transport_used_on(loop: asyncio.AbstractEventLoop) -> bool:
     """Whether connections on ``loop`` go through ``SocketTransport``: the default loop (a
     ``SelectorEventLoop``) on POSIX, where asyncio's own transport is written in Python."""
     return sys.platform != "win32" and isinstance(loop, asyncio.SelectorEventLoop)
@@ -194,7 +193,7 @@ class SocketTransport(asyncio.Transport):
 
     def _read_ready(self) -> None:
         # (_reading.read_ready, when compiled, replaces this: the same steps, with recv(2)
-        # into the read buffer of a WebSocketTransport and its compiled buffer_updated.)
+        # into the read buffer of a ConnectionPump and its compiled buffer_updated.)
         try:
             nbytes = self._sock.recv_into(self._protocol.get_buffer(-1))
         except (BlockingIOError, InterruptedError):

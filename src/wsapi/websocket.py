@@ -8,23 +8,38 @@ Rule 1: the specification's steps, in its order, with its names. The constructor
 WHATWG steps where they differ). API misuse raises at once, with the specification's
 ``DOMException``; nothing a peer does is ever raised.
 
-Rule 2: events are tasks. The transport calls this object's ``_on_*`` methods each from its
+Rule 2: events are tasks. The pump calls this object's ``_on_*`` methods each from its
 own event-loop callback, in the order things happened; each of those methods is one of the
 specification's queued tasks ("feedback from the protocol"): it changes ``readyState`` and
 fires its events there, never earlier. Nothing is dispatched from inside the constructor,
 ``send()`` or ``close()``.
 
-Rule 3: ``bufferedAmount`` is measured, not estimated: the transport knows which bytes of
+Rule 3: ``bufferedAmount`` is measured, not estimated: the pump knows which bytes of
 each message the operating system has taken. The value seen by a program is refreshed at
 most once per turn of the event loop, and every ``send()`` adds to it at once, so it includes
 what was sent in the current callback and only goes down between callbacks, as the CR says.
 
 Rule 4: a WebSocket stays alive while it can still deliver events: the event loop holds it
-until its close event has fired (its transport and the loop's registry reference it), so a
+until its close event has fired (its pump and the loop's registry reference it), so a
 program may drop its own reference. When a loop ends with WebSockets still open (the end of
 ``asyncio.run()``), they are "made to disappear" as the specification says: the ones still
 connecting fail, the open ones start the closing handshake with 1001, and the loop waits a
 short, bounded time for them to close.
+
+readyState
+----------
+The IDL attribute moves forward only, each change in one of the specification's steps:
+
+    CONNECTING --open task (_on_open)--> OPEN
+    CONNECTING --close() (which fails the connection)--> CLOSING
+    OPEN --close(), make disappear (start the closing handshake)--> CLOSING
+    OPEN --"the WebSocket closing handshake is started" task (_on_close_frame)--> CLOSING
+    any --"the WebSocket connection is closed" task (_on_closed)--> CLOSED
+
+Only ``close()`` and make disappear change it at once; every other change waits for its task,
+so a message that arrives in the same read as a Close is still dispatched with readyState
+OPEN. The connection's own state (``protocol.engine``'s) runs ahead of it: what the API
+needs to know of that, it asks the pump (``can_send()``).
 """
 
 from __future__ import annotations
@@ -42,7 +57,8 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, overloa
 
 from .agent import UserAgent, default_agent
 from .blob import SPOOL_THRESHOLD, Blob
-from .errors import DOMException
+from .connect import establish_a_websocket_connection
+from .errors import ConnectionFailure, DOMException
 from .events import (
     AddEventListenerOptions,
     CloseEvent,
@@ -60,14 +76,8 @@ from .events import (
 from .loops import PerLoop
 from .protocol._build import compiled
 from .protocol.constants import CloseCode
-from .protocol.engine import State
 from .protocol.events import CloseReceived, Opened
-from .transport import (
-    ConnectionFailure,
-    WebSocketTransport,
-    establish_a_websocket_connection,
-    report_failure,
-)
+from .pump import ConnectionPump, fail_without_a_connection
 from .url import parse_websocket_url
 from .webidl import paired_utf8, usv_utf8
 
@@ -149,10 +159,10 @@ class WebSocket(EventTarget):
         "_outbox_size",
         "_protocol",
         "_protocols",
+        "_pump",
         "_ready_state",
         "_registry",
         "_thread",
-        "_transport",
         "_url",
         "_was_opened",
         "_whatwg",
@@ -275,7 +285,7 @@ class WebSocket(EventTarget):
         self._extensions = ""
         self._binary_type: BinaryType = "blob"
         self._message_origin = parsed.origin(unicode=not whatwg)
-        self._transport: WebSocketTransport | None = None
+        self._pump: ConnectionPump | None = None
         self._failure: ConnectionFailure | None = None
         self._abort_reason = "the connection was aborted"
         self._was_opened = False
@@ -317,7 +327,7 @@ class WebSocket(EventTarget):
             self._connect_task.remove_done_callback(self._connect_task_done)
         try:
             if blocked is not None:
-                report_failure(self, ConnectionFailure("blocked", blocked))
+                fail_without_a_connection(self, ConnectionFailure("blocked", blocked))
                 return
             headers: list[tuple[str, str]] = []
             if agent.origin is not None:
@@ -331,7 +341,7 @@ class WebSocket(EventTarget):
             if agent.user_agent is not None:
                 headers.append(("User-Agent", agent.user_agent))
             headers.extend(agent.headers)
-            # _on_connect() gives us the transport as soon as it exists, before any event.
+            # _on_connect() gives us the pump as soon as it exists, before any event.
             await establish_a_websocket_connection(
                 agent, url, self, protocols=self._protocols, headers=headers
             )
@@ -342,8 +352,8 @@ class WebSocket(EventTarget):
         # A task cancelled before its first step (close() in the constructor's callback, or
         # the end of the program right away) never ran the code that reports the failure.
         # (The first step removes this callback: a callback costs a turn of the loop.)
-        if task.cancelled() and self._transport is None and self._ready_state != CLOSED:
-            report_failure(self, ConnectionFailure("aborted", self._abort_reason))
+        if task.cancelled() and self._pump is None and self._ready_state != CLOSED:
+            fail_without_a_connection(self, ConnectionFailure("aborted", self._abort_reason))
 
     # Attributes.
 
@@ -514,10 +524,10 @@ class WebSocket(EventTarget):
         # "Any invocation of this method ... that does not throw an exception must increase
         # the bufferedAmount attribute by the number of bytes" (of UTF-8, of the data).
         self._buffered_amount += size
-        transport = self._transport
+        pump = self._pump
         # "If the WebSocket connection is established, and the WebSocket closing handshake
         # has not yet started, then the user agent must send a WebSocket Message".
-        if transport is None or not _can_send(transport):
+        if pump is None or not pump.can_send():
             self._never_sent += size
             return
         # "if the data cannot be sent, e.g. because it would need to be buffered but the
@@ -537,7 +547,7 @@ class WebSocket(EventTarget):
         if self._outbox:
             self._enqueue("text" if text else "data", message, size)
         else:
-            transport.send_message(message, text=text)
+            pump.send_message(message, text=text)
 
     # The whole of send(), for the compiled twin's (_sending.pyx) every other case.
     _send_any = send
@@ -574,18 +584,18 @@ class WebSocket(EventTarget):
         # "If the readyState attribute is in the CLOSING (2) or CLOSED (3) state: Do nothing."
         if state in (CLOSING, CLOSED):
             return
-        transport = self._transport
         # "If the WebSocket connection is not yet established: Fail the WebSocket connection
         # and set the readyState attribute's value to CLOSING (2)."
         if state == CONNECTING:
             self._ready_state = CLOSING
-            self._abort_connecting("close() was called before the connection opened")
+            self._fail_the_websocket_connection("close() was called before the connection opened")
             return
         # "If the WebSocket closing handshake has not yet been started: Start the WebSocket
         # closing handshake and set the readyState attribute's value to CLOSING (2)." With
         # neither code nor reason, the Close frame has no body (WHATWG).
         self._ready_state = CLOSING
-        if transport is not None and _can_send(transport):
+        pump = self._pump
+        if pump is not None and pump.can_send():
             if code is None and reason and self._whatwg:
                 # WHATWG "close the WebSocket": "If reason is non-empty but code is null,
                 # then set code to 1000 ("Normal Closure")."
@@ -599,14 +609,14 @@ class WebSocket(EventTarget):
                 # the WebSocket closing handshake".
                 self._enqueue("close", (code, reason or ""), 0)
             else:
-                transport.close(code, reason or "")
+                pump.start_the_closing_handshake(code, reason or "")
         # "Otherwise: Set the readyState attribute's value to CLOSING (2)." -- done above.
 
     # Feedback from the protocol (section 5): each method runs as its own task (rule 2).
 
-    def _on_connect(self, transport: WebSocketTransport) -> None:
-        """The transport exists: sends made from the open event's listeners use it."""
-        self._transport = transport
+    def _on_connect(self, pump: ConnectionPump) -> None:
+        """The connection's pump exists: sends made from the open event's listeners use it."""
+        self._pump = pump
 
     def _on_open(self, event: Opened) -> None:
         """ "When the WebSocket connection is established, the user agent must queue a task
@@ -649,7 +659,7 @@ class WebSocket(EventTarget):
         fire_a_message_event(self, message, self._message_origin)
 
     def _message_receiver(self) -> Callable[[str | bytes], None]:
-        """What the transport calls with each message: ``_on_message``, or its compiled twin
+        """What the pump calls with each message: ``_on_message``, or its compiled twin
         (``_delivery.MessageDelivery``, the same steps) when that extension is in use."""
         if MessageDelivery is None:
             return self._on_message
@@ -678,7 +688,7 @@ class WebSocket(EventTarget):
         # 1. Change the readyState attribute's value to CLOSED (3).
         self._ready_state = CLOSED
         self._buffered_stale = True
-        self._transport = None
+        self._pump = None
         self._registry.discard(self)
         self._settle_opened()
         self._wake_drain_waiters()
@@ -694,7 +704,7 @@ class WebSocket(EventTarget):
             self._closed.set_result(close_event)
 
     def _on_drained(self) -> None:
-        """The transport's write buffer went down to the mark of ``_watch_drain()``."""
+        """The pump's write buffer went down to the mark of ``_watch_drain()``."""
         self._wake_drain_waiters()
 
     # Internals.
@@ -721,10 +731,10 @@ class WebSocket(EventTarget):
             self._buffered_stale = False
             self._buffered_amount = self._pending_bytes() + self._never_sent
             # The value holds until the current callback ends. Inside one of our tasks (each
-            # marks it stale when it starts) the transport's pump says when that is.
-            transport = self._transport
-            if transport is not None and transport.pumping:
-                transport.call_after_pump(self._mark_stale)
+            # marks it stale when it starts) the pump says when that is.
+            pump = self._pump
+            if pump is not None and pump.pumping:
+                pump.call_after_pump(self._mark_stale)
             else:
                 self._loop.call_soon(self._mark_stale)
 
@@ -732,9 +742,9 @@ class WebSocket(EventTarget):
         self._buffered_stale = True
 
     def _pending_bytes(self) -> int:
-        transport = self._transport
-        in_transport = transport.untransmitted() if transport is not None else 0
-        return in_transport + self._outbox_size
+        pump = self._pump
+        in_pump = pump.untransmitted() if pump is not None else 0
+        return in_pump + self._outbox_size
 
     def _wake_drain_waiters(self) -> None:
         waiters = self._drain_waiters
@@ -754,33 +764,42 @@ class WebSocket(EventTarget):
         self._watch_drain()
 
     def _watch_drain(self) -> None:
-        """Have the transport signal ``_on_drained`` at the lowest mark still waited for
-        (once its write buffer is empty when nothing waits)."""
-        transport = self._transport
-        if transport is not None:
-            transport.watch_drain(min((mark for mark, _ in self._drain_waiters), default=0))
+        """Have the pump signal ``_on_drained`` at the lowest mark still waited for (once its
+        write buffer is empty when nothing waits)."""
+        pump = self._pump
+        if pump is not None:
+            pump.watch_drain(min((mark for mark, _ in self._drain_waiters), default=0))
+
+    # The specification's algorithms that the API starts. (Starting the closing handshake
+    # is the pump's start_the_closing_handshake(); "the WebSocket connection is closed" is
+    # _on_closed, the task it queues.)
+
+    def _fail_the_websocket_connection(self, reason: str) -> None:
+        """ "Fail the WebSocket connection" (RFC 6455 7.1.7) for the API's own reason: close()
+        before the connection is established, or make disappear. "the client MUST _Close
+        the WebSocket Connection_": the pump does it once TCP is up; before that, the
+        connecting task is cancelled and reports the failure ("aborted")."""
+        self._abort_reason = reason
+        pump = self._pump
+        if pump is not None:
+            pump.fail_the_websocket_connection(None, reason, "aborted")
+        elif self._connect_task is not None:
+            self._connect_task.cancel(reason)
 
     def _close_with_prejudice(self) -> None:
-        # "flag the WebSocket as full and then close the WebSocket connection": the TCP
-        # connection closes without a closing handshake; the close task fires error, then
-        # close with 1006.
+        """CR: "close the WebSocket connection with prejudice" when send()'s data cannot be
+        buffered; WHATWG: "flag the WebSocket as full and then close the WebSocket
+        connection". The TCP connection closes without a closing handshake; the close task
+        fires error, then close with 1006."""
         self._full = True
-        transport = self._transport
-        if transport is not None:
+        pump = self._pump
+        if pump is not None:
             if self._failure is None:
                 limit = self._agent.max_buffered_amount
                 self._failure = ConnectionFailure(
                     "buffer_full", f"bufferedAmount would exceed the maximum of {limit} bytes"
                 )
-            transport.abort()
-
-    def _abort_connecting(self, reason: str) -> None:
-        transport = self._transport
-        self._abort_reason = reason
-        if transport is not None:
-            transport.fail(None, reason, "aborted")
-        elif self._connect_task is not None:
-            self._connect_task.cancel(reason)
+            pump.abort()
 
     def _enqueue(self, kind: Literal["text", "data", "close"], item: Any, size: int) -> None:
         start = not self._outbox
@@ -802,15 +821,15 @@ class WebSocket(EventTarget):
                 data = item
             outbox.popleft()
             self._outbox_size -= size
-            transport = self._transport
-            if transport is None or not _can_send(transport):
+            pump = self._pump
+            if pump is None or not pump.can_send():
                 self._never_sent += size
                 continue
             if kind == "close":
-                transport.close(*data)
+                pump.start_the_closing_handshake(*data)
             else:
-                transport.send_message(data, text=kind == "text")
-            # What the transport took at once ends no write-buffer wait: look here.
+                pump.send_message(data, text=kind == "text")
+            # What the pump took at once ends no write-buffer wait: look here.
             self._wake_drain_waiters()
 
     def _settle_opened(self) -> None:
@@ -859,14 +878,6 @@ class _Outcome(Generic[_T]):
         return future.result()
 
 
-def _can_send(transport: WebSocketTransport) -> bool:
-    """The connection is established and the closing handshake has not started."""
-    engine = transport.engine
-    return (
-        engine.state is State.OPEN and engine.close_sent is None and engine.close_received is None
-    )
-
-
 def _clamp_unsigned_short(value: object) -> int:
     """WebIDL "convert to unsigned short" with [Clamp]: NaN is 0, else round half to even
     and clamp to 0-65535."""
@@ -908,10 +919,10 @@ def ping(ws: WebSocket, data: bytes = b"") -> None:
     payload = bytes(data)
     if len(payload) > 125:
         raise ValueError(f"a Ping carries at most 125 bytes, not {len(payload)}")
-    transport = ws._transport
-    if ws.readyState != OPEN or transport is None or not _can_send(transport):
+    pump = ws._pump
+    if ws.readyState != OPEN or pump is None or not pump.can_send():
         raise DOMException("ping() needs an OPEN WebSocket", "InvalidStateError")
-    transport.send_ping(payload)
+    pump.send_ping(payload)
 
 
 # The end of an event loop (rule 4).
@@ -962,20 +973,25 @@ async def _make_disappear_all(loop: asyncio.AbstractEventLoop) -> None:
         try:
             await asyncio.wait_for(ws.closed, max(0.0, deadline - loop.time()))
         except asyncio.TimeoutError:
-            if ws._transport is not None:
-                ws._transport.abort()
-    # Let the aborted transports report their close (and free their sockets).
+            if ws._pump is not None:
+                ws._pump.abort()
+    # Let the aborted connections report their close (and free their sockets).
     for _ in range(3):
         await asyncio.sleep(0)
 
 
 def _make_disappear(ws: WebSocket) -> None:
-    """The specification's "make disappear": fail a connection not yet established, start
-    the closing handshake with 1001 on one whose closing handshake has not started."""
-    transport = ws._transport
+    """The specification's "make disappear" (a browser's: when a Document goes away; here:
+    when the event loop ends)."""
+    pump = ws._pump
+    # "If the WebSocket connection is not yet established: Fail the WebSocket connection."
     if ws._ready_state == CONNECTING:
-        ws._abort_connecting("the event loop is shutting down")
-    elif transport is not None and _can_send(transport):
+        ws._fail_the_websocket_connection("the event loop is shutting down")
+    # "If the WebSocket closing handshake has not yet been started: Start the WebSocket
+    # closing handshake, with the status code to use in the WebSocket Close message being
+    # 1001." (readyState goes to CLOSING with it, as for close().)
+    elif pump is not None and pump.can_send():
         if ws._ready_state == OPEN:
             ws._ready_state = CLOSING
-        transport.close(CloseCode.GOING_AWAY, "")
+        pump.start_the_closing_handshake(CloseCode.GOING_AWAY, "")
+    # "Otherwise: Do nothing."

@@ -126,7 +126,7 @@ async def test_drained_low_water_keeps_a_slow_reader_fed() -> None:
         ws, _log = await open_socket(url, agent=agent())
         # A small kernel send buffer: the socket takes the backlog a little at a time, as
         # on a real network, rather than in bursts of megabytes as on loopback.
-        transport = ws._transport
+        transport = ws._pump
         assert transport is not None
         assert transport.transport is not None
         sock = transport.transport.get_extra_info("socket")

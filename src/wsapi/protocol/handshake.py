@@ -14,7 +14,7 @@ import functools
 import hashlib
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import h11
@@ -29,7 +29,6 @@ __all__ = [
     "ExtensionElement",
     "HandshakeError",
     "HandshakeRequest",
-    "Headers",
     "ResponseReader",
     "accept_value",
     "build_request",
@@ -159,45 +158,6 @@ def _request_template(
     line = f"\r\nSec-WebSocket-Key: {_PLACEHOLDER_KEY}\r\n".encode("ascii")
     key_at = data.index(line) + len(b"\r\nSec-WebSocket-Key: ")
     return _RequestTemplate(event, data, key_at)
-
-
-class Headers(Mapping[str, str]):
-    """HTTP response headers as a read-only mapping whose names are case-insensitive:
-    ``headers["content-type"]``, ``"Content-Type" in headers``. A name sent in several
-    fields gives their values joined by ``", "`` (as Fetch's ``Headers.get()``), and
-    ``get_all(name)`` gives them one by one; iteration gives each name once, lower-cased,
-    in the order of first appearance."""
-
-    __slots__ = ("_fields",)
-
-    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
-        fields: dict[str, list[str]] = {}
-        for name, value in pairs:
-            fields.setdefault(name.lower(), []).append(value)
-        self._fields = fields
-
-    def __getitem__(self, name: str) -> str:
-        values = self._fields.get(name.lower()) if isinstance(name, str) else None
-        if values is None:
-            raise KeyError(name)
-        return ", ".join(values)
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._fields
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._fields)
-
-    def __len__(self) -> int:
-        return len(self._fields)
-
-    def get_all(self, name: str) -> list[str]:
-        """The values of every field named ``name`` (any case), in order; ``[]`` if none."""
-        return list(self._fields.get(name.lower(), ()))
-
-    def __repr__(self) -> str:
-        pairs = [(name, value) for name, values in self._fields.items() for value in values]
-        return f"Headers({pairs!r})"
 
 
 @dataclass(slots=True)

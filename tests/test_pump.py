@@ -1,4 +1,4 @@
-"""The asyncio transport against real peers: the websockets library's server and raw
+"""The connection pump (pump.py) against real peers: the websockets library's server and raw
 asyncio servers that misbehave on purpose."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from support import (
 )
 from wsapi.echo import start_echo_server
 from wsapi.protocol.engine import State
-from wsapi.transport import READ_HIGH_WATER
+from wsapi.pump import READ_HIGH_WATER
 
 
 async def test_round_trip_with_websockets_server() -> None:
@@ -35,7 +35,7 @@ async def test_round_trip_with_websockets_server() -> None:
             send(transport, message)
         while len([k for k in recorder.kinds() if k == "message"]) < len(messages):
             await asyncio.sleep(0.01)
-        transport.close(1000, "done")
+        transport.start_the_closing_handshake(1000, "done")
         assert await recorder.closed == (True, 1000, "done")
     received = [value for kind, value in recorder.log if kind == "message"]
     assert received == messages
@@ -64,7 +64,7 @@ async def test_subprotocol_selected() -> None:
         assert transport is not None
         await recorder.opened
         assert recorder.log[0] == ("open", "chat")
-        transport.close()
+        transport.start_the_closing_handshake()
         assert await recorder.closed == (True, 1005, "")
 
 
@@ -184,7 +184,7 @@ async def test_close_timeout_when_peer_never_answers_close() -> None:
         assert transport is not None
         await recorder.opened
         start = time.monotonic()
-        transport.close(1000)
+        transport.start_the_closing_handshake(1000)
         assert await recorder.closed == (False, 1006, "")
         assert time.monotonic() - start < 5 * TIMEOUT
     assert recorder.failure().kind == "close_timeout"
@@ -205,7 +205,7 @@ async def test_peer_keeps_tcp_open_after_closing_handshake() -> None:
         assert transport is not None
         await recorder.opened
         start = time.monotonic()
-        transport.close(1000)
+        transport.start_the_closing_handshake(1000)
         assert await recorder.closed == (True, 1000, "")
         assert time.monotonic() - start < 5 * TIMEOUT
 
@@ -281,6 +281,6 @@ async def test_handler_exception_is_reported_and_pump_continues() -> None:
         send(transport, "b")
         while len(reported) < 2:
             await asyncio.sleep(0.01)
-        transport.close(1000)
+        transport.start_the_closing_handshake(1000)
         assert await recorder.closed == (True, 1000, "")
     assert [str(exc) for exc in reported] == ["boom 'a'", "boom 'b'"]
