@@ -2,8 +2,8 @@
 code give them: the same frames on the wire, each with a fresh key, and the same
 bufferedAmount, inside the pump's callback (onmessage) and outside it (a task), with the
 transport's buffer empty or holding a message. The whole suite runs on both paths (CI sets
-WSAPI_PURE_PYTHON=1 for the second run); the check of the compiled end-of-stream peek runs
-where it is built (test_compiled_twins holds the checks of which path is in use)."""
+WSAPI_PURE_PYTHON=1 for the second run); the end-of-stream peek is checked in both its
+forms, Python and compiled (test_compiled_twins holds the checks of which path is in use)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,17 @@ import importlib.util
 import logging
 import socket
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
 
+import wsapi.pump as pump_module
 from support import (
     TIMEOUT,
     WAIT,
     agent,
-    compiled_only,
     raw_server,
     read_client_frame,
     read_request,
@@ -327,12 +328,19 @@ async def echo_url() -> AsyncIterator[str]:
         yield url
 
 
-@compiled_only
+def peeks() -> list[Callable[[int], bool]]:
+    """The end-of-stream peeks: pump.stream_ended, and _reading's where it is built."""
+    found: list[Callable[[int], bool]] = [pump_module.stream_ended]
+    if importlib.util.find_spec("wsapi._reading") is not None:
+        found.append(importlib.import_module("wsapi._reading").stream_ended)
+    return found
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="a POSIX peek")
-def test_stream_ended_peeks_for_the_end_of_stream() -> None:
-    """_reading.stream_ended: true only when the peer's end of stream is next in the
-    socket; it reads nothing (the data stays for the transport)."""
-    stream_ended = importlib.import_module("wsapi._reading").stream_ended
+@pytest.mark.parametrize("stream_ended", peeks(), ids=lambda peek: peek.__module__)
+def test_stream_ended_peeks_for_the_end_of_stream(stream_ended: Callable[[int], bool]) -> None:
+    """stream_ended (Python and compiled): true only when the peer's end of stream is next
+    in the socket; it reads nothing (the data stays for the transport)."""
     ours, theirs = socket.socketpair()
     with ours, theirs:
         ours.setblocking(False)
@@ -343,7 +351,58 @@ def test_stream_ended_peeks_for_the_end_of_stream() -> None:
         assert ours.recv(100) == b"close frame"  # The peek took nothing.
         assert stream_ended(ours.fileno())
         assert stream_ended(ours.fileno())  # Still there: a peek.
+        assert ours.fileno() >= 0  # The socket is still open.
     assert not stream_ended(-1)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX peek")
+async def test_the_end_of_stream_behind_a_close_is_taken_without_a_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In both builds, a server's end of stream already behind its Close (ours sent first)
+    is taken in the callback that hands over the Close: no further read of the socket
+    (eof_received never comes), and the close is clean."""
+    ends: list[str] = []
+    original = pump_module.ConnectionPump.eof_received
+
+    def eof_received(self: pump_module.ConnectionPump) -> bool:
+        ends.append("eof_received")
+        return original(self)
+
+    monkeypatch.setattr(pump_module.ConnectionPump, "eof_received", eof_received)
+    answered = threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        # A blocking server on a thread: it answers while the client's loop is blocked, so
+        # its Close and its end of stream are both in the client's socket at the next read.
+        def serve() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += connection.recv(4096)
+                connection.sendall(switching_protocols(request))
+                close = b""
+                while len(close) < 6:  # Our Close: no body, masked.
+                    close += connection.recv(6 - len(close))
+                connection.sendall(b"\x88\x02\x03\xe8")  # Its Close, 1000,
+                connection.shutdown(socket.SHUT_WR)  # and its end of stream.
+                answered.set()
+                while connection.recv(4096):
+                    pass
+
+        server = threading.Thread(target=serve, daemon=True)
+        server.start()
+        port = listener.getsockname()[1]
+        ws = WebSocket(f"ws://127.0.0.1:{port}/", agent=agent())
+        log: list[str] = []
+        ws.onclose = lambda event: log.append(f"close {event.code} {event.wasClean}")
+        await asyncio.wait_for(ws.opened, WAIT)
+        ws.close()
+        assert answered.wait(WAIT)  # (The loop blocked: our Close went out in close().)
+        await asyncio.wait_for(ws.closed, WAIT)
+        server.join(WAIT)
+    assert log == ["close 1000 True"]
+    assert ends == []
 
 
 async def test_the_end_of_stream_behind_a_close_frame_closes_cleanly() -> None:
