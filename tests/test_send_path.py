@@ -14,8 +14,8 @@ import logging
 import socket
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import pytest
 
@@ -355,6 +355,39 @@ def test_stream_ended_peeks_for_the_end_of_stream(stream_ended: Callable[[int], 
     assert not stream_ended(-1)
 
 
+@contextmanager
+def blocking_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A blocking server on a thread, which answers while the client's loop is blocked:
+    it opens the connection, then ``answer(connection)``, then reads until the client's end
+    of stream."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def serve() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += connection.recv(4096)
+                connection.sendall(switching_protocols(request))
+                answer(connection)
+                while connection.recv(1 << 16):
+                    pass
+
+        server = threading.Thread(target=serve, daemon=True)
+        server.start()
+        yield f"ws://127.0.0.1:{listener.getsockname()[1]}/"
+        server.join(WAIT)
+
+
+def receive_exactly(connection: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = connection.recv(size - len(data))
+        assert chunk, "the client's end of stream came early"
+        data += chunk
+    return data
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="a POSIX peek")
 async def test_the_end_of_stream_behind_a_close_is_taken_without_a_read(
     monkeypatch: pytest.MonkeyPatch,
@@ -371,38 +404,56 @@ async def test_the_end_of_stream_behind_a_close_is_taken_without_a_read(
 
     monkeypatch.setattr(pump_module.ConnectionPump, "eof_received", eof_received)
     answered = threading.Event()
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        # A blocking server on a thread: it answers while the client's loop is blocked, so
-        # its Close and its end of stream are both in the client's socket at the next read.
-        def serve() -> None:
-            connection, _ = listener.accept()
-            with connection:
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    request += connection.recv(4096)
-                connection.sendall(switching_protocols(request))
-                close = b""
-                while len(close) < 6:  # Our Close: no body, masked.
-                    close += connection.recv(6 - len(close))
-                connection.sendall(b"\x88\x02\x03\xe8")  # Its Close, 1000,
-                connection.shutdown(socket.SHUT_WR)  # and its end of stream.
-                answered.set()
-                while connection.recv(4096):
-                    pass
 
-        server = threading.Thread(target=serve, daemon=True)
-        server.start()
-        port = listener.getsockname()[1]
-        ws = WebSocket(f"ws://127.0.0.1:{port}/", agent=agent())
+    def answer(connection: socket.socket) -> None:
+        receive_exactly(connection, 6)  # Our Close: no body, masked.
+        connection.sendall(b"\x88\x02\x03\xe8")  # Its Close, 1000,
+        connection.shutdown(socket.SHUT_WR)  # and its end of stream.
+        answered.set()
+
+    with blocking_server(answer) as url:
+        ws = WebSocket(url, agent=agent())
         log: list[str] = []
         ws.onclose = lambda event: log.append(f"close {event.code} {event.wasClean}")
         await asyncio.wait_for(ws.opened, WAIT)
         ws.close()
-        assert answered.wait(WAIT)  # (The loop blocked: our Close went out in close().)
+        # The loop blocked here: the server's Close and end of stream both wait for the
+        # client's next read.
+        assert answered.wait(WAIT)
         await asyncio.wait_for(ws.closed, WAIT)
-        server.join(WAIT)
     assert log == ["close 1000 True"]
     assert ends == []
+
+
+@pytest.mark.parametrize("size", [5, 70000])
+async def test_a_send_on_an_idle_connection_reaches_the_socket_at_once(size: int) -> None:
+    """In both builds, on every loop: while nothing waits to be written, send() hands the
+    whole frame to the socket before it returns (the server has it while the client's loop
+    is blocked right after the call), and the transport keeps none of it."""
+    frames: list[bytes] = []
+    received = threading.Event()
+    header = 2 + (2 if size >= 126 else 0) + (6 if size >= 65536 else 0) + 4
+
+    def answer(connection: socket.socket) -> None:
+        frames.append(receive_exactly(connection, header + size))
+        received.set()
+        receive_exactly(connection, 6)  # Our Close, answered.
+        connection.sendall(b"\x88\x02\x03\xe8")
+        connection.shutdown(socket.SHUT_WR)
+
+    with blocking_server(answer) as url:
+        ws = WebSocket(url, agent=agent())
+        await asyncio.wait_for(ws.opened, WAIT)
+        ws.send("x" * size)
+        buffered = ws._pump.transport.get_write_buffer_size()  # type: ignore[union-attr]
+        assert received.wait(WAIT)  # (The loop blocked.)
+        assert buffered == 0
+        assert ws.bufferedAmount == size  # (Counted until the loop's turn ends.)
+        ws.close()
+        await asyncio.wait_for(ws.closed, WAIT)
+    assert [(first, payload) for first, _, payload in wire_frames(frames[0])] == [
+        (0x81, b"x" * size)
+    ]
 
 
 async def test_the_end_of_stream_behind_a_close_frame_closes_cleanly() -> None:
