@@ -22,7 +22,7 @@ from support import (
     switching_protocols,
     wait_closed,
 )
-from wsapi import WebSocket
+from wsapi import MessageEvent, WebSocket
 from wsapi.echo import start_echo_server
 from wsapi.protocol.engine import State
 from wsapi.pump import READ_HIGH_WATER
@@ -341,7 +341,12 @@ async def test_a_frame_cut_in_two_fails_early_or_waits(
         ws = WebSocket(url, agent=agent(max_message_size=1000))
         ws.binaryType = "arraybuffer"
         messages: list[object] = []
-        ws.onmessage = lambda event: (messages.append(event.data), ws.close(1000))
+
+        def on_message(event: MessageEvent) -> None:
+            messages.append(event.data)
+            ws.close(1000)
+
+        ws.onmessage = on_message
         closed = await wait_closed(ws)
     if isinstance(outcome, int):
         assert seen == [(0x8, outcome)]
