@@ -11,6 +11,7 @@ import asyncio
 import importlib
 import importlib.util
 import logging
+import os
 import socket
 import sys
 import threading
@@ -352,6 +353,9 @@ def test_stream_ended_peeks_for_the_end_of_stream(stream_ended: Callable[[int], 
         assert stream_ended(ours.fileno())
         assert stream_ended(ours.fileno())  # Still there: a peek.
         assert ours.fileno() >= 0  # The socket is still open.
+        closed = theirs.detach()
+        os.close(closed)
+        assert not stream_ended(closed)  # (A closed descriptor: no end of stream seen.)
     assert not stream_ended(-1)
 
 

@@ -437,7 +437,11 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
             elif isinstance(event, CloseReceived):
                 self._stop_keepalive()
                 self._call(handler._on_close_frame, event)
-                if engine.closing_handshake_complete and _stream_ended(self._fd):
+                if (
+                    engine.closing_handshake_complete
+                    and not self._lost
+                    and _stream_ended(self._fd)
+                ):
                     # The server's end of stream is already there behind its Close: it is
                     # taken now rather than by a read a turn of the loop later (a peek,
                     # which reads nothing; the transport is closed next, as on any end of
@@ -565,8 +569,11 @@ def stream_ended(fd: int) -> bool:
     nothing yet, on an error, and for -1: no plain socket)."""
     if fd < 0:
         return False
-    # A socket object over the descriptor for this one call; detach() leaves it open.
-    sock = socket.socket(fileno=fd)
+    try:
+        # A socket object over the descriptor for this one call; detach() leaves it open.
+        sock = socket.socket(fileno=fd)
+    except OSError:
+        return False
     try:
         return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
     except OSError:
