@@ -42,14 +42,17 @@ def test_the_paths_in_use() -> None:
     send = websocket_module.WebSocket.send
     read = pump_module.ConnectionPump.buffer_updated
     read_ready = SocketTransport._read_ready
+    peek = pump_module._stream_ended
     if COMPILED:
         assert send.__module__ == "wsapi._sending"
         assert read.__module__ == "wsapi._reading"
         assert read_ready.__module__ == "wsapi._reading"
+        assert peek is importlib.import_module("wsapi._reading").stream_ended
     else:
         assert send is websocket_module.WebSocket._send_any
         assert read.__module__ == "wsapi.pump"
         assert read_ready.__module__ == "wsapi.socket_transport"
+        assert peek is pump_module.stream_ended
 
 
 # --- the compiled functions' guards -------------------------------------------------------------

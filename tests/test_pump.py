@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from support import (
     TIMEOUT,
     Recorder,
+    agent,
     connect,
     raw_server,
     read_client_frame,
@@ -18,7 +20,9 @@ from support import (
     send,
     server_frame,
     switching_protocols,
+    wait_closed,
 )
+from wsapi import MessageEvent, WebSocket
 from wsapi.echo import start_echo_server
 from wsapi.protocol.engine import State
 from wsapi.pump import READ_HIGH_WATER
@@ -284,3 +288,71 @@ async def test_handler_exception_is_reported_and_pump_continues() -> None:
         transport.start_the_closing_handshake(1000)
         assert await recorder.closed == (True, 1000, "")
     assert [str(exc) for exc in reported] == ["boom 'a'", "boom 'b'"]
+
+
+# A frame that one read cuts in two: its start, then a pause, then the rest. What the start
+# alone lets the client see (a violation, bad UTF-8, a size past the limit) fails the
+# connection before the rest comes; otherwise the client waits for it, quietly.
+EURO = "\u20ac\u20ac"
+ACCENTS = "h\u00e9llo w\u00f6rld"
+CUT_FRAMES: list[tuple[str, bytes, int, int | str | bytes]] = [
+    # (case, frame, bytes in the first read, the client's Close code before the rest, or
+    # the message it gets once it has waited for the rest)
+    ("half a header", server_frame(0x1, b"hello"), 1, "hello"),
+    ("ascii text", server_frame(0x1, b"hello world"), 7, "hello world"),
+    ("binary", server_frame(0x2, bytes(range(200))), 60, bytes(range(200))),
+    ("utf-8 text", server_frame(0x1, ACCENTS.encode()), 6, ACCENTS),
+    ("text cut in a character", server_frame(0x1, EURO.encode()), 3, EURO),
+    ("bad utf-8", server_frame(0x1, b"ab\xffcdef"), 5, 1007),
+    ("past the size limit", server_frame(0x2, bytes(2000)), 100, 1009),
+    ("an rsv bit", bytes([0xC1, 5]) + b"hello", 4, 1002),
+    ("a masked frame", bytes([0x81, 0x85]) + bytes(4) + b"hello", 7, 1002),
+]
+
+
+@pytest.mark.parametrize(
+    ("frame", "cut", "outcome"),
+    [case[1:] for case in CUT_FRAMES],
+    ids=[case[0] for case in CUT_FRAMES],
+)
+async def test_a_frame_cut_in_two_fails_early_or_waits(
+    frame: bytes, cut: int, outcome: int | str | bytes
+) -> None:
+    """In both builds, a frame that arrives in two reads: the connection fails on its start
+    alone when that start already breaks a rule (the Close goes out before the rest is
+    sent), else nothing happens until the rest, and then the whole message arrives."""
+    seen: list[object] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(switching_protocols(await read_request(reader)))
+        writer.write(frame[:cut])
+        await writer.drain()
+        try:
+            opcode, payload = await asyncio.wait_for(read_client_frame(reader), 0.2 * TIMEOUT)
+        except TimeoutError:
+            seen.append("waited")
+            writer.write(frame[cut:])
+            await writer.drain()
+            opcode, payload = await read_client_frame(reader)
+            writer.write(server_frame(0x8, payload))
+        seen.append((opcode, int.from_bytes(payload[:2], "big")))
+
+    async with raw_server(handler) as url:
+        ws = WebSocket(url, agent=agent(max_message_size=1000))
+        ws.binaryType = "arraybuffer"
+        messages: list[object] = []
+
+        def on_message(event: MessageEvent) -> None:
+            messages.append(event.data)
+            ws.close(1000)
+
+        ws.onmessage = on_message
+        closed = await wait_closed(ws)
+    if isinstance(outcome, int):
+        assert seen == [(0x8, outcome)]
+        assert messages == []
+        assert not closed.wasClean
+    else:
+        assert seen == ["waited", (0x8, 1000)]
+        assert messages == [outcome]
+        assert closed.wasClean

@@ -2,8 +2,8 @@
 code give them: the same frames on the wire, each with a fresh key, and the same
 bufferedAmount, inside the pump's callback (onmessage) and outside it (a task), with the
 transport's buffer empty or holding a message. The whole suite runs on both paths (CI sets
-WSAPI_PURE_PYTHON=1 for the second run); the check of the compiled end-of-stream peek runs
-where it is built (test_compiled_twins holds the checks of which path is in use)."""
+WSAPI_PURE_PYTHON=1 for the second run); the end-of-stream peek is checked in both its
+forms, Python and compiled (test_compiled_twins holds the checks of which path is in use)."""
 
 from __future__ import annotations
 
@@ -11,18 +11,20 @@ import asyncio
 import importlib
 import importlib.util
 import logging
+import os
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import pytest
 
+import wsapi.pump as pump_module
 from support import (
     TIMEOUT,
     WAIT,
     agent,
-    compiled_only,
     raw_server,
     read_client_frame,
     read_request,
@@ -327,12 +329,19 @@ async def echo_url() -> AsyncIterator[str]:
         yield url
 
 
-@compiled_only
+def peeks() -> list[Callable[[int], bool]]:
+    """The end-of-stream peeks: pump.stream_ended, and _reading's where it is built."""
+    found: list[Callable[[int], bool]] = [pump_module.stream_ended]
+    if importlib.util.find_spec("wsapi._reading") is not None:
+        found.append(importlib.import_module("wsapi._reading").stream_ended)
+    return found
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="a POSIX peek")
-def test_stream_ended_peeks_for_the_end_of_stream() -> None:
-    """_reading.stream_ended: true only when the peer's end of stream is next in the
-    socket; it reads nothing (the data stays for the transport)."""
-    stream_ended = importlib.import_module("wsapi._reading").stream_ended
+@pytest.mark.parametrize("stream_ended", peeks(), ids=lambda peek: peek.__module__)
+def test_stream_ended_peeks_for_the_end_of_stream(stream_ended: Callable[[int], bool]) -> None:
+    """stream_ended (Python and compiled): true only when the peer's end of stream is next
+    in the socket; it reads nothing (the data stays for the transport)."""
     ours, theirs = socket.socketpair()
     with ours, theirs:
         ours.setblocking(False)
@@ -343,7 +352,112 @@ def test_stream_ended_peeks_for_the_end_of_stream() -> None:
         assert ours.recv(100) == b"close frame"  # The peek took nothing.
         assert stream_ended(ours.fileno())
         assert stream_ended(ours.fileno())  # Still there: a peek.
+        assert ours.fileno() >= 0  # The socket is still open.
+        closed = theirs.detach()
+        os.close(closed)
+        assert not stream_ended(closed)  # (A closed descriptor: no end of stream seen.)
     assert not stream_ended(-1)
+
+
+@contextmanager
+def blocking_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A blocking server on a thread, which answers while the client's loop is blocked:
+    it opens the connection, then ``answer(connection)``, then reads until the client's end
+    of stream."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def serve() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += connection.recv(4096)
+                connection.sendall(switching_protocols(request))
+                answer(connection)
+                while connection.recv(1 << 16):
+                    pass
+
+        server = threading.Thread(target=serve, daemon=True)
+        server.start()
+        yield f"ws://127.0.0.1:{listener.getsockname()[1]}/"
+        server.join(WAIT)
+
+
+def receive_exactly(connection: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = connection.recv(size - len(data))
+        assert chunk, "the client's end of stream came early"
+        data += chunk
+    return data
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX peek")
+async def test_the_end_of_stream_behind_a_close_is_taken_without_a_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In both builds, a server's end of stream already behind its Close (ours sent first)
+    is taken in the callback that hands over the Close: no further read of the socket
+    (eof_received never comes), and the close is clean."""
+    ends: list[str] = []
+    original = pump_module.ConnectionPump.eof_received
+
+    def eof_received(self: pump_module.ConnectionPump) -> bool:
+        ends.append("eof_received")
+        return original(self)
+
+    monkeypatch.setattr(pump_module.ConnectionPump, "eof_received", eof_received)
+    answered = threading.Event()
+
+    def answer(connection: socket.socket) -> None:
+        receive_exactly(connection, 6)  # Our Close: no body, masked.
+        connection.sendall(b"\x88\x02\x03\xe8")  # Its Close, 1000,
+        connection.shutdown(socket.SHUT_WR)  # and its end of stream.
+        answered.set()
+
+    with blocking_server(answer) as url:
+        ws = WebSocket(url, agent=agent())
+        log: list[str] = []
+        ws.onclose = lambda event: log.append(f"close {event.code} {event.wasClean}")
+        await asyncio.wait_for(ws.opened, WAIT)
+        ws.close()
+        # The loop blocked here: the server's Close and end of stream both wait for the
+        # client's next read.
+        assert answered.wait(WAIT)
+        await asyncio.wait_for(ws.closed, WAIT)
+    assert log == ["close 1000 True"]
+    assert ends == []
+
+
+@pytest.mark.parametrize("size", [5, 70000])
+async def test_a_send_on_an_idle_connection_reaches_the_socket_at_once(size: int) -> None:
+    """In both builds, on every loop: while nothing waits to be written, send() hands the
+    whole frame to the socket before it returns (the server has it while the client's loop
+    is blocked right after the call), and the transport keeps none of it."""
+    frames: list[bytes] = []
+    received = threading.Event()
+    header = 2 + (2 if size >= 126 else 0) + (6 if size >= 65536 else 0) + 4
+
+    def answer(connection: socket.socket) -> None:
+        frames.append(receive_exactly(connection, header + size))
+        received.set()
+        receive_exactly(connection, 6)  # Our Close, answered.
+        connection.sendall(b"\x88\x02\x03\xe8")
+        connection.shutdown(socket.SHUT_WR)
+
+    with blocking_server(answer) as url:
+        ws = WebSocket(url, agent=agent())
+        await asyncio.wait_for(ws.opened, WAIT)
+        ws.send("x" * size)
+        buffered = ws._pump.transport.get_write_buffer_size()  # type: ignore[union-attr]
+        assert received.wait(WAIT)  # (The loop blocked.)
+        assert buffered == 0
+        assert ws.bufferedAmount == size  # (Counted until the loop's turn ends.)
+        ws.close()
+        await asyncio.wait_for(ws.closed, WAIT)
+    assert [(first, payload) for first, _, payload in wire_frames(frames[0])] == [
+        (0x81, b"x" * size)
+    ]
 
 
 async def test_the_end_of_stream_behind_a_close_frame_closes_cleanly() -> None:

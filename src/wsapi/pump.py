@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import sys
 import threading
 from collections import deque
@@ -437,8 +438,8 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
                 self._stop_keepalive()
                 self._call(handler._on_close_frame, event)
                 if (
-                    _stream_ended is not None
-                    and engine.closing_handshake_complete
+                    engine.closing_handshake_complete
+                    and not self._lost
                     and _stream_ended(self._fd)
                 ):
                     # The server's end of stream is already there behind its Close: it is
@@ -562,28 +563,49 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
         _report_handler_error(self.loop, exc, self)
 
 
-_stream_ended: Callable[[int], bool] | None = None
-"""``_reading.stream_ended`` (a peek at a socket for its end of stream) when the compiled
-read path is in use, else None: the end of stream then comes by the transport's next read."""
+def stream_ended(fd: int) -> bool:
+    """Whether the peer's end of stream is the next thing in the TCP socket ``fd``: one
+    non-blocking ``recv(2)`` with ``MSG_PEEK``, which reads nothing (False on data, on
+    nothing yet, on an error, and for -1: no plain socket)."""
+    if fd < 0:
+        return False
+    try:
+        # A socket object over the descriptor for this one call; detach() leaves it open.
+        sock = socket.socket(fileno=fd)
+    except OSError:
+        return False
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except OSError:
+        return False
+    finally:
+        sock.detach()
+
+
+_stream_ended: Callable[[int], bool] = stream_ended
+"""The peek at a socket for its end of stream after the closing handshake: the compiled
+one (``_reading.stream_ended``, the same steps in C) when the read path is compiled."""
 
 
 # The compiled read path for the common case (_reading.pyx), when it was built; it hands
 # every other case to data_received() and _pump_events(), the Python methods above.
 # (Imported here, not at the top: it takes names defined above from this module.)
 if compiled("wsapi._reading"):
-    from ._reading import buffer_updated, get_buffer, read_ready, stream_ended
+    from ._reading import buffer_updated, get_buffer, read_ready
+    from ._reading import stream_ended as compiled_stream_ended
 
     ConnectionPump.get_buffer = get_buffer  # type: ignore[method-assign]
     ConnectionPump.buffer_updated = buffer_updated  # type: ignore[method-assign]
     SocketTransport._read_ready = read_ready  # type: ignore[method-assign]
-    _stream_ended = stream_ended
+    _stream_ended = compiled_stream_ended
 
 
 def _plain_socket_fd(transport: asyncio.BaseTransport) -> int:
     """The file descriptor of the TCP socket under ``transport`` when the transport writes
-    to it as it is (no TLS), on a POSIX system; else -1. With it, a frame may be written
-    with send(2) while the transport holds nothing: the write the transport would do first
-    (``_sending.pyx``)."""
+    to it as it is (no TLS), on a POSIX system; else -1. With it, the end of stream behind
+    the peer's Close is peeked at (``stream_ended``), and the compiled send() writes a
+    frame with send(2) while the transport holds nothing: the write the transport's own
+    ``write()`` starts with."""
     if sys.platform == "win32" or transport.get_extra_info("ssl_object") is not None:
         return -1
     # (A TCP socket: the transport is socket_transport's, create_connection's, or a proxy
