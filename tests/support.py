@@ -8,11 +8,13 @@ import hashlib
 import importlib.util
 import os
 import re
+import socket
 import ssl
 import struct
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -491,3 +493,27 @@ async def close_cleanly(ws: WebSocket) -> None:
     """Close and wait for a clean close event."""
     event = await close_and_wait(ws)
     assert event.wasClean
+
+
+@contextmanager
+def blocking_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A blocking server on a thread, which answers while the client's loop is blocked:
+    it opens the connection, then ``answer(connection)``, then reads until the client's end
+    of stream."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def serve() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += connection.recv(4096)
+                connection.sendall(switching_protocols(request))
+                answer(connection)
+                while connection.recv(1 << 16):
+                    pass
+
+        server = threading.Thread(target=serve, daemon=True)
+        server.start()
+        yield f"ws://127.0.0.1:{listener.getsockname()[1]}/"
+        server.join(WAIT)

@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from support import TIMEOUT, switching_protocols
+from support import TIMEOUT, blocking_server
 
 RUN_TIMEOUT = 20 * TIMEOUT
 """Seconds one run of the command may take before the test fails."""
@@ -341,25 +341,8 @@ def test_message_over_max_size_fails_the_connection(servers: Servers) -> None:
 def test_close_timeout_is_named_on_the_close_line() -> None:
     """A server that never answers our Close: no error line, and the close line (1006,
     wasClean=false) says close_timeout ended it; exit 1."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        port = listener.getsockname()[1]
-
-        def never_answers_close() -> None:
-            connection, _ = listener.accept()
-            with connection:
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    request += connection.recv(4096)
-                connection.sendall(switching_protocols(request))
-                while connection.recv(4096):  # Until the client drops TCP.
-                    pass
-
-        server = threading.Thread(target=never_answers_close, daemon=True)
-        server.start()
-        result = wsapi(f"ws://127.0.0.1:{port}/", "-x", "hi", "--close-timeout", "0.3")
-        server.join(RUN_TIMEOUT)
+    with blocking_server(lambda _connection: None) as url:  # Reads, never answers.
+        result = wsapi(url, "-x", "hi", "--close-timeout", "0.3")
     assert result.returncode == 1
     assert events(result.stderr) == ["connecting", "open", "close"]
     close_line = result.stderr.splitlines()[-1]

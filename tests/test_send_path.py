@@ -15,8 +15,8 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -25,6 +25,7 @@ from support import (
     TIMEOUT,
     WAIT,
     agent,
+    blocking_server,
     raw_server,
     read_client_frame,
     read_request,
@@ -357,30 +358,6 @@ def test_stream_ended_peeks_for_the_end_of_stream(stream_ended: Callable[[int], 
         os.close(closed)
         assert not stream_ended(closed)  # (A closed descriptor: no end of stream seen.)
     assert not stream_ended(-1)
-
-
-@contextmanager
-def blocking_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
-    """A blocking server on a thread, which answers while the client's loop is blocked:
-    it opens the connection, then ``answer(connection)``, then reads until the client's end
-    of stream."""
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-
-        def serve() -> None:
-            connection, _ = listener.accept()
-            with connection:
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    request += connection.recv(4096)
-                connection.sendall(switching_protocols(request))
-                answer(connection)
-                while connection.recv(1 << 16):
-                    pass
-
-        server = threading.Thread(target=serve, daemon=True)
-        server.start()
-        yield f"ws://127.0.0.1:{listener.getsockname()[1]}/"
-        server.join(WAIT)
 
 
 def receive_exactly(connection: socket.socket, size: int) -> bytes:
