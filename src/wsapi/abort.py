@@ -24,10 +24,11 @@ sources is. A source holds its dependents until they abort (the DOM's garbage-co
 rule keeps a dependent with listeners or algorithms alive while its sources are; this is that,
 less finely): a dependent of a source that never aborts lives as long as the source.
 
-Departures, each because Python has no equivalent: ``throwIfAborted()`` raises the reason when
-it is an exception, and otherwise (``abort("bye")``: JavaScript throws any value) an
-``"AbortError"`` DOMException that names it; ``AbortSignal()`` raises ``TypeError``, as the
-interface has no constructor.
+Departures, each because Python has no equivalent: ``None`` cannot be a reason (JavaScript's
+``abort(null)`` aborts with ``null``; Python has one "nothing", and it means undefined here);
+``throwIfAborted()`` raises the reason when it is an exception, and otherwise
+(``abort("bye")``: JavaScript throws any value) an ``"AbortError"`` DOMException that names it.
+As in JavaScript, ``AbortSignal()`` raises ``TypeError``: the interface has no constructor.
 """
 
 from __future__ import annotations
