@@ -17,7 +17,7 @@ import pytest
 
 from support import TIMEOUT, raw_server, read_request
 from wsapi import ConnectionFailure, UserAgent, WebSocket, WebSocketError
-from wsapi.errors import FAILURE_KINDS, DOMException, FailureKind
+from wsapi.errors import FAILURE_KINDS, DOMException, FailureKind, new_websocket_error
 
 # Web IDL "DOMException names" table: the names with a legacy code, and their constants.
 LEGACY = [
@@ -170,29 +170,148 @@ def test_copy() -> None:
 
 
 def test_module_imports_only_the_standard_library() -> None:
-    """errors.py is a leaf: it imports nothing but the standard library."""
+    """errors.py is a leaf: it imports nothing but the standard library and the package's
+    Web IDL string conversions (webidl.py, itself a leaf)."""
     source = Path(__file__).resolve().parent.parent / "src" / "wsapi" / "errors.py"
     roots: set[str] = set()
     for node in ast.walk(ast.parse(source.read_text())):
         if isinstance(node, ast.Import):
             roots.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "no imports from the package"
+            if node.level:
+                assert (node.level, node.module) == (1, "webidl"), "no other package import"
+                continue
             roots.add((node.module or "").split(".")[0])
     assert roots <= sys.stdlib_module_names | {"__future__"}
+    webidl = source.with_name("webidl.py")
+    assert not any(
+        isinstance(node, ast.ImportFrom) and node.level
+        for node in ast.walk(ast.parse(webidl.read_text()))
+    )
 
 
 # --- WebSocketError and ConnectionFailure ----------------------------------------------------
 
 
-def test_websocket_error_always_carries_its_failure() -> None:
-    """WebSocketError takes a ConnectionFailure (never None): its message is the reason."""
+# web-platform-tests websockets/stream/tentative/websocket-error.any.js, in Python.
+
+
+def test_websocket_error_defaults() -> None:
+    """WPT "WebSocketError defaults should be correct": code 0, name WebSocketError, empty
+    message, closeCode None, empty reason; a DOMException."""
+    error = WebSocketError()
+    assert isinstance(error, DOMException)
+    assert (error.code, error.name, error.message) == (0, "WebSocketError", "")
+    assert (error.closeCode, error.reason) == (None, "")
+
+
+def test_websocket_error_initialised_from_arguments() -> None:
+    """WPT "WebSocketError should be initialised from arguments"."""
+    error = WebSocketError("message", closeCode=3456, reason="reason")
+    assert (error.code, error.name, error.message) == (0, "WebSocketError", "message")
+    assert (error.closeCode, error.reason) == (3456, "reason")
+
+
+@pytest.mark.parametrize("code", [999, 1001, 2999, 5000])
+def test_websocket_error_invalid_code(code: int) -> None:
+    """WPT "new WebSocketError with invalid code ... should throw": InvalidAccessError."""
+    with pytest.raises(DOMException, match=f"close code {code} is not 1000") as info:
+        WebSocketError("", closeCode=code)
+    assert info.value.name == "InvalidAccessError"
+
+
+def test_websocket_error_only_close_code() -> None:
+    """WPT "passing only close code to WebSocketError should work"."""
+    error = WebSocketError("", closeCode=3333)
+    assert (error.closeCode, error.reason) == (3333, "")
+
+
+def test_websocket_error_reason_defaults_the_code() -> None:
+    """WPT "passing a non-empty reason should cause the close code to be set to 1000"."""
+    error = WebSocketError("", reason="specified")
+    assert (error.closeCode, error.reason) == (1000, "specified")
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [(1000, "x" * 124), (None, "\N{ELECTRIC PLUG}" * 32)],
+    ids=["ascii", "utf8"],
+)
+def test_websocket_error_overlong_reason(code: int | None, reason: str) -> None:
+    """WPT "overlong reason should throw" and "reason should be rejected based on utf-8
+    bytes, not character count": SyntaxError (32 plugs are 128 bytes, 31 are 124)."""
+    with pytest.raises(DOMException, match="more than 123") as info:
+        WebSocketError("", closeCode=code, reason=reason)
+    assert info.value.name == "SyntaxError"
+    assert WebSocketError("", reason="x" * 123).reason == "x" * 123
+
+
+# The rest of the IDL, as Python sees it.
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"closeCode": "1000"}, "closeCode must be an int, not str"),
+        ({"closeCode": 1000.0}, "closeCode must be an int, not float"),
+        ({"closeCode": True}, "closeCode must be an int, not bool"),
+        ({"closeCode": 65536}, "closeCode 65536 is not in 0-65535"),
+        ({"closeCode": -1}, "closeCode -1 is not in 0-65535"),
+        ({"reason": b"x"}, "reason must be a str, not bytes"),
+    ],
+)
+def test_websocket_error_argument_types(kwargs: dict[str, Any], message: str) -> None:
+    """closeCode is an [EnforceRange] unsigned short and reason a string: anything else,
+    or a code outside 0-65535, is a TypeError (before the close-code rules)."""
+    with pytest.raises(TypeError, match=message):
+        WebSocketError("", **kwargs)
+
+
+def test_websocket_error_reason_is_a_usv_string() -> None:
+    """A lone surrogate in the reason becomes U+FFFD (USVString); a surrogate pair joins."""
+    assert WebSocketError(reason="a\ud800").reason == "a\ufffd"
+    assert WebSocketError(reason="\ud83d\udd0c").reason == "\N{ELECTRIC PLUG}"
+
+
+def test_websocket_error_attributes_are_read_only() -> None:
+    """closeCode, reason and failure are read-only, as the IDL attributes are."""
+    error = WebSocketError(closeCode=1000)
+    for attribute in ("closeCode", "reason", "failure", "name"):
+        with pytest.raises(AttributeError):
+            setattr(error, attribute, None)
+
+
+def test_websocket_error_str_repr_and_pickle() -> None:
+    """str() is "WebSocketError: message"; repr names the members; pickling and copying keep
+    them all, the failure too, and a server's code no program may give (1001)."""
+    error = WebSocketError("bye", closeCode=4000, reason="done")
+    assert str(error) == "WebSocketError: bye"
+    assert repr(error) == "WebSocketError('bye', closeCode=4000, reason='done')"
+    failure = ConnectionFailure("connection_lost", "the server went away")
+    lost = new_websocket_error("the server went away", failure, 1001, "going")
+    for original in (error, lost):
+        for clone in (pickle.loads(pickle.dumps(original)), copy.copy(original)):
+            assert type(clone) is WebSocketError
+            assert (clone.message, clone.closeCode, clone.reason, clone.name) == (
+                original.message,
+                original.closeCode,
+                original.reason,
+                "WebSocketError",
+            )
+    assert pickle.loads(pickle.dumps(lost)).failure == failure
+
+
+def test_websocket_error_failure_only_from_the_library() -> None:
+    """A WebSocketError a program builds has no failure (AttributeError that says so); the
+    library's carries its ConnectionFailure and no close code."""
+    with pytest.raises(AttributeError, match="has no failure"):
+        _ = WebSocketError("x").failure
+    assert getattr(WebSocketError("x"), "failure", None) is None
     failure = ConnectionFailure("refused", "127.0.0.1:1 refused the connection")
-    exc = WebSocketError(failure)
-    assert exc.failure is failure
-    assert str(exc) == "127.0.0.1:1 refused the connection"
-    with pytest.raises(TypeError, match="WebSocketError takes a ConnectionFailure, not NoneType"):
-        WebSocketError(None)  # type: ignore[arg-type]
+    error = new_websocket_error(failure.reason, failure)
+    assert error.failure is failure
+    assert (error.closeCode, error.reason) == (None, "")
+    assert str(error) == "WebSocketError: 127.0.0.1:1 refused the connection"
 
 
 def test_connection_failure_kind_is_checked() -> None:
@@ -235,6 +354,11 @@ async def test_awaiting_opened_raises_the_refusal() -> None:
             await asyncio.wait_for(ws.opened, 10 * TIMEOUT)
         await asyncio.wait_for(ws.closed, 10 * TIMEOUT)
     failure = info.value.failure
+    assert (info.value.name, info.value.closeCode, info.value.message) == (
+        "WebSocketError",
+        None,
+        failure.reason,
+    )
     assert (failure.kind, failure.status_code) == ("http_status", 403)
     assert failure.headers["content-type"] == "text/plain"
     assert failure.body == b"no way"

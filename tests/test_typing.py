@@ -18,7 +18,16 @@ PROGRAM = textwrap.dedent(
 
     import asyncio
 
-    from wsapi import Blob, CloseEvent, Event, MessageEvent, WebSocket, WebSocketError
+    from wsapi import (
+        AbortController,
+        AbortSignal,
+        Blob,
+        CloseEvent,
+        Event,
+        MessageEvent,
+        WebSocket,
+        WebSocketError,
+    )
 
 
     def on_message(event: MessageEvent) -> None:
@@ -79,6 +88,18 @@ PROGRAM = textwrap.dedent(
         if failure is not None and failure.kind == "dns":
             print(failure.reason)
         event: CloseEvent = await ws.closed
+        error = WebSocketError("done", closeCode=4000, reason="bye")
+        close_code: int | None = error.closeCode
+        close_reason: str = error.reason
+        error_name: str = error.name
+        WebSocketError("done", 4000)  # E: call-arg
+        WebSocketError(closeCode="4000")  # E: arg-type
+        controller = AbortController()
+        controller.signal.onabort = lambda event: print(event.type)
+        controller.signal.onabort = on_close  # E: assignment
+        controller.abort("why")
+        aborted: bool = AbortSignal.any([controller.signal, AbortSignal.timeout(5000)]).aborted
+        AbortSignal.timeout("5000")  # E: arg-type
         ws.send(b"bytes")
         ws.send(1)  # E: arg-type
 
@@ -93,7 +114,10 @@ ERROR = re.compile(r"^program\.py:(\d+): error: .*\[([a-z-]+)\]$")
 def test_public_api_under_mypy_strict(tmp_path: Path) -> None:
     """mypy --strict accepts the program's correct lines and reports exactly the marked
     ones: a wrong type for event.data, binaryType, a handler or listener taking the wrong
-    event, a misspelt handler, a failure kind that does not exist."""
+    event, a misspelt handler, a failure kind that does not exist, WebSocketError's init
+    given by position or with a code that is not an int, an abort handler taking a
+    CloseEvent, a timeout that is not a number. (The failure of the WebSocketError that
+    opened raises is a ConnectionFailure, not Optional, so the README's line type-checks.)"""
     program = tmp_path / "program.py"
     program.write_text(PROGRAM)
     config = tmp_path / "mypy.ini"

@@ -9,13 +9,16 @@ exceptions and events in the same order. See the README for the Python convenien
 from __future__ import annotations
 
 from ._version import __version__ as __version__
+from .abort import AbortController, AbortSignal
 from .agent import UserAgent
 from .blob import Blob
-from .errors import ConnectionFailure, DOMException
+from .errors import ConnectionFailure, DOMException, WebSocketError
 from .events import CloseEvent, Event, EventTarget, MessageEvent
-from .websocket import WebSocket, WebSocketError, ping
+from .websocket import WebSocket, ping
 
 __all__ = [
+    "AbortController",
+    "AbortSignal",
     "Blob",
     "CloseEvent",
     "ConnectionFailure",

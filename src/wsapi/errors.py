@@ -12,9 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal, get_args
+from typing import Any, Final, Literal, get_args
 
-__all__ = ["FAILURE_KINDS", "ConnectionFailure", "DOMException", "FailureKind", "Headers"]
+from .webidl import usv_string
+
+__all__ = [
+    "FAILURE_KINDS",
+    "ConnectionFailure",
+    "DOMException",
+    "FailureKind",
+    "Headers",
+    "WebSocketError",
+    "new_websocket_error",
+    "validate_close_code_and_reason",
+]
 
 # Web IDL 2.8.1 "DOMException names": the names that have a legacy code. Every other name
 # (including the default "Error" and newer names such as "NotAllowedError") has code 0.
@@ -212,3 +223,132 @@ class ConnectionFailure:
 
     def __str__(self) -> str:
         return self.reason
+
+
+class WebSocketError(DOMException):
+    """The WebSocketStream proposal's ``WebSocketError``: a ``DOMException`` named
+    ``"WebSocketError"`` that carries a close code and reason,
+    ``WebSocketError(message="", *, closeCode=None, reason="")``.
+
+    The IDL's ``init`` dictionary (``WebSocketCloseInfo``) becomes the keyword arguments.
+    The constructor validates them as ``close()`` does: ``closeCode`` 1000 or 3000-4999
+    (``InvalidAccessError``), ``reason`` at most 123 bytes of UTF-8 (``SyntaxError``); a
+    non-empty reason without a code means 1000.
+
+    wsapi raises it from ``await ws.opened`` and ``async with WebSocket(...)`` when the
+    connection fails, with the ``ConnectionFailure`` that says why as ``failure``. One built
+    by a program has no failure: reading ``failure`` raises ``AttributeError`` then
+    (``getattr(exc, "failure", None)`` tests for it), so that the attribute's type stays
+    ``ConnectionFailure`` for the errors the library raises.
+    """
+
+    __slots__ = ("_close_code", "_failure", "_reason")
+
+    def __init__(
+        self, message: str = "", *, closeCode: int | None = None, reason: str = ""
+    ) -> None:
+        # Web IDL: WebSocketCloseInfo is {[EnforceRange] unsigned short closeCode;
+        # USVString reason = "";}. A value of the wrong Python type is a TypeError.
+        if closeCode is not None:
+            if isinstance(closeCode, bool) or not isinstance(closeCode, int):
+                raise TypeError(
+                    f"WebSocketError closeCode must be an int, not {type(closeCode).__name__}"
+                )
+            if not 0 <= closeCode <= 0xFFFF:
+                # [EnforceRange]: a value outside unsigned short's range is a TypeError.
+                raise TypeError(f"WebSocketError closeCode {closeCode} is not in 0-65535")
+        if not isinstance(reason, str):
+            raise TypeError(f"WebSocketError reason must be a str, not {type(reason).__name__}")
+        reason = usv_string(reason)
+        # 1. Set this's name to "WebSocketError". 2. Set this's message to message.
+        super().__init__(message, "WebSocketError")
+        # 3. Let code be init["closeCode"] if it exists, or null otherwise. 4. Let reason be
+        # init["reason"] if it exists, or the empty string otherwise.
+        # 5. Validate close code and reason with code and reason.
+        validate_close_code_and_reason(closeCode, reason)
+        # 6. If reason is non-empty, but code is null, then set code to 1000 ("Normal
+        # Closure").
+        if reason and closeCode is None:
+            closeCode = 1000
+        # 7. Set this's closeCode to code. 8. Set this's reason to reason.
+        self._close_code = closeCode
+        self._reason = reason
+        self._failure: ConnectionFailure | None = None
+
+    @property
+    def closeCode(self) -> int | None:
+        """The close code: one given to the constructor, or the one the connection closed
+        with (which may be a code a program may not send, such as 1001); ``None`` if none."""
+        return self._close_code
+
+    @property
+    def reason(self) -> str:
+        """The close reason, ``""`` if none."""
+        return self._reason
+
+    @property
+    def failure(self) -> ConnectionFailure:
+        """Why the connection failed, for an error wsapi raised for a failed connection;
+        ``AttributeError`` for one that has no failure (a program built it)."""
+        failure = self._failure
+        if failure is None:
+            raise AttributeError(
+                "this WebSocketError has no failure: it was not raised for a failed connection",
+                name="failure",
+                obj=self,
+            )
+        return failure
+
+    def __repr__(self) -> str:
+        members = [repr(self.message)]
+        if self._close_code is not None:
+            members.append(f"closeCode={self._close_code!r}")
+        if self._reason:
+            members.append(f"reason={self._reason!r}")
+        if self._failure is not None:
+            members.append(f"failure={self._failure!r}")
+        return f"{type(self).__name__}({', '.join(members)})"
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...], dict[str, object] | None]:
+        # The constructor would validate again (and refuse a code the server sent): rebuild
+        # with the library's factory instead.
+        return (
+            new_websocket_error,
+            (self.message, self._failure, self._close_code, self._reason),
+            self.__dict__ or None,
+        )
+
+
+def new_websocket_error(
+    message: str,
+    failure: ConnectionFailure | None = None,
+    close_code: int | None = None,
+    reason: str = "",
+) -> WebSocketError:
+    """A new ``WebSocketError`` as the library makes it: the WebSocketStream proposal's
+    "a new WebSocketError whose closeCode is code and reason is reason" sets the values
+    without the constructor's validation (a server may close with 1001, which no program
+    may give), and wsapi's ``failure`` is set when the error is a failed connection's."""
+    error = WebSocketError(message)
+    error._close_code = close_code
+    error._reason = reason
+    error._failure = failure
+    return error
+
+
+def validate_close_code_and_reason(code: int | None, reason: str | None) -> None:
+    """The WebSockets standard's "validate close code and reason", for ``code`` already an
+    unsigned short and ``reason`` already a ``USVString``."""
+    # 1. If code is not null, but is neither an integer equal to 1000 nor an integer in the
+    # range 3000 to 4999, inclusive, throw an "InvalidAccessError" DOMException.
+    if code is not None and code != 1000 and not 3000 <= code <= 4999:
+        raise DOMException(f"close code {code} is not 1000 or in 3000-4999", "InvalidAccessError")
+    # 2. If reason is not null, then: 1. Let reasonBytes be the result of UTF-8 encoding
+    # reason. 2. If reasonBytes is longer than 123 bytes, then throw a "SyntaxError"
+    # DOMException.
+    if reason is not None:
+        size = len(reason.encode("utf-8"))
+        if size > 123:
+            raise DOMException(
+                f"close reason is {size} bytes of UTF-8, more than 123", "SyntaxError"
+            )

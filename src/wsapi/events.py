@@ -85,6 +85,7 @@ __all__ = [
     "fire_a_message_event",
     "fire_a_simple_event",
     "fire_an_event",
+    "report_an_exception",
     "trusted_close_event",
 ]
 
@@ -838,22 +839,25 @@ def _call_a_user_objects_operation(callback: Any, event: Event) -> None:
 
 
 def _report_the_exception(exc: BaseException, event: Event, callback: object) -> None:
-    """HTML "report the exception", for a program with an asyncio loop or without one."""
-    message = f"Exception in {event._type!r} event listener {callback!r}"
+    """HTML "report the exception", for a listener's exception."""
+    report_an_exception(
+        exc,
+        f"Exception in {event._type!r} event listener {callback!r}",
+        event=event,
+        target=event._current_target,
+        listener=callback,
+    )
+
+
+def report_an_exception(exc: BaseException, message: str, **context: object) -> None:
+    """HTML "report the exception", for a program with an asyncio loop or without one: to
+    the running loop's exception handler (with ``context``), else to the "wsapi" logger."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         logger.error("%s", message, exc_info=exc)
         return
-    loop.call_exception_handler(
-        {
-            "message": message,
-            "exception": exc,
-            "event": event,
-            "target": event._current_target,
-            "listener": callback,
-        }
-    )
+    loop.call_exception_handler({"message": message, "exception": exc, **context})
 
 
 def _schedule(coroutine: Coroutine[Any, Any, Any], event: Event, callback: object) -> None:

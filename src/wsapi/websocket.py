@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, overloa
 from .agent import UserAgent, default_agent
 from .blob import SPOOL_THRESHOLD, Blob
 from .connect import establish_a_websocket_connection
-from .errors import ConnectionFailure, DOMException
+from .errors import ConnectionFailure, DOMException, WebSocketError, new_websocket_error
 from .events import (
     AddEventListenerOptions,
     CloseEvent,
@@ -106,19 +106,6 @@ CLOSED: Final = 3
 
 BinaryType = Literal["blob", "arraybuffer"]
 """The values of ``binaryType``."""
-
-
-class WebSocketError(Exception):
-    """The connection never opened: raised by ``await ws.opened`` and ``async with``.
-    ``failure`` says why."""
-
-    def __init__(self, failure: ConnectionFailure) -> None:
-        if not isinstance(failure, ConnectionFailure):
-            raise TypeError(
-                f"WebSocketError takes a ConnectionFailure, not {type(failure).__name__}"
-            )
-        super().__init__(failure.reason)
-        self.failure: ConnectionFailure = failure
 
 
 class WebSocket(EventTarget):
@@ -842,7 +829,9 @@ class WebSocket(EventTarget):
             failure = self._failure or ConnectionFailure(
                 "connection_lost", "the connection closed before it opened"
             )
-            opened.set_exception(WebSocketError(failure))
+            # The message is the failure's reason, as the CLI and logs show it; no close code
+            # (the connection never opened, so none was exchanged).
+            opened.set_exception(new_websocket_error(failure.reason, failure))
             opened.exception()  # Retrieved: an unawaited failure logs nothing.
 
 
