@@ -13,18 +13,28 @@ from .agent import UserAgent
 from .blob import Blob
 from .errors import ConnectionFailure, DOMException
 from .events import CloseEvent, Event, EventTarget, MessageEvent
+from .streams import (
+    ByteLengthQueuingStrategy,
+    CountQueuingStrategy,
+    ReadableStream,
+    WritableStream,
+)
 from .websocket import WebSocket, WebSocketError, ping
 
 __all__ = [
     "Blob",
+    "ByteLengthQueuingStrategy",
     "CloseEvent",
     "ConnectionFailure",
+    "CountQueuingStrategy",
     "DOMException",
     "Event",
     "EventTarget",
     "MessageEvent",
+    "ReadableStream",
     "UserAgent",
     "WebSocket",
     "WebSocketError",
+    "WritableStream",
     "ping",
 ]
