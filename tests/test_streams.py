@@ -201,6 +201,7 @@ async def test_pull_is_not_called_again_until_its_promise_settles() -> None:
     source.gate = asyncio.Event()
     stream: ReadableStream[str] = ReadableStream(source, CountQueuingStrategy(0))
     reader = stream.getReader()
+    await flush()  # started: each read now asks for a pull
     reads = [reader.read(), reader.read()]
     await flush()
     assert source.count("pull") == 1
