@@ -175,6 +175,21 @@ async def test_start_that_raises_raises_from_the_constructor() -> None:
         ReadableStream({"start": start})
 
 
+async def test_a_timed_out_read_loses_no_chunk() -> None:
+    """A read cancelled by wait_for() does not take the next chunk: the next read gets it."""
+    source = Recorder(close=False)
+    stream: ReadableStream[str] = ReadableStream({"start": source.start}, CountQueuingStrategy(0))
+    reader = stream.getReader()
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(reader.read(), 0.01)
+    source.controller.enqueue("kept")
+    assert await reader.read() == ("kept", False)
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(reader.closed, 0.01)
+    source.controller.close()
+    await reader.closed
+
+
 # -- ReadableStream: pull and backpressure --------------------------------------------------------
 
 
@@ -425,6 +440,24 @@ async def test_ready_is_pending_while_full_and_resolves_when_drained() -> None:
     await ready
     await write
     assert writer.desiredSize == 1
+
+
+async def test_a_timed_out_wait_for_ready_leaves_ready_working() -> None:
+    """A wait_for() on ready that times out cancels nothing of the stream: ready still
+    resolves when the sink drains, and closed still resolves on close."""
+    sink = Recorder()
+    sink.gate = asyncio.Event()
+    writer = WritableStream[Any](sink).getWriter()
+    writer.write("a")
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(writer.ready, 0.01)
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(writer.closed, 0.01)
+    assert not writer.ready.done()
+    sink.gate.set()
+    await writer.ready
+    await writer.close()
+    await writer.closed
 
 
 async def test_the_ready_idiom_sends_without_awaiting_each_write() -> None:

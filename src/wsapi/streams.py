@@ -27,6 +27,11 @@ is never lost, since it rejects ``ready`` and ``closed`` too. Awaiting any of th
 raises. ``pipeTo()``, ``read()``, ``cancel()``, ``close()`` and ``abort()`` are not marked:
 their failure is logged if the program drops it.
 
+Rule 4: a future the program cancels (``asyncio.wait_for()`` timing out on ``read()`` or
+``ready``) is the program's, and the stream loses nothing by it: a cancelled read's chunk goes
+to the next read, and a cancelled ``ready`` or ``closed`` is replaced by a new one telling the
+same state the next time it is asked for. (A promise cannot be cancelled; a future can.)
+
 Departures from JavaScript: ``read()`` gives the tuple ``(value, done)`` (a ``ReadResult``);
 ``async for`` over a readable is its ``values()`` async iterator, an async generator, so
 ``break`` cancels the stream when the loop drops the iterator (at once in CPython, through
@@ -477,6 +482,20 @@ class ReadableStreamDefaultReader(Generic[T]):
     @property
     def closed(self) -> asyncio.Future[None]:
         """Resolves when the stream closes, rejects when it errors or the lock is released."""
+        if self._closed_promise.cancelled():
+            # The program cancelled it (rule 4): a new one tells the same state.
+            stream = self._stream
+            if stream is None:
+                self._closed_promise = _rejected(
+                    TypeError("the reader was released"), handled=True
+                )
+            elif stream._state == "readable":
+                self._closed_promise = _new_promise()
+            elif stream._state == "closed":
+                self._closed_promise = _resolved()
+            else:
+                error = _as_exception(stream._stored_error)
+                self._closed_promise = _rejected(error, handled=True)
         return self._closed_promise
 
     def read(self) -> asyncio.Future[ReadResult]:
@@ -659,7 +678,11 @@ def _rs_controller_enqueue(controller: ReadableStreamDefaultController[Any], chu
         return
     stream = controller._stream
     reader = stream._reader
-    # 4. If the stream is locked and a read waits, fulfill it with the chunk directly.
+    # 4. If the stream is locked and a read waits, fulfill it with the chunk directly. A read
+    # the program cancelled is skipped (rule 4): the chunk goes to the next one or the queue.
+    if reader is not None:
+        while reader._read_requests and reader._read_requests[0].cancelled():
+            reader._read_requests.popleft()
     if reader is not None and reader._read_requests:
         _resolve(reader._read_requests.popleft(), ReadResult(chunk, False))
     else:
@@ -827,11 +850,29 @@ class WritableStreamDefaultWriter(Generic[T]):
     @property
     def closed(self) -> asyncio.Future[None]:
         """Resolves when the stream closes, rejects when it errors or the lock is released."""
+        if self._closed_promise.cancelled():
+            # The program cancelled it (rule 4): a new one tells the same state.
+            stream = self._stream
+            if stream is None or stream._state == "errored":
+                self._closed_promise = _rejected(_writer_error(stream), handled=True)
+            elif stream._state == "closed":
+                self._closed_promise = _resolved()
+            else:
+                self._closed_promise = _new_promise()
         return self._closed_promise
 
     @property
     def ready(self) -> asyncio.Future[None]:
         """Pending while the queue is at or over its high-water mark (backpressure)."""
+        if self._ready_promise.cancelled():
+            # The program cancelled it (rule 4): a new one tells the same state.
+            stream = self._stream
+            if stream is None or stream._state in ("erroring", "errored"):
+                self._ready_promise = _rejected(_writer_error(stream), handled=True)
+            elif stream._backpressure and stream._state == "writable":
+                self._ready_promise = _new_promise()
+            else:
+                self._ready_promise = _resolved()
         return self._ready_promise
 
     @property
@@ -877,6 +918,14 @@ class WritableStreamDefaultWriter(Generic[T]):
         promise = _ws_default_writer_write(self, chunk)
         _mark_handled(promise)
         return promise
+
+
+def _writer_error(stream: WritableStream[Any] | None) -> BaseException:
+    """What a writer's rejected ``ready`` or ``closed`` holds: the stream's stored error, or
+    TypeError once the writer was released."""
+    if stream is None:
+        return TypeError("the writer's lock was released")
+    return _as_exception(stream._stored_error)
 
 
 class WritableStreamDefaultController(Generic[T]):
