@@ -723,6 +723,28 @@ async def test_pipe_to_propagates_a_destination_error_backward(prevent_cancel: b
     assert not readable.locked
 
 
+async def test_pipe_to_reads_nothing_while_the_destination_is_erroring() -> None:
+    """Once the destination is erroring (a write still in flight) the pipe reads no more
+    chunks: with preventCancel the source keeps them."""
+    source, sink = Recorder(close=False), Recorder()
+    sink.gate = asyncio.Event()
+    readable: ReadableStream[int] = ReadableStream(
+        {"start": source.start}, CountQueuingStrategy(3)
+    )
+    for n in range(3):
+        source.controller.enqueue(n)
+    piping = readable.pipeTo(WritableStream(sink), preventCancel=True)
+    await flush()
+    assert sink.calls[-1] == ("write", 0)
+    sink.controller.error(EOFError("sink gone"))
+    await flush()
+    sink.gate.set()
+    with pytest.raises(EOFError, match="sink gone"):
+        await piping
+    reader = readable.getReader()
+    assert [await reader.read(), await reader.read()] == [(1, False), (2, False)]
+
+
 async def test_pipe_to_cancels_the_source_when_the_destination_closes() -> None:
     """A destination closed during the pipe cancels the source with a TypeError, and the pipe
     rejects with it (piping/close-propagation-backward)."""

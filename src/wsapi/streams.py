@@ -1453,12 +1453,17 @@ class _Pipe:
                 if shutdown is not None:
                     await _shutdown(dest, current_write, *shutdown)
                     return
-                # Read only while the destination wants more (its ready promise resolved).
-                if read_request is None and writer._ready_promise.done():
+                # Read only while the destination wants more: its ready promise fulfilled (a
+                # rejected one, while erroring, waits for closed to reject once errored).
+                ready = writer._ready_promise
+                if read_request is None and dest._state == "writable" and ready.done():
                     read_request = reader.read()
                     _mark_handled(read_request)
                 waits = [aborted, reader._closed_promise, writer._closed_promise]
-                waits.append(read_request if read_request is not None else writer._ready_promise)
+                if read_request is not None:
+                    waits.append(read_request)
+                elif not ready.done():
+                    waits.append(ready)
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 if read_request is not None and read_request.done():
                     if read_request.exception() is None:
