@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-import wsapi
 from support import TIMEOUT, capture_reports
 from wsapi import AbortController, AbortSignal
 from wsapi.abort import add_an_algorithm, remove_an_algorithm, signal_abort
@@ -314,11 +313,3 @@ def test_any_dependent_lives_while_its_source_may_abort_it() -> None:
     assert calls == ["fired"]
     gc.collect()
     assert ref() is None
-
-
-def test_package_exports() -> None:
-    """wsapi exports AbortController and AbortSignal, and every name of its __all__."""
-    assert {"AbortController", "AbortSignal", "WebSocketError"} <= set(wsapi.__all__)
-    assert wsapi.AbortController is AbortController
-    for name in wsapi.__all__:
-        assert getattr(wsapi, name) is not None, name

@@ -17,8 +17,20 @@ LAYERS: list[tuple[str, list[str]]] = [
     # 1. The package version, and WebSocket URL parsing.
     ("url", ["wsapi._version", "wsapi.url"]),
     # 2. DOMException, DOM events and EventTarget, AbortController and AbortSignal, Blob,
-    #    and the Web IDL string conversions they share. No I/O (asyncio only for timers).
-    ("dom", ["wsapi.errors", "wsapi.events", "wsapi.abort", "wsapi.blob", "wsapi.webidl"]),
+    #    the Web IDL string conversions they share, and the Streams standard's streams. No
+    #    I/O (asyncio only for the loop's timers, tasks and futures, which the engine above
+    #    must not import).
+    (
+        "dom",
+        [
+            "wsapi.errors",
+            "wsapi.events",
+            "wsapi.abort",
+            "wsapi.blob",
+            "wsapi.webidl",
+            "wsapi.streams",
+        ],
+    ),
     # 3. The sans-I/O RFC 6455 engine: the whole package, its compiled module included.
     ("protocol", ["wsapi.protocol.*"]),
     # 4. UserAgent, and the values kept per event loop (the agent's connection throttle, the

@@ -14,20 +14,30 @@ from .agent import UserAgent
 from .blob import Blob
 from .errors import ConnectionFailure, DOMException, WebSocketError
 from .events import CloseEvent, Event, EventTarget, MessageEvent
+from .streams import (
+    ByteLengthQueuingStrategy,
+    CountQueuingStrategy,
+    ReadableStream,
+    WritableStream,
+)
 from .websocket import WebSocket, ping
 
 __all__ = [
     "AbortController",
     "AbortSignal",
     "Blob",
+    "ByteLengthQueuingStrategy",
     "CloseEvent",
     "ConnectionFailure",
+    "CountQueuingStrategy",
     "DOMException",
     "Event",
     "EventTarget",
     "MessageEvent",
+    "ReadableStream",
     "UserAgent",
     "WebSocket",
     "WebSocketError",
+    "WritableStream",
     "ping",
 ]
