@@ -816,6 +816,3 @@ async def test_pipe_to_signal_with_prevent_abort_and_cancel_touches_neither() ->
     assert sink.count("abort") == source.count("cancel") == 0
     source.controller.enqueue("still readable")
     assert await readable.getReader().read() == ("still readable", False)
-
-
-# -- The package's names --------------------------------------------------------------------------
