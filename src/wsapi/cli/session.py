@@ -79,6 +79,7 @@ class Session:
         loop = asyncio.get_running_loop()
         self.stopped: asyncio.Future[None] = loop.create_future()
         self._activity = asyncio.Event()
+        self._error_shown = False
         output.on_broken_pipe = self.stop
         ws.addEventListener("open", self._on_open)
         ws.addEventListener("message", self._on_message)
@@ -99,14 +100,14 @@ class Session:
             self.stop()
 
     def _on_error(self, event: Event) -> None:
+        self._error_shown = True
         self.output.on_error(self.ws, event.timeStamp)
 
     def _on_close(self, event: CloseEvent) -> None:
-        # A closing handshake that close_timeout ended fires no error event: the close line
-        # is the only place left to say why it was not clean.
-        failure = self.ws.failure
-        timed_out = failure if failure is not None and failure.kind == "close_timeout" else None
-        self.output.on_close(event, timed_out)
+        # A failure no error event showed (a closing handshake that close_timeout ended):
+        # the close line is the only place left to say why it was not clean.
+        unshown = None if self._error_shown else self.ws.failure
+        self.output.on_close(event, unshown)
         self.stop()
 
     def stop(self) -> None:
