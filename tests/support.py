@@ -23,9 +23,9 @@ import pytest
 import wsapi.events as events_module
 from wsapi import CloseEvent, DOMException, Event, MessageEvent, WebSocket
 from wsapi.agent import UserAgent
-from wsapi.connect import establish_a_websocket_connection
 from wsapi.echo import EchoServer, start_echo_server
 from wsapi.errors import ConnectionFailure
+from wsapi.opening import establish_a_websocket_connection
 from wsapi.protocol import codec
 from wsapi.protocol.events import CloseReceived, Opened
 from wsapi.pump import ConnectionPump

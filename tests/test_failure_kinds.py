@@ -16,7 +16,7 @@ import pytest
 
 from support import TIMEOUT, capture_reports, events_of
 from wsapi import UserAgent, WebSocket
-from wsapi.connect import failure_of
+from wsapi.opening import failure_of
 from wsapi.url import parse_websocket_url
 
 TOO_LONG_TO_LOOK_UP = ".".join(["a" * 63] * 4) + ".invalid"

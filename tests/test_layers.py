@@ -43,7 +43,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         [
             "wsapi.timers",
             "wsapi.pump",
-            "wsapi.connect",
+            "wsapi.opening",
             "wsapi.socket_transport",
             "wsapi.proxy",
             "wsapi.deadlines",

@@ -57,7 +57,6 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, overloa
 
 from .agent import UserAgent, default_agent
 from .blob import SPOOL_THRESHOLD, Blob
-from .connect import establish_a_websocket_connection
 from .errors import ConnectionFailure, DOMException, WebSocketError, new_websocket_error
 from .events import (
     AddEventListenerOptions,
@@ -74,6 +73,7 @@ from .events import (
     trusted_close_event,
 )
 from .loops import PerLoop
+from .opening import establish_a_websocket_connection
 from .protocol._build import compiled
 from .protocol.constants import CloseCode
 from .protocol.events import CloseReceived, Opened
