@@ -35,7 +35,8 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("protocol", ["wsapi.protocol.*"]),
     # 4. UserAgent, and the values kept per event loop (the agent's connection throttle, the
     #    transport's timers, the API's open sockets).
-    ("agent", ["wsapi.agent", "wsapi.loops"]),
+    #    The reconnect policy (options and backoff state, sans-I/O) is settings too.
+    ("agent", ["wsapi.agent", "wsapi.loops", "wsapi.reconnect"]),
     # 5. The asyncio adapter: connect (TCP, TLS, proxy), the pump between socket and engine,
     #    timers; and the compiled read path.
     (
@@ -51,7 +52,16 @@ LAYERS: list[tuple[str, list[str]]] = [
         ],
     ),
     # 6. The API objects and their compiled twins, and the package that exports them.
-    ("api", ["wsapi", "wsapi.websocket", "wsapi._sending", "wsapi._delivery"]),
+    (
+        "api",
+        [
+            "wsapi",
+            "wsapi.websocket",
+            "wsapi._sending",
+            "wsapi._delivery",
+            "wsapi.reconnecting",
+        ],
+    ),
     # 7. Programs on the library: the command line and its echo server.
     (
         "tools",

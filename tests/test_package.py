@@ -25,6 +25,7 @@ PUBLIC = {
     "UserAgent": "wsapi.agent",
     "ConnectionFailure": "wsapi.errors",
     "ping": "wsapi.websocket",
+    "ReconnectingWebSocket": "wsapi.reconnecting",
 }
 
 

@@ -14,6 +14,7 @@ from .agent import UserAgent
 from .blob import Blob
 from .errors import ConnectionFailure, DOMException, WebSocketError
 from .events import CloseEvent, Event, EventTarget, MessageEvent
+from .reconnecting import ReconnectingWebSocket
 from .streams import (
     ByteLengthQueuingStrategy,
     CountQueuingStrategy,
@@ -35,6 +36,7 @@ __all__ = [
     "EventTarget",
     "MessageEvent",
     "ReadableStream",
+    "ReconnectingWebSocket",
     "UserAgent",
     "WebSocket",
     "WebSocketError",
