@@ -21,8 +21,10 @@ from websockets.sync.server import ServerConnection as SyncServerConnection
 from websockets.sync.server import serve as sync_serve
 from websockets.typing import Subprotocol
 
+import wsapi.websocket as websocket_module
 from servers import echo
 from support import (
+    COMPILED,
     TIMEOUT,
     WAIT,
     Reader,
@@ -725,3 +727,33 @@ async def test_options_are_checked(options: dict[str, Any], error: type[Exceptio
     it, before anything connects (no task is left pending)."""
     with pytest.raises(error, match=next(iter(options))):
         ReconnectingWebSocket("ws://127.0.0.1:1/", **options)
+
+
+async def test_send_after_close_is_not_queued() -> None:
+    """After the program's close(), send() is a closing WebSocket's: counted in
+    bufferedAmount, never queued for a connection that will not come."""
+    async with echo_on() as port:
+        ws = ReconnectingWebSocket(f"ws://127.0.0.1:{port}/", agent=agent(), **FAST)
+        await opened(ws)
+        ws.close()
+        ws.send("late")
+        assert not ws._queue
+        assert ws.bufferedAmount == 4
+        await ended(ws)
+
+
+async def test_messages_and_sends_take_the_websockets_path() -> None:
+    """Reconnecting adds no layer per message (the pump calls the WebSocket's own message
+    receiver, compiled or not) nor, in the compiled build, per send() while open."""
+    async with echo_on() as port:
+        ws = ReconnectingWebSocket(f"ws://127.0.0.1:{port}/", agent=agent(), **FAST)
+        await opened(ws)
+        assert ws._pump is not None
+        receiver: Any = ws._pump._on_message
+        if websocket_module.MessageDelivery is not None:
+            assert type(receiver) is websocket_module.MessageDelivery
+        else:
+            assert receiver.__func__ is WebSocket._on_message
+        if COMPILED:
+            assert ReconnectingWebSocket.send is WebSocket.send
+        await stop(ws)
