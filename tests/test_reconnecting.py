@@ -514,7 +514,7 @@ async def test_close_in_a_close_listener_stops() -> None:
 
 async def test_reconnect_closes_and_opens_at_once() -> None:
     """reconnect(code, reason) closes the connection with them and opens a new one at
-    once, the backoff started over."""
+    once, the backoff started over; opened waits for the new one."""
     received: list[bytes] = []
 
     async def handler(reader: Reader, writer: Writer) -> None:
@@ -527,7 +527,8 @@ async def test_reconnect_closes_and_opens_at_once() -> None:
         await opened(ws)
         ws.reconnect(4000, "again")
         assert ws.readyState == WebSocket.CLOSING
-        await log.wait_for("open", 2)
+        await opened(ws)  # The new connection's open.
+        assert log.count("open") == 2
         assert ws.retryCount == 0
         await stop(ws)
     assert received[0] == b"\x0f\xa0again"
