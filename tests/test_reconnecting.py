@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import socket
 import sys
 import threading
 import time
@@ -48,6 +49,7 @@ from wsapi import (
     Event,
     MessageEvent,
     ReconnectingWebSocket,
+    UserAgent,
     WebSocket,
     WebSocketError,
 )
@@ -758,3 +760,30 @@ async def test_messages_and_sends_take_the_websockets_path() -> None:
         if COMPILED:
             assert ReconnectingWebSocket.send is WebSocket.send
         await stop(ws)
+
+
+def test_loop_end_during_an_attempt_does_not_reconnect() -> None:
+    """At the end of asyncio.run(), an attempt still connecting (its task cancelled, here
+    waiting for a proxy) is aborted and not retried, even with a should_reconnect that
+    always says yes."""
+    closes: list[tuple[int, str | None]] = []
+
+    async def main(proxy: str) -> None:
+        ws = ReconnectingWebSocket(
+            "ws://127.0.0.1:8765/",
+            agent=UserAgent(proxy=proxy),
+            should_reconnect=lambda ending: True,
+        )
+        ws.onclose = lambda event: closes.append(
+            (event.code, ws.failure.kind if ws.failure else None)
+        )
+        await asyncio.sleep(0.1)  # Connected to the proxy, which never answers CONNECT.
+        assert ws._connect_task is not None
+
+    # A proxy that never accepts: the TCP connection waits in its backlog.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        started = time.monotonic()
+        asyncio.run(main(f"http://127.0.0.1:{listener.getsockname()[1]}"))
+        elapsed = time.monotonic() - started
+    assert closes == [(1006, "aborted")]
+    assert elapsed < MAKE_DISAPPEAR_TIMEOUT

@@ -179,8 +179,9 @@ class ReconnectingWebSocket(WebSocket):
     @property
     def opened(self) -> Awaitable[None]:
         """Awaitable: done when a connection is open (this one, or the next while
-        between connections); raises ``WebSocketError`` once the object stops without
-        opening again. As on a WebSocket, each access is a new awaitable over one outcome."""
+        between connections or after ``reconnect()``); raises ``WebSocketError`` once the
+        object stops without opening again. As on a WebSocket, each access is a new
+        awaitable over one outcome."""
         opened = self._next_open
         if opened is None:
             opened = self._next_open = self._loop.create_future()
@@ -278,8 +279,10 @@ class ReconnectingWebSocket(WebSocket):
             self._begin_waiting(0.0)
         else:
             # The connection ends first (or is ending, or its close event is being
-            # dispatched): _on_closed reconnects at once.
+            # dispatched): _on_closed reconnects at once; ``opened`` waits for that one.
             self._reconnect_now = True
+            if self._next_open is not None and self._next_open.done():
+                self._next_open = None
             super()._close(code, reason)
 
     def _fail_the_websocket_connection(self, reason: str) -> None:
@@ -325,7 +328,15 @@ class ReconnectingWebSocket(WebSocket):
         # The connection's own close task (its error and close events), then the decision
         # (rule 2). (The WebSocket's own opened and closed futures stay unused: this
         # object's ``opened`` and ``closed`` are its own.)
-        ours = self._stopped or (self._ready_state == CLOSING and not self._peer_closed_first)
+        # Ours: the program's close(), a closing handshake we started (the end of the
+        # event loop starts one with 1001), or an abort (the loop's end cancelled the
+        # attempt): never reconnected, whatever should_reconnect would say.
+        failure = self._failure
+        ours = (
+            self._stopped
+            or (self._ready_state == CLOSING and not self._peer_closed_first)
+            or (failure is not None and failure.kind == "aborted")
+        )
         super()._on_closed(was_clean, code, reason)
         delay: float | None = None
         if self._reconnect_now:
