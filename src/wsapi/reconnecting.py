@@ -86,6 +86,7 @@ class ReconnectingWebSocket(WebSocket):
         "_backoff",
         "_ended",
         "_final_close",
+        "_max_enqueued",
         "_next_open",
         "_overflow_logged",
         "_peer_closed_first",
@@ -95,7 +96,6 @@ class ReconnectingWebSocket(WebSocket):
         "_reconnect_now",
         "_stopped",
         "_timer",
-        "max_enqueued_messages",
     )
 
     def __init__(
@@ -141,7 +141,7 @@ class ReconnectingWebSocket(WebSocket):
             agent = copy.copy(agent)
             agent.open_timeout = connection_timeout
         self._backoff = Backoff(policy)
-        self.max_enqueued_messages = max_enqueued_messages
+        self._max_enqueued = max_enqueued_messages
         # Sends between connections: each message (as send() took it) and its size.
         self._queue: deque[tuple[str | bytes | Blob, int]] = deque()
         self._queue_bytes = 0
@@ -233,7 +233,7 @@ class ReconnectingWebSocket(WebSocket):
         self._refresh_buffered_amount()
         self._buffered_amount += size
         if (
-            len(self._queue) >= self.max_enqueued_messages
+            len(self._queue) >= self._max_enqueued
             or self._queue_bytes + size > self._agent.max_buffered_amount
         ):
             self._never_sent += size
