@@ -787,3 +787,40 @@ def test_loop_end_during_an_attempt_does_not_reconnect() -> None:
         elapsed = time.monotonic() - started
     assert closes == [(1006, "aborted")]
     assert elapsed < MAKE_DISAPPEAR_TIMEOUT
+
+
+async def test_keepalive_timeout_reconnects() -> None:
+    """A peer that stops answering keepalive Pings fails the connection
+    ("keepalive_timeout", close 1006) and the next connection comes."""
+    connections: list[int] = []
+
+    async def handler(reader: Reader, writer: Writer) -> None:
+        connections.append(1)
+        await accept(reader, writer)
+        if len(connections) == 1:
+            await reader.read()  # Silent: no Pong, until the client drops the connection.
+            return
+        await answer_close(reader, writer)
+
+    async with raw_server(handler) as url:
+        ws = ReconnectingWebSocket(url, agent=agent(ping_interval=0.1, ping_timeout=0.1), **FAST)
+        log = Recorder(ws)
+        await log.wait_for("open", 2)
+        await stop(ws)
+    failure = log.failures[0]
+    assert failure is not None
+    assert failure.kind == "keepalive_timeout"
+    assert log.types() == ["open", "error", "close", "open", "close"]
+
+
+async def test_async_with() -> None:
+    """async with waits for the first open and, at the end of the block, closes it for
+    good (1000) and waits for the last close event."""
+    async with echo_on() as port:
+        async with ReconnectingWebSocket(f"ws://127.0.0.1:{port}/", agent=agent()) as ws:
+            assert ws.readyState == WebSocket.OPEN
+            log = Recorder(ws)
+        assert ws.readyState == WebSocket.CLOSED
+        assert log.entries == [("close", 3, (True, 1000))]
+        await asyncio.sleep(0.1)
+    assert log.types() == ["close"]
