@@ -202,6 +202,10 @@ class ReconnectingWebSocket(WebSocket):
                 closed.set_result(self._close_event)
         return _Outcome(closed)
 
+    async def __aenter__(self) -> ReconnectingWebSocket:
+        await super().__aenter__()
+        return self
+
     def __repr__(self) -> str:
         state = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")[self._ready_state]
         return f"<ReconnectingWebSocket {self.url} {state} retryCount={self.retryCount}>"
