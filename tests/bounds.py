@@ -1,0 +1,118 @@
+"""What a test of a misbehaving peer measures: time, traced memory, file descriptors and tasks,
+each held to a named bound (``within``).
+
+``WSAPI_RELIABILITY_TABLE=path`` appends each measured row to ``path`` as a Markdown table
+row (peer, outcome, bound, measured value): docs/reliability.md's table is made that way."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import tracemalloc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from support import TIMEOUT
+
+MiB = 1024 * 1024
+
+SETTLE = 2 * TIMEOUT
+"""How long the sockets and tasks of a finished connection may take to go away."""
+
+
+def open_fds() -> set[int]:
+    """The file descriptors this process has open (Linux: /proc/self/fd), but /dev/null:
+    libuv (uvloop) opens it once per loop, at its first listening socket, as a spare
+    descriptor against EMFILE, and closes it with the loop."""
+    fds = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") == "/dev/null":
+                continue
+        except OSError:
+            continue  # (The descriptor listdir used, closed since.)
+        fds.add(int(name))
+    return fds
+
+
+def other_tasks() -> set[asyncio.Task[object]]:
+    """The running loop's tasks, but the current one."""
+    current = asyncio.current_task()
+    return {task for task in asyncio.all_tasks() if task is not current}
+
+
+@dataclass
+class Measure:
+    """What ``within`` measured; ``outcome`` is set by the test (the events it saw)."""
+
+    peer: str
+    seconds: float = 0.0
+    peak_memory: int = 0
+    outcome: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@asynccontextmanager
+async def within(
+    peer: str, *, seconds: float, memory: int, trace: bool = True
+) -> AsyncIterator[Measure]:
+    """Run the block (a server and a connection to it) and assert that it took less than
+    ``seconds`` (scaled by the test time unit), that the memory traced by tracemalloc
+    during it peaked below ``memory`` bytes above its start, and that afterwards no file
+    descriptor and no task it made is left. ``trace=False`` leaves tracemalloc off (a block
+    that only measures time)."""
+    fds = open_fds()
+    tasks = other_tasks()
+    measure = Measure(peer)
+    if trace:
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+    start = time.monotonic()
+    try:
+        yield measure
+    finally:
+        measure.seconds = time.monotonic() - start
+        if trace:
+            measure.peak_memory = tracemalloc.get_traced_memory()[1] - base
+            tracemalloc.stop()
+    # Closed transports let go of their sockets in a callback or two.
+    deadline = time.monotonic() + SETTLE
+    while (open_fds() - fds or other_tasks() - tasks) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    leaked = open_fds() - fds
+    assert not leaked, f"{peer}: file descriptors leaked: {_describe_fds(leaked)}"
+    assert not other_tasks() - tasks, f"{peer}: tasks left: {other_tasks() - tasks}"
+    assert measure.seconds < seconds * TIMEOUT, f"{peer}: took {measure.seconds:.2f} s"
+    assert measure.peak_memory < memory, f"{peer}: {measure.peak_memory / MiB:.1f} MiB traced"
+    _record(measure, seconds, memory if trace else 0)
+
+
+def _record(measure: Measure, seconds: float, memory: int) -> None:
+    path = os.environ.get("WSAPI_RELIABILITY_TABLE")
+    if not path:
+        return
+    bound = f"{seconds:g} s" + (f", {_size(memory)}" if memory else "")
+    value = f"{measure.seconds:.2f} s" + (f", {_size(measure.peak_memory)}" if memory else "")
+    value += "".join(f", {name} {figure}" for name, figure in measure.extra.items())
+    with open(path, "a", encoding="utf-8") as table:
+        table.write(f"| {measure.peer} | {measure.outcome} | {bound} | {value} |\n")
+
+
+def _size(amount: int) -> str:
+    if amount >= MiB:
+        return f"{amount / MiB:.1f} MiB"
+    return f"{amount / 1024:.0f} KiB"
+
+
+def _describe_fds(fds: set[int]) -> list[str]:
+    """What each descriptor is (socket:[inode], a file's path, ...)."""
+    described = []
+    for fd in sorted(fds):
+        try:
+            described.append(f"{fd}: {os.readlink(f'/proc/self/fd/{fd}')}")
+        except OSError:
+            described.append(f"{fd}: (closed since)")
+    return described
