@@ -1,5 +1,6 @@
 """What a test of a misbehaving peer measures: time, traced memory, file descriptors and tasks,
-each held to a named bound (``within``).
+each held to a named bound (``within``); and what such tests share (the outcome as the
+table shows it, a silent peer, a reset).
 
 ``WSAPI_RELIABILITY_TABLE=path`` appends each measured row to ``path`` as a Markdown table
 row (peer, outcome, bound, measured value): docs/reliability.md's table is made that way."""
@@ -7,14 +8,19 @@ row (peer, outcome, bound, measured value): docs/reliability.md's table is made 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import socket
+import struct
 import time
 import tracemalloc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from support import TIMEOUT
+from support import TIMEOUT, Log, Reader, Writer, raw_server, wait_closed, wait_opened
+from wsapi import UserAgent, WebSocket
 
 MiB = 1024 * 1024
 
@@ -116,3 +122,72 @@ def _describe_fds(fds: set[int]) -> list[str]:
         except OSError:
             described.append(f"{fd}: (closed since)")
     return described
+
+
+# --- what the tests of misbehaving peers share ---------------------------------------------
+
+
+async def against(
+    peer: str,
+    handler: Callable[[Reader, Writer], Awaitable[None]],
+    *,
+    seconds: float,
+    memory: int = 4 * MiB,
+    trace: bool = True,
+    cut_off: bool = False,
+    proxy: bool = False,
+    after_open: Callable[[WebSocket], Awaitable[None]] | None = None,
+    binary_type: Literal["blob", "arraybuffer"] = "blob",
+    **settings: Any,
+) -> tuple[WebSocket, Log, Measure]:
+    """Connect to a raw server running ``handler`` (as the server, or as its HTTP proxy with
+    ``proxy``), run ``after_open`` once open, and wait for the close event, all within the
+    bounds; the outcome is in the measure."""
+    async with (
+        within(peer, seconds=seconds, memory=memory, trace=trace) as measure,
+        raw_server(handler, cut_off=cut_off) as server,
+    ):
+        url = server
+        if proxy:
+            settings["proxy"] = "http://" + settings.pop("credentials", "") + server[5:-1]
+            url = "ws://127.0.0.1:8080/"  # (The proxy never connects anywhere.)
+        ws = WebSocket(url, agent=UserAgent(**{"proxy": None, **settings}))
+        ws.binaryType = binary_type
+        log = Log(ws)
+        if after_open is not None:
+            await wait_opened(ws)
+            await after_open(ws)
+        await wait_closed(ws, seconds * TIMEOUT)
+        outcome(ws, log, measure)
+    return ws, log, measure
+
+
+def outcome(ws: WebSocket, log: Log, measure: Measure) -> str:
+    """The events ``log`` saw and the failure kind, as the table shows them; stored in
+    ``measure``."""
+    parts = []
+    for type_, _, detail in log.entries:
+        if type_ == "close":
+            assert isinstance(detail, tuple)
+            parts.append(f"close {detail[1]}" + (" clean" if detail[0] else ""))
+        elif type_ != "message":
+            parts.append(type_)
+    kind = ws.failure.kind if ws.failure is not None else None
+    if kind is not None:
+        parts.append(f"kind {kind}")
+    measure.outcome = ", ".join(parts)
+    return measure.outcome
+
+
+async def silent(reader: Reader) -> None:
+    """Read until the client's end of stream: the peer says nothing more."""
+    with contextlib.suppress(ConnectionError):
+        while await reader.read(65536):
+            pass
+
+
+def reset(writer: Writer) -> None:
+    """Close the connection with a RST: SO_LINGER on with a zero timeout."""
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()

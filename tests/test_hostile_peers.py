@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bounds import Measure, MiB, within
+from bounds import Measure, MiB, against, outcome, reset, silent, within
 from support import (
     TIMEOUT,
     Log,
@@ -34,27 +34,10 @@ from support import (
     wait_closed,
     wait_opened,
 )
-from wsapi import UserAgent, WebSocket
+from wsapi import WebSocket
 
 PING = server_frame(0x9, b"p" * 125)
 """A Ping as large as a control frame may be."""
-
-
-def outcome(ws: WebSocket, log: Log, measure: Measure) -> str:
-    """The events ``log`` saw and the failure kind, as the table shows them; stored in
-    ``measure``."""
-    parts = []
-    for type_, _, detail in log.entries:
-        if type_ == "close":
-            assert isinstance(detail, tuple)
-            parts.append(f"close {detail[1]}" + (" clean" if detail[0] else ""))
-        elif type_ != "message":
-            parts.append(type_)
-    kind = ws.failure.kind if ws.failure is not None else None
-    if kind is not None:
-        parts.append(f"kind {kind}")
-    measure.outcome = ", ".join(parts)
-    return measure.outcome
 
 
 def write_buffer(ws: WebSocket) -> int:
@@ -104,46 +87,6 @@ async def test_a_ping_flood_that_never_reads_our_pongs_keeps_our_send_buffer_bou
         m.extra["Pings sent"] = str(sent)
     assert m.outcome == "open, close 1006, kind close_timeout"
     assert largest < 3 * MiB
-
-
-async def against(
-    peer: str,
-    handler: Callable[[Reader, Writer], Awaitable[None]],
-    *,
-    seconds: float,
-    memory: int = 4 * MiB,
-    trace: bool = True,
-    cut_off: bool = False,
-    proxy: bool = False,
-    after_open: Callable[[WebSocket], Awaitable[None]] | None = None,
-    **settings: Any,
-) -> tuple[WebSocket, Log, Measure]:
-    """Connect to a raw server running ``handler`` (as the server, or as its HTTP proxy with
-    ``proxy``), run ``after_open`` once open, and wait for the close event, all within the
-    bounds; the outcome is in the measure."""
-    async with (
-        within(peer, seconds=seconds, memory=memory, trace=trace) as measure,
-        raw_server(handler, cut_off=cut_off) as server,
-    ):
-        url = server
-        if proxy:
-            settings["proxy"] = "http://" + settings.pop("credentials", "") + server[5:-1]
-            url = "ws://127.0.0.1:8080/"  # (The proxy never connects anywhere.)
-        ws = WebSocket(url, agent=UserAgent(**{"proxy": None, **settings}))
-        log = Log(ws)
-        if after_open is not None:
-            await wait_opened(ws)
-            await after_open(ws)
-        await wait_closed(ws, seconds * TIMEOUT)
-        outcome(ws, log, measure)
-    return ws, log, measure
-
-
-async def silent(reader: Reader) -> None:
-    """Read until the client's end of stream: the peer says nothing more."""
-    with contextlib.suppress(ConnectionError):
-        while await reader.read(65536):
-            pass
 
 
 async def test_a_handshake_one_byte_per_second_ends_at_open_timeout() -> None:
@@ -401,13 +344,6 @@ async def test_a_reset_in_the_middle_of_a_frame_fails_the_connection() -> None:
 
     _, _, m = await against("RST in the middle of a frame", handler, seconds=3)
     assert m.outcome == "open, error, close 1006, kind connection_lost"
-
-
-def reset(writer: Writer) -> None:
-    """Close the connection with a RST: SO_LINGER on with a zero timeout."""
-    sock = writer.get_extra_info("socket")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
 
 
 async def test_a_decompression_bomb_over_many_fragments_fails_at_the_size_limit() -> None:
