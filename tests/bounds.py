@@ -84,16 +84,21 @@ async def within(
         if trace:
             measure.peak_memory = tracemalloc.get_traced_memory()[1] - base
             tracemalloc.stop()
-    # Closed transports let go of their sockets in a callback or two.
+    await nothing_left(fds, tasks, peer)
+    assert measure.seconds < seconds * TIMEOUT, f"{peer}: took {measure.seconds:.2f} s"
+    assert measure.peak_memory < memory, f"{peer}: {measure.peak_memory / MiB:.1f} MiB traced"
+    _record(measure, seconds, memory if trace else 0)
+
+
+async def nothing_left(fds: set[int], tasks: set[asyncio.Task[object]], what: str) -> None:
+    """Assert that no file descriptor but ``fds`` and no task but ``tasks`` is left, once
+    closed transports have let go of their sockets (a callback or two, ``SETTLE`` at most)."""
     deadline = time.monotonic() + SETTLE
     while (open_fds() - fds or other_tasks() - tasks) and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
     leaked = open_fds() - fds
-    assert not leaked, f"{peer}: file descriptors leaked: {_describe_fds(leaked)}"
-    assert not other_tasks() - tasks, f"{peer}: tasks left: {other_tasks() - tasks}"
-    assert measure.seconds < seconds * TIMEOUT, f"{peer}: took {measure.seconds:.2f} s"
-    assert measure.peak_memory < memory, f"{peer}: {measure.peak_memory / MiB:.1f} MiB traced"
-    _record(measure, seconds, memory if trace else 0)
+    assert not leaked, f"{what}: file descriptors leaked: {_describe_fds(leaked)}"
+    assert not other_tasks() - tasks, f"{what}: tasks left: {other_tasks() - tasks}"
 
 
 def _record(measure: Measure, seconds: float, memory: int) -> None:
