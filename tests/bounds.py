@@ -14,7 +14,7 @@ import socket
 import struct
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -196,3 +196,16 @@ def reset(writer: Writer) -> None:
     sock = writer.get_extra_info("socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()
+
+
+@contextlib.contextmanager
+def client_socket(ws: WebSocket) -> Iterator[socket.socket]:
+    """The connection's own socket, for a test to set an option on it or shut it: a
+    socket object over a duplicate of its descriptor (uvloop's transport socket has no
+    shutdown(), and closing the duplicate leaves the connection's socket open)."""
+    pump = ws._pump
+    assert pump is not None
+    assert pump.transport is not None
+    fd = os.dup(pump.transport.get_extra_info("socket").fileno())
+    with socket.socket(fileno=fd) as sock:
+        yield sock

@@ -7,14 +7,13 @@ descriptor or task left (``bounds.within``)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import struct
 from collections.abc import Awaitable, Callable
 
 import pytest
 
-from bounds import against, reset, silent
+from bounds import against, client_socket, reset, silent
 from support import (
     TIMEOUT,
     Log,
@@ -45,12 +44,7 @@ def events(log: Log) -> list[str]:
 def shut_for_writing(ws: WebSocket) -> None:
     """Shut the connection's own socket for writing: every later send(2) fails (EPIPE), as
     when the network is gone under an open connection."""
-    pump = ws._pump
-    assert pump is not None
-    assert pump.transport is not None
-    # (Through a duplicate of its descriptor: uvloop's transport socket has no shutdown().)
-    fd = os.dup(pump.transport.get_extra_info("socket").fileno())
-    with socket.socket(fileno=fd) as sock:
+    with client_socket(ws) as sock:
         sock.shutdown(socket.SHUT_WR)
 
 
@@ -145,6 +139,11 @@ async def test_a_peer_that_sends_one_byte_at_a_time_gives_the_same_events() -> N
 # --- a reset at every point of the handshakes ---------------------------------------------
 
 
+def named(step: Step) -> str:
+    """The step's name as the reliability table shows it."""
+    return step.__name__.replace("_", " ")
+
+
 async def nothing(reader: Reader, writer: Writer) -> None:
     """Reset at once, before reading the request."""
 
@@ -211,7 +210,7 @@ async def test_a_reset_during_the_opening_handshake(
         await step(reader, writer)
         reset(writer)
 
-    ws, _, m = await against(f"RST after {step.__name__}", handler, seconds=3)
+    ws, _, m = await against(f"RST after {named(step)}", handler, seconds=3)
     assert m.outcome == expected
     assert ws.failure is not None
     assert ws.failure.reason.startswith(reason), ws.failure.reason
@@ -256,7 +255,7 @@ async def test_a_reset_during_our_closing_handshake(step: Step, expected: str) -
         ws.close(1000)
 
     _, _, m = await against(
-        f"close(), RST after {step.__name__}", handler, seconds=3, after_open=close
+        f"close(), RST after {named(step)}", handler, seconds=3, after_open=close
     )
     assert m.outcome == expected
 
@@ -297,5 +296,5 @@ async def test_a_reset_during_the_servers_closing_handshake(step: Step, expected
         await step(reader, writer)
         reset(writer)
 
-    _, _, m = await against(f"server's Close, RST after {step.__name__}", handler, seconds=3)
+    _, _, m = await against(f"server's Close, RST after {named(step)}", handler, seconds=3)
     assert m.outcome == expected
