@@ -32,12 +32,20 @@ from .errors import ConnectionFailure, FailureKind
 from .protocol._build import compiled
 from .protocol.constants import CloseCode
 from .protocol.engine import ClientConnection, State, deliver_messages
-from .protocol.events import CloseReceived, Failed, Opened, PongReceived, RefusalBodyExpected
+from .protocol.events import (
+    CloseReceived,
+    Failed,
+    Opened,
+    PingReceived,
+    PongReceived,
+    RefusalBodyExpected,
+)
 from .socket_transport import SocketTransport
 from .timers import PumpTimers
 
 __all__ = [
     "MESSAGES_PER_CALLBACK",
+    "PONG_BACKLOG_HIGH_WATER",
     "READ_HIGH_WATER",
     "ConnectionHandler",
     "ConnectionPump",
@@ -71,6 +79,12 @@ into one ``write()``: copying them costs less than a second system call."""
 READ_HIGH_WATER = 1024 * 1024
 """Unparsed bytes past which reading pauses while messages wait to be handed over: a
 peer that floods a slow consumer fills the socket buffers, not our memory."""
+
+PONG_BACKLOG_HIGH_WATER = 64 * 1024
+"""Bytes of Pongs written while the write buffer never emptied past which reading pauses
+until it has: a peer that floods Pings and never reads our Pongs fills the socket buffers,
+not our send buffer (which then holds at most this plus the Pongs of the Pings already read,
+``READ_HIGH_WATER`` and a read)."""
 
 
 class ConnectionHandler(Protocol):
@@ -131,6 +145,7 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
         "_log_payload",
         "_lost",
         "_on_message",
+        "_pong_backlog",
         "_pump_scheduled",
         "_pumping",
         "_reading_paused",
@@ -177,6 +192,8 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
         self._report_error = self._report_handler_error  # (Bound once: the pump's argument.)
         self._after_pump: Callable[[], None] | None = None
         self._reading_paused = False
+        # Bytes of Pongs written since the write buffer was last empty.
+        self._pong_backlog = 0
         self._lost = False
         self._closed_reported = False
         self._failure_kind: FailureKind | None = None
@@ -257,7 +274,29 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
         pass  # Sends are never refused here; the API layer watches bufferedAmount.
 
     def resume_writing(self) -> None:
+        if self._pong_backlog:
+            # Our Pongs went out: reading may go on (the pump resumes it when it has
+            # nothing left to parse).
+            self._pong_backlog = 0
+            if self._reading_paused:
+                self._schedule_pump()
         self._call(self.handler._on_drained)
+
+    def _pong_queued(self, size: int) -> None:
+        """The engine answered a Ping with a Pong of ``size`` bytes, just flushed: if it
+        stays buffered behind more than ``PONG_BACKLOG_HIGH_WATER`` bytes of Pongs, stop
+        reading until the write buffer is empty (``resume_writing``)."""
+        transport = self.transport
+        if transport is None or self._lost or not transport.get_write_buffer_size():
+            return
+        self._pong_backlog += size
+        if self._pong_backlog > PONG_BACKLOG_HIGH_WATER:
+            if not self._reading_paused:
+                self._reading_paused = True
+                transport.pause_reading()
+            # resume_writing() when the buffer is empty (whatever mark watch_drain() set;
+            # the handler's drain waiters check their own mark and set it again).
+            transport.set_write_buffer_limits(high=0, low=0)
 
     # Calls from the layer above: they queue work, they never call the handler.
 
@@ -417,7 +456,12 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
                 continue
             self._flush()
             if event is None:
-                if self._reading_paused and not self._lost and self.transport is not None:
+                if (
+                    self._reading_paused
+                    and not self._lost
+                    and self.transport is not None
+                    and self._pong_backlog <= PONG_BACKLOG_HIGH_WATER
+                ):
                     self._reading_paused = False
                     self.transport.resume_reading()
                 if self._lost:
@@ -460,8 +504,10 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
             elif isinstance(event, PongReceived):
                 self._pong_received(event.data)
                 continue  # Not an event of the API: the batch goes on.
-            else:
-                continue  # A Ping: the engine answered it.
+            else:  # A Ping: the engine answered it (5.5.2 and 5.5.3).
+                ping = cast(PingReceived, event)
+                self._pong_queued(len(ping.data) + 6)  # (A masked Pong's header: 6 bytes.)
+                continue
             break
         self._flush()
         if engine.may_have_events or self._lost:

@@ -361,8 +361,9 @@ class ClientConnection:
                 return
         self._reader = None
         self.state = State.CLOSED
+        kind = "connection_lost" if result.closed else "handshake"
         self.failure = Failed(
-            result.reason, "handshake", None, result.status_code, result.headers, result.body
+            result.reason, kind, None, result.status_code, result.headers, result.body
         )
         self._pending.append(self.failure)
 

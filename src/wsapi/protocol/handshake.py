@@ -181,6 +181,9 @@ class HandshakeError:
     status_code: int | None = None
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
+    closed: bool = False
+    """The stream ended (a close, a reset) before the response head was complete: the
+    connection was lost, rather than a rule broken."""
 
 
 class ResponseReader:
@@ -225,19 +228,28 @@ class ResponseReader:
             assert self._connection is not None
             self._connection.receive_data(data)
             return self._read_body(self.refusal)
+        if not data:
+            # (A complete head came back already: the end of stream is in the head.)
+            arrived = self._received + len(self._buffer)
+            # (Nothing was read of it: it is all left over, as h11 leaves it.)
+            self._trailing, self._buffer = self._buffer, b""
+            return HandshakeError(
+                "the connection closed before the handshake response was complete "
+                f"({arrived} bytes of it arrived)",
+                closed=True,
+            )
         if self._connection is not None:
             return self._receive_with_h11(data)
         buffer = self._buffer + data if self._buffer else data
-        if data:
-            plain = _read_plain_head(buffer)
-            if plain is True:
-                self._buffer = buffer
-                return None
-            if plain is not False:
-                response, size = plain
-                self._buffer = b""
-                self._trailing = buffer[size:]
-                return response
+        plain = _read_plain_head(buffer)
+        if plain is True:
+            self._buffer = buffer
+            return None
+        if plain is not False:
+            response, size = plain
+            self._buffer = b""
+            self._trailing = buffer[size:]
+            return response
         # h11 reads it from the start: the request goes through h11 (the bytes it would write
         # are the request's, the key aside), then all that was received.
         self._buffer = b""
@@ -245,11 +257,6 @@ class ResponseReader:
             h11.CLIENT, max_incomplete_event_size=MAX_HANDSHAKE_RESPONSE_SIZE
         )
         connection.send(self._request.event)
-        if not data:
-            if buffer:
-                connection.receive_data(buffer)
-                self._received += len(buffer)
-            return self._receive_with_h11(b"")
         return self._receive_with_h11(buffer)
 
     def _receive_with_h11(self, data: bytes) -> HandshakeResponse | HandshakeError | None:
