@@ -51,7 +51,17 @@ LAYERS: list[tuple[str, list[str]]] = [
         ],
     ),
     # 6. The API objects and their compiled twins, and the package that exports them.
-    ("api", ["wsapi", "wsapi.websocket", "wsapi._sending", "wsapi._delivery"]),
+    #    WebSocketStream beside WebSocket, on the same connection machinery.
+    (
+        "api",
+        [
+            "wsapi",
+            "wsapi.websocket",
+            "wsapi.websocketstream",
+            "wsapi._sending",
+            "wsapi._delivery",
+        ],
+    ),
     # 7. Programs on the library: the command line and its echo server.
     (
         "tools",

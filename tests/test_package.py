@@ -19,6 +19,9 @@ PUBLIC = {
     "AbortSignal": "wsapi.abort",
     "ReadableStream": "wsapi.streams",
     "WritableStream": "wsapi.streams",
+    "WebSocketStream": "wsapi.websocketstream",
+    "WebSocketOpenInfo": "wsapi.websocketstream",
+    "WebSocketCloseInfo": "wsapi.websocketstream",
     "CountQueuingStrategy": "wsapi.streams",
     "ByteLengthQueuingStrategy": "wsapi.streams",
     # What a browser knows and a program must say, and the Python conveniences.

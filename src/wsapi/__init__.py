@@ -21,6 +21,7 @@ from .streams import (
     WritableStream,
 )
 from .websocket import WebSocket, ping
+from .websocketstream import WebSocketCloseInfo, WebSocketOpenInfo, WebSocketStream
 
 __all__ = [
     "AbortController",
@@ -37,7 +38,10 @@ __all__ = [
     "ReadableStream",
     "UserAgent",
     "WebSocket",
+    "WebSocketCloseInfo",
     "WebSocketError",
+    "WebSocketOpenInfo",
+    "WebSocketStream",
     "WritableStream",
     "ping",
 ]

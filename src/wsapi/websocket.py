@@ -316,21 +316,15 @@ class WebSocket(EventTarget):
             if blocked is not None:
                 fail_without_a_connection(self, ConnectionFailure("blocked", blocked))
                 return
-            headers: list[tuple[str, str]] = []
-            if agent.origin is not None:
-                headers.append(("Origin", agent.origin))
-            # CR step 9: "The headers to send appropriate cookies must be a Cookie header
-            # whose value is the cookie-string computed from the user's cookie store and the
-            # URL url".
-            cookie = agent.cookie_header(url.http_url)
-            if cookie:
-                headers.append(("Cookie", cookie))
-            if agent.user_agent is not None:
-                headers.append(("User-Agent", agent.user_agent))
-            headers.extend(agent.headers)
-            # _on_connect() gives us the pump as soon as it exists, before any event.
+            # CR step 9: the Origin, the cookies (agent.request_headers), then the
+            # handshake. _on_connect() gives us the pump as soon as it exists, before any
+            # event.
             await establish_a_websocket_connection(
-                agent, url, self, protocols=self._protocols, headers=headers
+                agent,
+                url,
+                self,
+                protocols=self._protocols,
+                headers=agent.request_headers(url.http_url),
             )
         finally:
             self._connect_task = None
