@@ -27,7 +27,10 @@ PUBLIC = {
     # What a browser knows and a program must say, and the Python conveniences.
     "UserAgent": "wsapi.agent",
     "ConnectionFailure": "wsapi.errors",
-    "ping": "wsapi.websocket",
+    "ping": "wsapi.connection",
+    "connect": "wsapi.connection",
+    "Connection": "wsapi.connection",
+    "ConnectionClosed": "wsapi.connection",
 }
 
 

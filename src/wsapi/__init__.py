@@ -12,6 +12,7 @@ from ._version import __version__ as __version__
 from .abort import AbortController, AbortSignal
 from .agent import UserAgent
 from .blob import Blob
+from .connection import Connection, ConnectionClosed, connect, ping
 from .errors import ConnectionFailure, DOMException, WebSocketError
 from .events import CloseEvent, Event, EventTarget, MessageEvent
 from .streams import (
@@ -20,7 +21,7 @@ from .streams import (
     ReadableStream,
     WritableStream,
 )
-from .websocket import WebSocket, ping
+from .websocket import WebSocket
 from .websocketstream import WebSocketCloseInfo, WebSocketOpenInfo, WebSocketStream
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "Blob",
     "ByteLengthQueuingStrategy",
     "CloseEvent",
+    "Connection",
+    "ConnectionClosed",
     "ConnectionFailure",
     "CountQueuingStrategy",
     "DOMException",
@@ -43,5 +46,6 @@ __all__ = [
     "WebSocketOpenInfo",
     "WebSocketStream",
     "WritableStream",
+    "connect",
     "ping",
 ]

@@ -893,15 +893,22 @@ def _check_protocols(protocols: list[str], *, case_insensitive: bool) -> None:
         seen.add(key)
 
 
-def ping(ws: WebSocket, data: bytes = b"") -> None:
-    """Send a Ping on an open connection (outside the IDL, like undici's ``ping()``); the
-    Pong is not an event. ``data`` is at most 125 bytes."""
-    ws._check_thread()
+def ping_payload(data: bytes | bytearray | memoryview) -> bytes:
+    """A Ping's payload: bytes-like (``TypeError`` otherwise), at most 125 bytes
+    (``ValueError``), as RFC 6455 5.5 allows a control frame."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"ping data must be bytes, not {type(data).__name__}")
     payload = bytes(data)
     if len(payload) > 125:
         raise ValueError(f"a Ping carries at most 125 bytes, not {len(payload)}")
+    return payload
+
+
+def ping(ws: WebSocket, data: bytes = b"") -> None:
+    """Send a Ping on an open connection (outside the IDL, like undici's ``ping()``); the
+    Pong is not an event. ``data`` is at most 125 bytes."""
+    ws._check_thread()
+    payload = ping_payload(data)
     pump = ws._pump
     if ws.readyState != OPEN or pump is None or not pump.can_send():
         raise DOMException("ping() needs an OPEN WebSocket", "InvalidStateError")

@@ -315,6 +315,11 @@ class WebSocketStream:
         """ "Close the WebSocket" for this object, given optional code and reason."""
         # 3. "Validate close code and reason with code and reason."
         validate_close_code_and_reason(code, reason)
+        self._start_closing(code, reason)
+
+    def _start_closing(self, code: int | None, reason: str) -> None:
+        """Step 4 of "close the WebSocket", for a code and reason already valid (or one
+        the library sends itself, such as 1001 when a ``wsapi.connect`` block raises)."""
         # 4. "Run the first matching steps from the following list":
         state = self._ready_state
         # "If object's ready state is CLOSING (2) or CLOSED (3): Do nothing."
