@@ -28,7 +28,6 @@ from support import (
     server_frame,
 )
 from wsapi import (
-    AbortController,
     DOMException,
     UserAgent,
     WebSocketCloseInfo,
@@ -169,138 +168,6 @@ async def test_blocked_port_fails_the_connection() -> None:
     assert info.value.failure.kind == "blocked"
 
 
-async def test_close_validates_code_and_reason() -> None:
-    """close() raises InvalidAccessError for a code outside 1000 and 3000-4999, SyntaxError
-    for a reason over 123 bytes, TypeError for a code that is not an int."""
-    async with await start_echo_server() as server:
-        wss, _ = await opened(server.url)
-        for code in (999, 1001, 2999, 5000):
-            with pytest.raises(DOMException) as info:
-                wss.close(closeCode=code)
-            assert info.value.name == "InvalidAccessError"
-        with pytest.raises(DOMException) as info:
-            wss.close(reason="." * 124)
-        assert info.value.name == "SyntaxError"
-        with pytest.raises(TypeError):
-            wss.close(closeCode=True)
-        with pytest.raises(TypeError):
-            wss.close(closeCode=70000)
-        wss.close()
-        assert await asyncio.wait_for(wss.closed, WAIT) == (1005, "")
-
-
-async def test_writer_close_resolves_when_the_closing_handshake_completes() -> None:
-    """writer.close() sends a Close without a body and resolves only when the server's
-    Close arrived and TCP closed, not before."""
-    answered = asyncio.Event()
-
-    async def handler(reader: Reader, writer: Writer) -> None:
-        await accept(reader, writer)
-        opcode, payload = await read_client_frame(reader)
-        assert (opcode, payload) == (0x8, b"")
-        await asyncio.sleep(0.5 * TIMEOUT)
-        answered.set()
-        writer.write(server_frame(0x8, b""))
-
-    async with raw_server(handler) as url:
-        wss, info = await opened(url)
-        await asyncio.wait_for(info.writable.getWriter().close(), WAIT)
-        assert answered.is_set()
-        assert await wss.closed == (1005, "")
-
-
-@pytest.mark.parametrize("how", ["cancel", "abort"])
-async def test_cancel_or_abort_with_websocket_error_sends_its_code(how: str) -> None:
-    """Cancelling the readable or aborting the writable with a WebSocketError closes with its
-    code and reason; any other reason, even one with code and reason attributes, closes
-    with no code."""
-    async with await start_echo_server() as server:
-        for reason, expected in [
-            (WebSocketError("", closeCode=3333, reason="set"), (3333, "set")),
-            (WebSocketError("", reason="only"), (1000, "only")),
-            (DOMException("yes", "DataCloneError"), (1005, "")),
-            (None, (1005, "")),
-        ]:
-            wss, info = await opened(server.url)
-            stream = info.readable if how == "cancel" else info.writable
-            await getattr(stream, how)(reason)
-            assert await asyncio.wait_for(wss.closed, WAIT) == expected
-
-
-async def test_abort_before_constructing_never_connects() -> None:
-    """With an aborted signal nothing connects, and opened and closed reject with the
-    signal's reason."""
-    connections: list[object] = []
-
-    async def handler(reader: Reader, writer: Writer) -> None:
-        connections.append(reader)
-
-    async with raw_server(handler) as url:
-        controller = AbortController()
-        controller.abort()
-        wss = WebSocketStream(url, signal=controller.signal, agent=whatwg())
-        for outcome in (wss.opened, wss.closed):
-            with pytest.raises(DOMException) as info:
-                await outcome
-            assert info.value.name == "AbortError"
-        await asyncio.sleep(0.1 * TIMEOUT)
-    assert connections == []
-
-
-async def test_abort_during_handshake_rejects_with_the_reason() -> None:
-    """Aborting while the server delays its 101 fails the connection and rejects opened and
-    closed with the signal's reason."""
-
-    async def handler(reader: Reader, writer: Writer) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        await reader.read()  # Never answers: waits for the client to go.
-
-    async with raw_server(handler) as url:
-        controller = AbortController()
-        wss = WebSocketStream(url, signal=controller.signal, agent=whatwg())
-        await asyncio.sleep(0.1 * TIMEOUT)
-        reason = ValueError("stop")
-        controller.abort(reason)
-        for outcome in (wss.opened, wss.closed):
-            with pytest.raises(ValueError, match="stop") as info:
-                await asyncio.wait_for(outcome, WAIT)
-            assert info.value is reason
-        while wss._ready_state != 3:
-            await asyncio.sleep(0.01)
-
-
-async def test_abort_after_open_does_nothing() -> None:
-    """After the handshake the signal does nothing: messages still flow."""
-    async with await start_echo_server() as server:
-        controller = AbortController()
-        wss, info = await opened(server.url, signal=controller.signal)
-        controller.abort()
-        await info.writable.getWriter().write("connected")
-        assert (await info.readable.getReader().read()).value == "connected"
-        wss.close()
-        assert await asyncio.wait_for(wss.closed, WAIT) == (1005, "")
-
-
-async def test_abrupt_close_errors_both_streams_with_the_same_error() -> None:
-    """A lost TCP connection rejects closed with WebSocketError 1006, and the readable and
-    the writable are errored with that same object."""
-
-    async def handler(reader: Reader, writer: Writer) -> None:
-        await accept(reader, writer)
-        writer.transport.abort()
-
-    async with raw_server(handler) as url:
-        wss, info = await opened(url)
-        with pytest.raises(WebSocketError) as closed:
-            await asyncio.wait_for(wss.closed, WAIT)
-        assert closed.value.closeCode == 1006
-        with pytest.raises(WebSocketError) as read:
-            await info.readable.getReader().read()
-        with pytest.raises(WebSocketError) as ready:
-            await info.writable.getWriter().ready
-        assert read.value is closed.value is ready.value
-
-
 # --- Backpressure, measured ------------------------------------------------------------------
 
 PUMP_BUFFERING = 2 * (READ_HIGH_WATER + READ_BUFFER_SIZE) + 1024 * 1024
@@ -427,31 +294,6 @@ async def test_writer_ready_waits_while_the_server_does_not_read() -> None:
         await writer.close()
         assert await asyncio.wait_for(wss.closed, WAIT) == (1005, "")
     assert got == [MESSAGE_SIZE] * written
-
-
-async def test_write_resolves_after_the_server_starts_reading() -> None:
-    """A message larger than every buffer: its write resolves only once the server has
-    read most of it (backpressure-send)."""
-    size = 16 * 1024 * 1024
-    delay = 1.0 * TIMEOUT
-
-    async def handler(reader: Reader, writer: Writer) -> None:
-        await accept(reader, writer)
-        await asyncio.sleep(delay)
-        opcode, payload = await read_client_frame(reader)
-        assert (opcode, len(payload)) == (0x2, size)
-        opcode, payload = await read_client_frame(reader)
-        assert opcode == 0x8
-        writer.write(server_frame(0x8, payload))
-
-    async with raw_server(handler) as url:
-        wss, info = await opened(url)
-        writer = info.writable.getWriter()
-        start = time.monotonic()
-        await asyncio.wait_for(writer.write(bytes(size)), WAIT)
-        assert time.monotonic() - start >= 0.8 * delay
-        await writer.close()
-        await asyncio.wait_for(wss.closed, WAIT)
 
 
 def index_of(message: str | bytes) -> int:

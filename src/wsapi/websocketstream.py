@@ -546,6 +546,8 @@ class WebSocketStream:
         self._forget_signal()
         # A write still waiting for the connection to take its message never will: it
         # rejects, which errors the writable with the same error (rule 3).
+        # (Our Close frame was written behind that message: it never reached the peer, so
+        # the closing handshake did not complete, whatever the engine counted as sent.)
         write_error: DOMException | None = None
         waiter, self._write_waiter = self._write_waiter, None
         if waiter is not None and not waiter.done():
@@ -553,6 +555,7 @@ class WebSocketStream:
                 "the connection closed before the message was sent", "InvalidStateError"
             )
             waiter.set_exception(write_error)
+            was_clean = False
         # 2. "If stream's handshake aborted is true, then return."
         if self._handshake_aborted:
             return
