@@ -11,7 +11,9 @@ the pump.
 
 Flow control: reading pauses while more than ``READ_HIGH_WATER`` bytes wait unparsed and the
 pump still has events to hand over, and resumes once the engine needs more bytes. Memory per
-connection is thus bounded by that mark, one read and one maximal message.
+connection is thus bounded by that mark, one read and one maximal message. A handler that
+queues messages for a program to pull (WebSocketStream) pauses delivery while its queue is
+full (``pause_delivery``): the bytes then wait unparsed behind the same mark.
 
 The timers (the phase that may hang, keepalive) are the pump's base class, ``PumpTimers``.
 """
