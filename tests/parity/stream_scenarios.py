@@ -26,7 +26,7 @@ from .peers import (
     WsPeer,
 )
 from .scenario import Scenario, Step
-from .scenarios import close_frame, raw_after_open, refuse
+from .scenarios import TIMING_REQUEST_BEFORE_CLOSE, close_frame, raw_after_open, refuse
 
 
 def construct(url: str = "ws://{host}/", protocols: list[str] | None = None) -> Step:
@@ -194,6 +194,7 @@ STREAM_SCENARIOS: list[Scenario] = [
         construct(),
         close(closeCode=4000),
         OPENED,
+        differences=(TIMING_REQUEST_BEFORE_CLOSE,),
     ),
     stream(
         "receive-count",
