@@ -4,16 +4,20 @@ backpressure both ways, measured."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import select
 import socket
 import threading
 import time
 import tracemalloc
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from websockets.asyncio.server import ServerConnection
 
+from api.test_lifecycle import server_thread
 from support import (
     TIMEOUT,
     WAIT,
@@ -359,3 +363,31 @@ async def test_close_while_paused_completes_the_handshake() -> None:
         await asyncio.sleep(0.3 * TIMEOUT)
         wss.close(closeCode=4002)
         assert await asyncio.wait_for(wss.closed, WAIT) == (4002, "")
+
+
+def test_open_stream_says_going_away_when_asyncio_run_ends() -> None:
+    """A WebSocketStream left open at the end of asyncio.run() is made to disappear as a
+    WebSocket is: Close 1001, a clean close, and no unclosed transport."""
+    codes: list[int | None] = []
+    closed = threading.Event()
+    outcome: list[object] = []
+
+    async def handler(connection: ServerConnection) -> None:
+        await connection.wait_closed()
+        codes.append(connection.close_code)
+        closed.set()
+
+    async def program(url: str) -> None:
+        wss = WebSocketStream(url, agent=whatwg())
+        await wss.opened
+        outcome.append(wss)
+
+    with server_thread(handler) as url, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        asyncio.run(program(url), debug=True)
+        assert closed.wait(10 * TIMEOUT)
+        gc.collect()
+    assert codes == [1001]
+    wss = outcome[0]
+    assert isinstance(wss, WebSocketStream)
+    assert wss._closed.result() == (1001, "")

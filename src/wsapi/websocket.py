@@ -53,7 +53,7 @@ import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, Protocol, TypeVar, overload
 
 from .agent import UserAgent, default_agent
 from .blob import SPOOL_THRESHOLD, Blob
@@ -923,13 +923,26 @@ _guards: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[Non
 )
 
 
-def _new_registry(loop: asyncio.AbstractEventLoop) -> set[WebSocket]:
+class Disappearing(Protocol):
+    """What the end of a loop makes disappear: a WebSocket, or a WebSocketStream (the
+    same ready states, the same "fail" and "start the closing handshake" steps)."""
+
+    _ready_state: int
+    _pump: ConnectionPump | None
+
+    def _fail_the_websocket_connection(self, reason: str) -> None: ...
+
+    @property
+    def closed(self) -> Awaitable[object]: ...
+
+
+def _new_registry(loop: asyncio.AbstractEventLoop) -> set[Disappearing]:
     _install_guard(loop)
     return set()
 
 
 # The open sockets of each loop, which the end of the loop makes disappear.
-_registry: PerLoop[set[WebSocket]] = PerLoop(_new_registry)
+_registry: PerLoop[set[Disappearing]] = PerLoop(_new_registry)
 
 
 def _install_guard(loop: asyncio.AbstractEventLoop) -> None:
@@ -965,12 +978,16 @@ async def _make_disappear_all(loop: asyncio.AbstractEventLoop) -> None:
         except asyncio.TimeoutError:
             if ws._pump is not None:
                 ws._pump.abort()
+        except Exception:
+            # A WebSocketStream's closed rejects when it did not close cleanly (or was
+            # aborted): it is closed all the same.
+            pass
     # Let the aborted connections report their close (and free their sockets).
     for _ in range(3):
         await asyncio.sleep(0)
 
 
-def _make_disappear(ws: WebSocket) -> None:
+def _make_disappear(ws: Disappearing) -> None:
     """The specification's "make disappear" (a browser's: when a Document goes away; here:
     when the event loop ends)."""
     pump = ws._pump

@@ -62,7 +62,7 @@ from .streams import (
 )
 from .url import parse_websocket_url
 from .webidl import usv_string, usv_utf8
-from .websocket import _check_protocols, _Outcome
+from .websocket import _check_protocols, _Outcome, _registry
 
 __all__ = [
     "QUEUE_ENTRY_SIZE",
@@ -141,6 +141,7 @@ class WebSocketStream:
         "_readable",
         "_readable_controller",
         "_ready_state",
+        "_registry",
         "_signal",
         "_sink_close",
         "_url",
@@ -224,6 +225,10 @@ class WebSocketStream:
                 return
             self._signal = signal
             add_an_algorithm(signal, self._abort_steps)
+        # The open connections of this loop, which the loop's end makes disappear (as
+        # WebSocket's: fail it while connecting, else close with 1001).
+        self._registry = _registry(loop)
+        self._registry.add(self)
         # (What the living standard's WebSocket constructor does here: a blocked port, or
         # a ws: URL from a secure origin, makes Fetch's request a network error: the
         # connection fails.)
@@ -543,6 +548,7 @@ class WebSocketStream:
         # 1. "Change stream's ready state to CLOSED (3)."
         self._ready_state = CLOSED
         self._pump = None
+        self._registry.discard(self)
         self._forget_signal()
         # A write still waiting for the connection to take its message never will: it
         # rejects, which errors the writable with the same error (rule 3).
