@@ -38,6 +38,8 @@ C_BUFFERED_LIMIT = 4 << 20
 NO_CAP = float("inf")  # warm-ups run to the end (the overall --timeout still applies)
 
 Result = dict[str, Any]
+Sender = Callable[[Any], Awaitable[Any]]
+Receiver = Callable[[], Awaitable[Any]]
 
 
 def rss_kib() -> int:
@@ -259,6 +261,50 @@ async def run_wsapi(a: argparse.Namespace, url: str) -> Result:
 # websockets: the asyncio client (websockets.asyncio.client), await send() / recv().
 
 
+async def pull_round_trips(
+    a: argparse.Namespace,
+    send: Callable[[Any], Awaitable[Any]],
+    recv: Callable[[], Awaitable[Any]],
+) -> Result:
+    """Scenario A for a client that awaits each send and receive."""
+    rt = RoundTrips(a.n, a.warm, a.cap)
+    data: Any = None
+    while True:
+        await send(A_MESSAGE)
+        data = await recv()
+        if not rt.reply():
+            break
+    assert data == A_MESSAGE
+    return rt.result()
+
+
+async def pull_bursts(
+    a: argparse.Namespace,
+    send: Callable[[Any], Awaitable[Any]],
+    recv: Callable[[], Awaitable[Any]],
+) -> Result:
+    """Scenario B for a client that awaits each message."""
+
+    async def burst(k: int, cap: float) -> tuple[int, float, Any]:
+        t0 = pc()
+        deadline = t0 + cap
+        await send(f"{k} {a.size}")
+        count = 0
+        last = None
+        while count < k:
+            last = await recv()
+            count += 1
+            if not count & 1023 and pc() > deadline:
+                break
+        return count, pc() - t0, last
+
+    await burst(max(1, a.warm), NO_CAP)  # uncapped: no stragglers in the next burst
+    count, elapsed, last = await burst(a.n, a.cap)
+    assert isinstance(last, str)
+    assert len(last) == a.size
+    return rate(count, elapsed, count < a.n)
+
+
 async def run_wsapi_stream(a: argparse.Namespace, url: str) -> Result:
     """wsapi's pull APIs: ``WebSocketStream`` through its reader and writer (wsapi-stream),
     or ``wsapi.connect``'s ``send()`` / ``recv()`` (wsapi-connect). Scenarios A and B."""
@@ -287,38 +333,10 @@ async def run_wsapi_stream(a: argparse.Namespace, url: str) -> Result:
         return writer.write, recv
 
     if a.scenario == "A":
-        send, recv = await open_("/echo")
-        rt = RoundTrips(a.n, a.warm, a.cap)
-        data: Any = None
-        while True:
-            await send(A_MESSAGE)
-            data = await recv()
-            if not rt.reply():
-                break
-        assert data == A_MESSAGE
-        return rt.result()
+        return await pull_round_trips(a, *await open_("/echo"))
 
     if a.scenario == "B":
-        send, recv = await open_("/push")
-
-        async def burst(k: int, cap: float) -> tuple[int, float, Any]:
-            t0 = pc()
-            deadline = t0 + cap
-            await send(f"{k} {a.size}")
-            count = 0
-            last = None
-            while count < k:
-                last = await recv()
-                count += 1
-                if not count & 1023 and pc() > deadline:
-                    break
-            return count, pc() - t0, last
-
-        await burst(max(1, a.warm), NO_CAP)  # uncapped: no stragglers in the next burst
-        count, elapsed, last = await burst(a.n, a.cap)
-        assert isinstance(last, str)
-        assert len(last) == a.size
-        return rate(count, elapsed, count < a.n)
+        return await pull_bursts(a, *await open_("/push"))
 
     raise ValueError(f"{lib} measures scenarios A and B only, not {a.scenario}")
 
@@ -335,38 +353,11 @@ async def run_websockets(a: argparse.Namespace, url: str) -> Result:
 
     if a.scenario == "A":
         ws = await open_("/echo")
-        rt = RoundTrips(a.n, a.warm, a.cap)
-        data: Any = None
-        while True:
-            await ws.send(A_MESSAGE)
-            data = await ws.recv()
-            if not rt.reply():
-                break
-        assert data == A_MESSAGE
-        return rt.result()
+        return await pull_round_trips(a, ws.send, ws.recv)
 
     if a.scenario == "B":
         ws = await open_("/push")
-
-        async def burst(k: int, cap: float) -> tuple[int, float, Any]:
-            t0 = pc()
-            deadline = t0 + cap
-            await ws.send(f"{k} {a.size}")
-            recv = ws.recv
-            count = 0
-            last = None
-            while count < k:
-                last = await recv()
-                count += 1
-                if not count & 1023 and pc() > deadline:
-                    break
-            return count, pc() - t0, last
-
-        await burst(max(1, a.warm), NO_CAP)  # uncapped: no stragglers in the next burst
-        count, elapsed, last = await burst(a.n, a.cap)
-        assert isinstance(last, str)
-        assert len(last) == a.size
-        return rate(count, elapsed, count < a.n)
+        return await pull_bursts(a, ws.send, ws.recv)
 
     if a.scenario == "C":
         ws = await open_("/ack")
