@@ -391,3 +391,37 @@ def test_open_stream_says_going_away_when_asyncio_run_ends() -> None:
     wss = outcome[0]
     assert isinstance(wss, WebSocketStream)
     assert wss._closed.result() == (1001, "")
+
+
+async def test_keepalive_does_not_fail_a_connection_the_reader_holds_back() -> None:
+    """With keepalive on, a reader that stops reading long enough for reading to pause does
+    not make the Pong's absence fail the connection: the peer's data waits unread."""
+    count = 256
+
+    async def handler(reader: Reader, writer: Writer) -> None:
+        await accept(reader, writer)
+        frame = server_frame(0x2, bytes(32 * 1024))
+        for _ in range(count):
+            writer.write(frame)
+            await writer.drain()
+        while True:
+            opcode, payload = await read_client_frame(reader)
+            if opcode == 0x9:
+                writer.write(server_frame(0xA, payload))
+            elif opcode == 0x8:
+                writer.write(server_frame(0x8, payload))
+                return
+
+    async with raw_server(handler) as url:
+        keepalive = agent("whatwg", ping_interval=0.1 * TIMEOUT, ping_timeout=0.1 * TIMEOUT)
+        wss = WebSocketStream(url, agent=keepalive)
+        info = await asyncio.wait_for(wss.opened, WAIT)
+        await asyncio.sleep(1.0 * TIMEOUT)  # Several ping intervals without reading.
+        assert wss._pump is not None
+        assert wss._pump._reading_paused
+        reader = info.readable.getReader()
+        for _ in range(count):
+            value, _ = await asyncio.wait_for(reader.read(), WAIT)
+            assert len(value) == 32 * 1024
+        wss.close(closeCode=4000)
+        assert await asyncio.wait_for(wss.closed, WAIT) == (4000, "")

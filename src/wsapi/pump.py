@@ -335,6 +335,15 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
             self._delivery_paused = False
             self._schedule_pump()
 
+    def _keepalive_expired(self) -> None:
+        if self._reading_paused:
+            # Reading is paused (the handler's queue is full, or the pump is behind): what
+            # the peer sent, its Pong perhaps among it, waits unread in the socket. It is not
+            # the peer that is silent; the next ping interval tries again.
+            self._ping_deadline = None
+            return
+        super()._keepalive_expired()
+
     def watch_drain(self, mark: int) -> None:
         """Have ``resume_writing()``, and so the handler's ``_on_drained``, come once at most
         ``mark`` bytes wait in the write buffer; with 0 (the default), once it is empty."""
