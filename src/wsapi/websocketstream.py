@@ -31,6 +31,10 @@ connection closes rejects with an ``InvalidStateError``, which errors the writab
 Rule 4: ``opened`` and ``closed`` are awaitables over one outcome each: awaiting one
 again, or after a cancelled wait, gives the same result, and a rejection nobody awaits
 is not reported as an unretrieved exception.
+
+Rule 5: like a ``WebSocket``, an open WebSocketStream is in its loop's registry until it
+is closed, so the end of ``asyncio.run()`` makes it disappear (Close 1001) rather than
+leaving its socket open.
 """
 
 from __future__ import annotations
@@ -422,9 +426,11 @@ class WebSocketStream:
     def _write(self, chunk: Any, controller: object) -> asyncio.Future[None] | None:
         """ "To write chunk to a WebSocketStream stream" (rule 3)."""
         # 4. "If chunk is a BufferSource, set data to a copy of the bytes given chunk and
-        # opcode to a binary frame opcode."
+        # opcode to a binary frame opcode." (The message is framed below, before this
+        # returns, into a masked copy: bytes and bytearray need no copy of their own.)
+        data: bytes | bytearray
         if isinstance(chunk, (bytes, bytearray, memoryview)):
-            data = chunk.tobytes() if isinstance(chunk, memoryview) else bytes(chunk)
+            data = chunk.tobytes() if isinstance(chunk, memoryview) else chunk
             text = False
         # 5. "Otherwise, let string be the result of converting chunk to an IDL USVString.
         # If this throws an exception, return a promise rejected with the exception. Set
