@@ -7,9 +7,12 @@ measurement; by hand, against ``server.py``:
     python bench/client.py --client wsapi@uvloop --scenario A --port 8765 --n 20000 --warm 1000
 
 Clients are ``LIB@LOOP`` with LIB in wsapi, wsapi-pure (run.py sets WSAPI_PURE_PYTHON=1 for
-it), websockets, picows and LOOP in asyncio, uvloop. Each library is used in its own idiom:
-wsapi only through the browser API (``on*`` handlers, ``send()``, ``bufferedAmount``,
-``close()``), websockets with ``await send()/recv()``, picows with a listener's callbacks.
+it), wsapi-stream, wsapi-connect, websockets, picows and LOOP in asyncio, uvloop. Each
+library is used in its own idiom: wsapi through the browser API (``on*`` handlers,
+``send()``, ``bufferedAmount``, ``close()``), or its pull APIs (wsapi-stream:
+``WebSocketStream``'s reader and writer; wsapi-connect: ``wsapi.connect``'s ``send()`` and
+``recv()``; scenarios A and B), websockets with ``await send()/recv()``, picows with a
+listener's callbacks.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ C_BUFFERED_LIMIT = 4 << 20
 NO_CAP = float("inf")  # warm-ups run to the end (the overall --timeout still applies)
 
 Result = dict[str, Any]
+Sender = Callable[[Any], Awaitable[Any]]
+Receiver = Callable[[], Awaitable[Any]]
 
 
 def rss_kib() -> int:
@@ -256,6 +261,86 @@ async def run_wsapi(a: argparse.Namespace, url: str) -> Result:
 # websockets: the asyncio client (websockets.asyncio.client), await send() / recv().
 
 
+async def pull_round_trips(
+    a: argparse.Namespace,
+    send: Callable[[Any], Awaitable[Any]],
+    recv: Callable[[], Awaitable[Any]],
+) -> Result:
+    """Scenario A for a client that awaits each send and receive."""
+    rt = RoundTrips(a.n, a.warm, a.cap)
+    data: Any = None
+    while True:
+        await send(A_MESSAGE)
+        data = await recv()
+        if not rt.reply():
+            break
+    assert data == A_MESSAGE
+    return rt.result()
+
+
+async def pull_bursts(
+    a: argparse.Namespace,
+    send: Callable[[Any], Awaitable[Any]],
+    recv: Callable[[], Awaitable[Any]],
+) -> Result:
+    """Scenario B for a client that awaits each message."""
+
+    async def burst(k: int, cap: float) -> tuple[int, float, Any]:
+        t0 = pc()
+        deadline = t0 + cap
+        await send(f"{k} {a.size}")
+        count = 0
+        last = None
+        while count < k:
+            last = await recv()
+            count += 1
+            if not count & 1023 and pc() > deadline:
+                break
+        return count, pc() - t0, last
+
+    await burst(max(1, a.warm), NO_CAP)  # uncapped: no stragglers in the next burst
+    count, elapsed, last = await burst(a.n, a.cap)
+    assert isinstance(last, str)
+    assert len(last) == a.size
+    return rate(count, elapsed, count < a.n)
+
+
+async def run_wsapi_stream(a: argparse.Namespace, url: str) -> Result:
+    """wsapi's pull APIs: ``WebSocketStream`` through its reader and writer (wsapi-stream),
+    or ``wsapi.connect``'s ``send()`` / ``recv()`` (wsapi-connect). Scenarios A and B."""
+    import wsapi  # noqa: PLC0415 (imported in the measuring process only)
+
+    lib = a.client.partition("@")[0]
+    streams: list[wsapi.WebSocketStream] = []
+
+    async def open_(path: str) -> tuple[Callable[[Any], Awaitable[None]], Callable[[], Any]]:
+        """The connection's send and receive, each an awaitable call."""
+        if lib == "wsapi-connect":
+            conn = await wsapi.connect(url + path)
+            streams.append(conn.stream)
+            return conn.send, conn.recv
+        wss = wsapi.WebSocketStream(url + path)
+        streams.append(wss)
+        info = await wss.opened
+        reader, writer = info.readable.getReader(), info.writable.getWriter()
+
+        async def recv() -> Any:
+            value, done = await reader.read()
+            if done:
+                raise RuntimeError("the connection closed")
+            return value
+
+        return writer.write, recv
+
+    if a.scenario == "A":
+        return await pull_round_trips(a, *await open_("/echo"))
+
+    if a.scenario == "B":
+        return await pull_bursts(a, *await open_("/push"))
+
+    raise ValueError(f"{lib} measures scenarios A and B only, not {a.scenario}")
+
+
 async def run_websockets(a: argparse.Namespace, url: str) -> Result:
     from websockets.asyncio.client import ClientConnection, connect  # noqa: PLC0415
 
@@ -268,38 +353,11 @@ async def run_websockets(a: argparse.Namespace, url: str) -> Result:
 
     if a.scenario == "A":
         ws = await open_("/echo")
-        rt = RoundTrips(a.n, a.warm, a.cap)
-        data: Any = None
-        while True:
-            await ws.send(A_MESSAGE)
-            data = await ws.recv()
-            if not rt.reply():
-                break
-        assert data == A_MESSAGE
-        return rt.result()
+        return await pull_round_trips(a, ws.send, ws.recv)
 
     if a.scenario == "B":
         ws = await open_("/push")
-
-        async def burst(k: int, cap: float) -> tuple[int, float, Any]:
-            t0 = pc()
-            deadline = t0 + cap
-            await ws.send(f"{k} {a.size}")
-            recv = ws.recv
-            count = 0
-            last = None
-            while count < k:
-                last = await recv()
-                count += 1
-                if not count & 1023 and pc() > deadline:
-                    break
-            return count, pc() - t0, last
-
-        await burst(max(1, a.warm), NO_CAP)  # uncapped: no stragglers in the next burst
-        count, elapsed, last = await burst(a.n, a.cap)
-        assert isinstance(last, str)
-        assert len(last) == a.size
-        return rate(count, elapsed, count < a.n)
+        return await pull_bursts(a, ws.send, ws.recv)
 
     if a.scenario == "C":
         ws = await open_("/ack")
@@ -528,6 +586,8 @@ async def run_picows(a: argparse.Namespace, url: str) -> Result:
 RUNNERS: dict[str, Callable[[argparse.Namespace, str], Coroutine[Any, Any, Result]]] = {
     "wsapi": run_wsapi,
     "wsapi-pure": run_wsapi,
+    "wsapi-stream": run_wsapi_stream,
+    "wsapi-connect": run_wsapi_stream,
     "websockets": run_websockets,
     "picows": run_picows,
 }

@@ -61,7 +61,7 @@ SCENARIOS: dict[str, Scenario] = {
     "E": Scenario("E", "RSS per idle open connection", "KiB/conn", 1000, 0, 0, 100, 0, False),
 }
 
-LIBS = ("wsapi", "wsapi-pure", "websockets", "picows")
+LIBS = ("wsapi", "wsapi-pure", "wsapi-stream", "wsapi-connect", "websockets", "picows")
 LOOPS = ("asyncio", "uvloop")
 DEFAULT_CLIENTS = [
     "wsapi@asyncio",
@@ -71,10 +71,25 @@ DEFAULT_CLIENTS = [
     "picows@uvloop",
 ]
 # The module a client's library needs: a client whose module does not import is skipped.
-MODULE = {"wsapi": "wsapi", "wsapi-pure": "wsapi", "websockets": "websockets", "picows": "picows"}
+MODULE = {
+    "wsapi": "wsapi",
+    "wsapi-pure": "wsapi",
+    "wsapi-stream": "wsapi",
+    "wsapi-connect": "wsapi",
+    "websockets": "websockets",
+    "picows": "picows",
+}
 # Extra environment of a client's process: wsapi-pure is wsapi without its compiled codec.
 CLIENT_ENV = {"wsapi-pure": {"WSAPI_PURE_PYTHON": "1"}}
-WSAPI_LIBS = ("wsapi", "wsapi-pure")
+WSAPI_LIBS = ("wsapi", "wsapi-pure", "wsapi-stream", "wsapi-connect")
+# The scenarios a client's library measures, by their first letter (all, when not listed).
+ONLY = {"wsapi-stream": "AB", "wsapi-connect": "AB"}
+
+
+def measures(client: str, scenario: str) -> bool:
+    """Whether ``client`` takes part in ``scenario``."""
+    return scenario[0] in ONLY.get(client.partition("@")[0], scenario[0])
+
 
 DEFAULT_REPS = 5
 DEFAULT_CAP = 2.0
@@ -286,7 +301,8 @@ def spread(values: list[float]) -> float | None:
 
 
 def ratio_pairs(clients: list[str]) -> list[tuple[str, str]]:
-    """(wsapi client, other client) on the same event loop; plus wsapi-pure ÷ wsapi."""
+    """(wsapi client, other client) on the same event loop; plus wsapi-pure, wsapi-stream
+    and wsapi-connect ÷ wsapi."""
     pairs = []
     for mine in clients:
         lib, _, loop = mine.partition("@")
@@ -296,7 +312,7 @@ def ratio_pairs(clients: list[str]) -> list[tuple[str, str]]:
             other_lib, _, other_loop = other.partition("@")
             if other_loop == loop and other_lib not in WSAPI_LIBS:
                 pairs.append((mine, other))
-        if lib == "wsapi-pure" and f"wsapi@{loop}" in clients:
+        if lib != "wsapi" and f"wsapi@{loop}" in clients:
             pairs.append((mine, f"wsapi@{loop}"))
     return pairs
 
@@ -500,7 +516,7 @@ def main() -> None:
     records: list[dict[str, Any]] = []
     notes: list[str] = []
     rng = random.Random(args.seed)
-    total = args.reps * len(scenarios) * len(runnable)
+    total = args.reps * sum(measures(c, name) for name in scenarios for c in runnable)
     server = Server(server_cpu)
     try:
         for rep in range(1, args.reps + 1):
@@ -508,6 +524,8 @@ def main() -> None:
                 order = list(runnable)
                 rng.shuffle(order)
                 for client in order:
+                    if not measures(client, name):
+                        continue
                     if not server.alive():
                         notes.append(f"the server died before rep {rep} {name} {client}")
                         notes.append(server.log_tail())

@@ -24,6 +24,8 @@ from parity.chromium import Chromium, ChromiumUnavailable, find_chromium, run_in
 from parity.peers import running
 from parity.scenario import END_TIMEOUT_MS, Scenario
 from parity.scenarios import GLOBAL_DIFFERENCES, KNOWN_DIFFERENCES, SCENARIOS
+from parity.stream_runner import run_stream_scenario
+from parity.stream_scenarios import STREAM_SCENARIOS
 from parity.wsapi_runner import Run
 from support import TIMEOUT
 from wsapi import UserAgent
@@ -122,6 +124,36 @@ async def test_parity(scenario: Scenario, chromium: Chromium) -> None:
             "chromium log:",
             *compare.lines(browser_log),
             f"wsapi's failure reason: {failure}",
+            "chromium's console:",
+            *(page.console or ["(nothing)"]),
+        ]
+        pytest.fail("\n".join(context), False)
+
+
+@pytest.mark.parametrize("scenario", [_param(scenario) for scenario in STREAM_SCENARIOS])
+async def test_stream_parity(scenario: Scenario, chromium: Chromium) -> None:
+    """The WebSocketStream scenario's logs in Chromium and in wsapi agree (what each step
+    gave, what the peer received), but for its declared differences."""
+    program = scenario.program()
+    async with running(scenario.peer) as peer:
+        page = await run_in_page(
+            chromium, program, peer.host, PAGE_TIMEOUT, runner="runStreamScenario"
+        )
+        await peer.quiet(QUIET_TIMEOUT)
+        browser_log: compare.Log = {"client": page.log, "server": peer.take_log()}
+        client_log = await run_stream_scenario(program, peer.host, _agent(scenario))
+        await peer.quiet(QUIET_TIMEOUT)
+        wsapi_log: compare.Log = {"client": client_log, "server": peer.take_log()}
+    differences = (*GLOBAL_DIFFERENCES, *scenario.differences)
+    found = compare.problems(wsapi_log, browser_log, differences, peer.host)
+    if found:
+        context = [
+            f"scenario {scenario.name}: {scenario.doc}",
+            *found,
+            "wsapi log:",
+            *compare.lines(wsapi_log),
+            "chromium log:",
+            *compare.lines(browser_log),
             "chromium's console:",
             *(page.console or ["(nothing)"]),
         ]

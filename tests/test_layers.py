@@ -52,11 +52,15 @@ LAYERS: list[tuple[str, list[str]]] = [
         ],
     ),
     # 6. The API objects and their compiled twins, and the package that exports them.
+    #    WebSocketStream beside WebSocket, on the same connection machinery, and
+    #    wsapi.connect's Connection on WebSocketStream.
     (
         "api",
         [
             "wsapi",
             "wsapi.websocket",
+            "wsapi.websocketstream",
+            "wsapi.connection",
             "wsapi._sending",
             "wsapi._delivery",
             "wsapi.reconnecting",

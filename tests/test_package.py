@@ -19,12 +19,18 @@ PUBLIC = {
     "AbortSignal": "wsapi.abort",
     "ReadableStream": "wsapi.streams",
     "WritableStream": "wsapi.streams",
+    "WebSocketStream": "wsapi.websocketstream",
+    "WebSocketOpenInfo": "wsapi.websocketstream",
+    "WebSocketCloseInfo": "wsapi.websocketstream",
     "CountQueuingStrategy": "wsapi.streams",
     "ByteLengthQueuingStrategy": "wsapi.streams",
     # What a browser knows and a program must say, and the Python conveniences.
     "UserAgent": "wsapi.agent",
     "ConnectionFailure": "wsapi.errors",
-    "ping": "wsapi.websocket",
+    "ping": "wsapi.connection",
+    "connect": "wsapi.connection",
+    "Connection": "wsapi.connection",
+    "ConnectionClosed": "wsapi.connection",
     "ReconnectingWebSocket": "wsapi.reconnecting",
 }
 

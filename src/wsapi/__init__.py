@@ -12,6 +12,7 @@ from ._version import __version__ as __version__
 from .abort import AbortController, AbortSignal
 from .agent import UserAgent
 from .blob import Blob
+from .connection import Connection, ConnectionClosed, connect, ping
 from .errors import ConnectionFailure, DOMException, WebSocketError
 from .events import CloseEvent, Event, EventTarget, MessageEvent
 from .reconnecting import ReconnectingWebSocket
@@ -21,7 +22,8 @@ from .streams import (
     ReadableStream,
     WritableStream,
 )
-from .websocket import WebSocket, ping
+from .websocket import WebSocket
+from .websocketstream import WebSocketCloseInfo, WebSocketOpenInfo, WebSocketStream
 
 __all__ = [
     "AbortController",
@@ -29,6 +31,8 @@ __all__ = [
     "Blob",
     "ByteLengthQueuingStrategy",
     "CloseEvent",
+    "Connection",
+    "ConnectionClosed",
     "ConnectionFailure",
     "CountQueuingStrategy",
     "DOMException",
@@ -39,7 +43,11 @@ __all__ = [
     "ReconnectingWebSocket",
     "UserAgent",
     "WebSocket",
+    "WebSocketCloseInfo",
     "WebSocketError",
+    "WebSocketOpenInfo",
+    "WebSocketStream",
     "WritableStream",
+    "connect",
     "ping",
 ]

@@ -6,12 +6,13 @@ extension is built and ``WSAPI_PURE_PYTHON`` is not set. The Python methods are 
 reference: ``buffer_updated`` is ``data_received(view[:nbytes])``, which hands the read to
 the pump (``_pump``, ``_pump_events``) in its own callback.
 
-The common case: no Pong awaited, no pump scheduled or running, payloads not logged. Then
-the read is handed to ``deliver_messages`` in place, under the same ``_pumping`` flag and
-the same after-pump call as ``_pump``; and if anything is left for the pump's loop (events,
-unparsed bytes other than a frame the read cut in two that ``next_event`` would only wait
-on, output, a paused read, an end of stream, the message budget used up), that loop,
-``_pump_events``, goes on from there with what is left of the budget.
+The common case: no Pong awaited, no pump scheduled or running, delivery not paused
+(``pause_delivery``), payloads not logged. Then the read is handed to ``deliver_messages``
+in place, under the same ``_pumping`` flag and the same after-pump call as ``_pump``; and
+if anything is left for the pump's loop (events, unparsed bytes other than a frame the read
+cut in two that ``next_event`` would only wait on, output, a paused read, an end of stream,
+the message budget used up), that loop, ``_pump_events``, goes on from there with what is
+left of the budget.
 """
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
@@ -53,6 +54,7 @@ cdef Py_ssize_t C_LOG_PAYLOAD = slot_offset(ConnectionPump, "_log_payload")
 cdef Py_ssize_t C_REPORT_ERROR = slot_offset(ConnectionPump, "_report_error")
 cdef Py_ssize_t C_AFTER_PUMP = slot_offset(ConnectionPump, "_after_pump")
 cdef Py_ssize_t C_READING_PAUSED = slot_offset(ConnectionPump, "_reading_paused")
+cdef Py_ssize_t C_DELIVERY_PAUSED = slot_offset(ConnectionPump, "_delivery_paused")
 cdef Py_ssize_t C_LOST = slot_offset(ConnectionPump, "_lost")
 cdef Py_ssize_t E_PENDING = slot_offset(ClientConnection, "_pending")
 cdef Py_ssize_t E_BUFFER = slot_offset(ClientConnection, "_buffer")
@@ -99,6 +101,7 @@ def buffer_updated(self, Py_ssize_t nbytes):
         slot_get(self, C_PING_DEADLINE) is not None
         or slot_get(self, C_PUMP_SCHEDULED)
         or slot_get(self, C_PUMPING)
+        or slot_get(self, C_DELIVERY_PAUSED)
         or payloads_logged.enabled()
     ):
         return self.data_received(memoryview(array)[:nbytes])

@@ -168,6 +168,22 @@ class UserAgent:
     def __repr__(self) -> str:
         return f"UserAgent(standard={self.standard!r}, origin={self.origin!r})"
 
+    def request_headers(self, http_url: str) -> list[tuple[str, str]]:
+        """The handshake request's headers that come from the agent for ``http_url``:
+        ``Origin``, ``Cookie``, ``User-Agent`` and the extra ``headers``, in that order."""
+        headers: list[tuple[str, str]] = []
+        if self.origin is not None:
+            headers.append(("Origin", self.origin))
+        # "The headers to send appropriate cookies must be a Cookie header whose value is
+        # the cookie-string computed from the user's cookie store and the URL url".
+        cookie = self.cookie_header(http_url)
+        if cookie:
+            headers.append(("Cookie", cookie))
+        if self.user_agent is not None:
+            headers.append(("User-Agent", self.user_agent))
+        headers.extend(self.headers)
+        return headers
+
     # Cookies (RFC 6265 through http.cookiejar).
 
     def cookie_header(self, http_url: str) -> str | None:

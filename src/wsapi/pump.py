@@ -11,7 +11,9 @@ the pump.
 
 Flow control: reading pauses while more than ``READ_HIGH_WATER`` bytes wait unparsed and the
 pump still has events to hand over, and resumes once the engine needs more bytes. Memory per
-connection is thus bounded by that mark, one read and one maximal message.
+connection is thus bounded by that mark, one read and one maximal message. A handler that
+queues messages for a program to pull (WebSocketStream) pauses delivery while its queue is
+full (``pause_delivery``): the bytes then wait unparsed behind the same mark.
 
 The timers (the phase that may hang, keepalive) are the pump's base class, ``PumpTimers``.
 """
@@ -138,6 +140,7 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
     __slots__ = (
         "_after_pump",
         "_closed_reported",
+        "_delivery_paused",
         "_failure_kind",
         "_fd",
         "_in_flight",
@@ -194,6 +197,7 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
         self._reading_paused = False
         # Bytes of Pongs written since the write buffer was last empty.
         self._pong_backlog = 0
+        self._delivery_paused = False
         self._lost = False
         self._closed_reported = False
         self._failure_kind: FailureKind | None = None
@@ -228,20 +232,21 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
             self._ping_deadline.cancel()
             self._ping_deadline = None
         engine = self.engine
-        if self._pump_scheduled or self._pumping:
+        if self._pump_scheduled or self._pumping or self._delivery_paused:
             engine.receive_data(data)  # Behind what the scheduled pump has yet to hand over.
         else:
             # This read is a callback of its own: its events are handed over now, rather
             # than a turn of the loop later (a turn per read is a poll system call).
             self._pump(data)
-        if self._pump_scheduled:
+        if self._pump_scheduled or self._delivery_paused:
             self._pause_reading_if_behind()
 
     def _pause_reading_if_behind(self) -> None:
         if self.engine.buffered > READ_HIGH_WATER and not self._reading_paused and self.transport:
-            # Messages wait to be handed over: stop reading until the pump has caught up
-            # (it resumes when nothing parseable is left). Without a pump to come, what is
-            # buffered is an incomplete frame, which the message size limit bounds.
+            # Messages wait to be handed over (the pump is scheduled, or the handler paused
+            # delivery): stop reading until the pump has caught up (it resumes when nothing
+            # parseable is left). Without a pump to come, what is buffered is an incomplete
+            # frame, which the message size limit bounds.
             self._reading_paused = True
             self.transport.pause_reading()
 
@@ -353,6 +358,31 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
         if self.transport is not None:
             self.transport.abort()
 
+    def pause_delivery(self) -> None:
+        """Stop handing events to the handler (its queue of unread messages is full) until
+        ``resume_delivery()``: the pump stops at the end of its current batch, what is read
+        stays unparsed in the engine, and reading pauses past ``READ_HIGH_WATER``, so a
+        peer that sends faster than the program reads is held back by TCP. Everything the
+        peer sent after (a Ping, its Close, the end of the stream) waits behind the
+        messages, in order."""
+        self._delivery_paused = True
+
+    def resume_delivery(self) -> None:
+        """Hand events over again, from the pump's next callback (reading resumes once the
+        engine has nothing left to parse)."""
+        if self._delivery_paused:
+            self._delivery_paused = False
+            self._schedule_pump()
+
+    def _keepalive_expired(self) -> None:
+        if self._reading_paused:
+            # Reading is paused (the handler's queue is full, or the pump is behind): what
+            # the peer sent, its Pong perhaps among it, waits unread in the socket. It is not
+            # the peer that is silent; the next ping interval tries again.
+            self._ping_deadline = None
+            return
+        super()._keepalive_expired()
+
     def watch_drain(self, mark: int) -> None:
         """Have ``resume_writing()``, and so the handler's ``_on_drained``, come once at most
         ``mark`` bytes wait in the write buffer; with 0 (the default), once it is empty."""
@@ -440,6 +470,8 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
             else:  # (The compiled twin parses the read's frames in place, uncopied.)
                 budget -= deliver(engine, on_message, self._report_error, budget, data)
         while budget > 0:
+            if self._delivery_paused:
+                break  # The handler takes no more for now (pause_delivery).
             if deliver is not None:
                 budget -= deliver(engine, on_message, self._report_error, budget)
                 if budget <= 0:
@@ -510,9 +542,9 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
                 continue
             break
         self._flush()
-        if engine.may_have_events or self._lost:
+        if (engine.may_have_events or self._lost) and not self._delivery_paused:
             self._schedule_pump()
-        # Else the next read runs the pump (data_received).
+        # Else the next read runs the pump (data_received), or resume_delivery() does.
 
     def _report_failure(self, event: Failed) -> None:
         """The end of RFC 6455 7.1.7 "Fail the WebSocket Connection", whoever failed it (the

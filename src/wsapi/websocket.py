@@ -53,7 +53,7 @@ import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, Protocol, TypeVar, overload
 
 from .agent import UserAgent, default_agent
 from .blob import SPOOL_THRESHOLD, Blob
@@ -316,21 +316,15 @@ class WebSocket(EventTarget):
             if blocked is not None:
                 fail_without_a_connection(self, ConnectionFailure("blocked", blocked))
                 return
-            headers: list[tuple[str, str]] = []
-            if agent.origin is not None:
-                headers.append(("Origin", agent.origin))
-            # CR step 9: "The headers to send appropriate cookies must be a Cookie header
-            # whose value is the cookie-string computed from the user's cookie store and the
-            # URL url".
-            cookie = agent.cookie_header(url.http_url)
-            if cookie:
-                headers.append(("Cookie", cookie))
-            if agent.user_agent is not None:
-                headers.append(("User-Agent", agent.user_agent))
-            headers.extend(agent.headers)
-            # _on_connect() gives us the pump as soon as it exists, before any event.
+            # CR step 9: the Origin, the cookies (agent.request_headers), then the
+            # handshake. _on_connect() gives us the pump as soon as it exists, before any
+            # event.
             await establish_a_websocket_connection(
-                agent, url, self, protocols=self._protocols, headers=headers
+                agent,
+                url,
+                self,
+                protocols=self._protocols,
+                headers=agent.request_headers(url.http_url),
             )
         finally:
             self._connect_task = None
@@ -899,15 +893,22 @@ def _check_protocols(protocols: list[str], *, case_insensitive: bool) -> None:
         seen.add(key)
 
 
-def ping(ws: WebSocket, data: bytes = b"") -> None:
-    """Send a Ping on an open connection (outside the IDL, like undici's ``ping()``); the
-    Pong is not an event. ``data`` is at most 125 bytes."""
-    ws._check_thread()
+def ping_payload(data: bytes | bytearray | memoryview) -> bytes:
+    """A Ping's payload: bytes-like (``TypeError`` otherwise), at most 125 bytes
+    (``ValueError``), as RFC 6455 5.5 allows a control frame."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"ping data must be bytes, not {type(data).__name__}")
     payload = bytes(data)
     if len(payload) > 125:
         raise ValueError(f"a Ping carries at most 125 bytes, not {len(payload)}")
+    return payload
+
+
+def ping(ws: WebSocket, data: bytes = b"") -> None:
+    """Send a Ping on an open connection (outside the IDL, like undici's ``ping()``); the
+    Pong is not an event. ``data`` is at most 125 bytes."""
+    ws._check_thread()
+    payload = ping_payload(data)
     pump = ws._pump
     if ws.readyState != OPEN or pump is None or not pump.can_send():
         raise DOMException("ping() needs an OPEN WebSocket", "InvalidStateError")
@@ -922,13 +923,26 @@ _guards: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[Non
 )
 
 
-def _new_registry(loop: asyncio.AbstractEventLoop) -> set[WebSocket]:
+class Disappearing(Protocol):
+    """What the end of a loop makes disappear: a WebSocket, or a WebSocketStream (the
+    same ready states, the same "fail" and "start the closing handshake" steps)."""
+
+    _ready_state: int
+    _pump: ConnectionPump | None
+
+    def _fail_the_websocket_connection(self, reason: str) -> None: ...
+
+    @property
+    def closed(self) -> Awaitable[object]: ...
+
+
+def _new_registry(loop: asyncio.AbstractEventLoop) -> set[Disappearing]:
     _install_guard(loop)
     return set()
 
 
 # The open sockets of each loop, which the end of the loop makes disappear.
-_registry: PerLoop[set[WebSocket]] = PerLoop(_new_registry)
+_registry: PerLoop[set[Disappearing]] = PerLoop(_new_registry)
 
 
 def _install_guard(loop: asyncio.AbstractEventLoop) -> None:
@@ -964,12 +978,16 @@ async def _make_disappear_all(loop: asyncio.AbstractEventLoop) -> None:
         except asyncio.TimeoutError:
             if ws._pump is not None:
                 ws._pump.abort()
+        except Exception:
+            # A WebSocketStream's closed rejects when it did not close cleanly (or was
+            # aborted): it is closed all the same.
+            pass
     # Let the aborted connections report their close (and free their sockets).
     for _ in range(3):
         await asyncio.sleep(0)
 
 
-def _make_disappear(ws: WebSocket) -> None:
+def _make_disappear(ws: Disappearing) -> None:
     """The specification's "make disappear" (a browser's: when a Document goes away; here:
     when the event loop ends)."""
     pump = ws._pump

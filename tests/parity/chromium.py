@@ -299,9 +299,14 @@ class PageRun:
 
 
 async def run_in_page(
-    chromium: Chromium, program: dict[str, Any], host: str, timeout: float
+    chromium: Chromium,
+    program: dict[str, Any],
+    host: str,
+    timeout: float,
+    runner: str = "runScenario",
 ) -> PageRun:
-    """Run a scenario's program in a new tab of the runner page; its log and console."""
+    """Run a scenario's program in a new tab of the runner page; its log and console.
+    ``runner``: runner.js's function, ``runStreamScenario`` for a WebSocketStream one."""
     assert chromium.page is not None
     async with devtools(chromium) as tools:
         target = (await tools.call("Target.createTarget", {"url": "about:blank"}))["targetId"]
@@ -313,7 +318,7 @@ async def run_in_page(
                 await tools.call(f"{domain}.enable", session=session)
             await tools.call("Page.navigate", {"url": chromium.page.url}, session)
             await tools.event("Page.loadEventFired", session, timeout)
-            expression = f"runScenario({json.dumps(program)}, {json.dumps(host)})"
+            expression = f"{runner}({json.dumps(program)}, {json.dumps(host)})"
             reply = await asyncio.wait_for(
                 tools.call(
                     "Runtime.evaluate",

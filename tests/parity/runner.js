@@ -227,3 +227,123 @@ async function runScenario(scenario, host) {
   await Promise.all(reads);
   return log;
 }
+
+// --- WebSocketStream scenarios (tests/parity/stream_scenarios.py) --------------------------
+// stream_runner.py is the same interpreter in Python: keep the two step for step alike.
+// Every step logs its outcome; a promise a step waits for is awaited within STREAM_WAIT_MS.
+const STREAM_WAIT_MS = 5000;
+
+function streamError(error) {
+  if (error instanceof WebSocketError) {
+    return { error: error.name, closeCode: error.closeCode, reason: error.reason };
+  }
+  if (error && error.name === "timeout") return { timeout: true };
+  return { error: error && error.name ? error.name : String(error) };
+}
+
+function withinWait(promise) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject({ name: "timeout" }), STREAM_WAIT_MS);
+    promise.then(
+      (value) => { clearTimeout(timer); resolve(value); },
+      (error) => { clearTimeout(timer); reject(error); },
+    );
+  });
+}
+
+function streamReason(spec) {
+  // A step's reason: null, a WebSocketError's init, or a plain object with the same fields.
+  if (spec == null) return undefined;
+  if (spec.plain) return { closeCode: spec.closeCode, reason: spec.reason };
+  const init = {};
+  if ("closeCode" in spec) init.closeCode = spec.closeCode;
+  if ("reason" in spec) init.reason = spec.reason;
+  return new WebSocketError("", init);
+}
+
+function describeChunk(value, reads) {
+  // The proposal reads binary messages as Uint8Array; log what the chunk really is.
+  if (typeof value === "string") return describeText(value, reads);
+  const kind = Object.prototype.toString.call(value).slice(8, -1);
+  const bytes = value instanceof ArrayBuffer ? new Uint8Array(value) : value;
+  return describeBytes({ kind }, bytes, reads);
+}
+
+async function runStreamScenario(program, host) {
+  const log = [];
+  const reads = [];
+  let wss = null;
+  let reader = null;
+  let writer = null;
+  async function settle(entry, promise, describe) {
+    try {
+      const value = await withinWait(promise);
+      Object.assign(entry, describe ? describe(value) : { ok: true });
+    } catch (error) {
+      Object.assign(entry, streamError(error));
+    }
+    log.push(entry);
+  }
+  function attempt(entry, action) {
+    try {
+      action();
+    } catch (error) {
+      Object.assign(entry, streamError(error));
+    }
+    log.push(entry);
+  }
+  for (const step of program.steps) {
+    switch (step.op) {
+      case "construct": {
+        const options = {};
+        if ("protocols" in step) options.protocols = step.protocols;
+        wss = new WebSocketStream(step.url.replace("{host}", host), options);
+        log.push({ step: "construct", url: wss.url.replace(host, "{host}") });
+        break;
+      }
+      case "opened":
+        await settle({ step: "opened" }, wss.opened, (info) => {
+          reader = info.readable.getReader();
+          writer = info.writable.getWriter();
+          return { protocol: info.protocol, extensions: info.extensions };
+        });
+        break;
+      case "write":
+        await settle({ step: "write" }, writer.write(makeData(step.data)));
+        break;
+      case "read":
+        for (let i = 0; i < step.count; i++) {
+          await settle({ step: "read" }, reader.read(), ({ value, done }) =>
+            done ? { done: true } : { value: describeChunk(value, reads) });
+        }
+        break;
+      case "close": {
+        const info = {};
+        if ("closeCode" in step) info.closeCode = step.closeCode;
+        if ("reason" in step) info.reason = step.reason;
+        attempt({ step: "close" }, () => wss.close(info));
+        break;
+      }
+      case "cancel":
+        await settle({ step: "cancel" }, reader.cancel(streamReason(step.reason)));
+        break;
+      case "abort":
+        await settle({ step: "abort" }, writer.abort(streamReason(step.reason)));
+        break;
+      case "writerClose":
+        await settle({ step: "writerClose" }, writer.close());
+        break;
+      case "sleep":
+        await new Promise((resolve) => setTimeout(resolve, step.ms));
+        break;
+      default:
+        throw new Error("unknown stream step " + step.op);
+    }
+  }
+  await settle({ step: "closed" }, wss.closed, (info) => ({
+    closeCode: info.closeCode,
+    reason: info.reason,
+  }));
+  await Promise.all(reads);
+  return log;
+}
