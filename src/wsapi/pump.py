@@ -31,7 +31,8 @@ from .deadlines import deadlines_of
 from .errors import ConnectionFailure, FailureKind
 from .protocol._build import compiled
 from .protocol.constants import CloseCode
-from .protocol.engine import ClientConnection, State, deliver_messages
+from .protocol.engine import ClientConnection, State
+from .protocol.engine import deliver_messages as python_deliver_messages
 from .protocol.events import CloseReceived, Failed, Opened, PongReceived, RefusalBodyExpected
 from .socket_transport import SocketTransport
 from .timers import PumpTimers
@@ -582,17 +583,26 @@ def stream_ended(fd: int) -> bool:
         sock.detach()
 
 
+deliver_messages: Callable[..., int] = python_deliver_messages
+"""The fast path for whole messages that ``_pump_events`` takes: the engine's, or its
+compiled twin (``_reading.deliver_messages``, which reads a read's frames in place) when the
+read path is compiled."""
+
 _stream_ended: Callable[[int], bool] = stream_ended
 """The peek at a socket for its end of stream after the closing handshake: the compiled
 one (``_reading.stream_ended``, the same steps in C) when the read path is compiled."""
 
 
 # The compiled read path for the common case (_reading.pyx), when it was built; it hands
-# every other case to data_received() and _pump_events(), the Python methods above.
+# every other case to data_received() and _pump_events(), the Python methods above, and
+# its deliver_messages is the twin of the engine's.
 # (Imported here, not at the top: it takes names defined above from this module.)
 if compiled("wsapi._reading"):
     from ._reading import buffer_updated, get_buffer, read_ready
+    from ._reading import deliver_messages as compiled_deliver_messages
     from ._reading import stream_ended as compiled_stream_ended
+
+    deliver_messages = compiled_deliver_messages
 
     ConnectionPump.get_buffer = get_buffer  # type: ignore[method-assign]
     ConnectionPump.buffer_updated = buffer_updated  # type: ignore[method-assign]
