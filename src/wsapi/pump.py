@@ -94,7 +94,13 @@ class ConnectionHandler(Protocol):
         """The peer's Close frame arrived (the closing handshake started, or completed)."""
 
     def _on_failure(self, failure: ConnectionFailure) -> None:
-        """The connection failed; ``_on_closed`` follows."""
+        """The connection failed; ``_on_closed`` follows. (Every connection that closes
+        before it opened failed: this comes first.)"""
+
+    def _on_close_timeout(self, failure: ConnectionFailure) -> None:
+        """Our Close went unanswered for ``close_timeout``: the pump drops the TCP
+        connection. Not a failure: ``_on_closed`` follows, unclean, with 1006; ``failure``
+        (kind ``close_timeout``) says why."""
 
     def _on_closed(self, was_clean: bool, code: int, reason: str) -> None:
         """The TCP connection is closed: the last call."""

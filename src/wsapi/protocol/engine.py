@@ -329,6 +329,19 @@ class ClientConnection:
         self.close_sent = (code, reason)
         self.state = State.CLOSING
 
+    def abandon(self) -> None:
+        """The layer above drops the TCP connection on purpose, and it is no failure (our
+        Close went unanswered for longer than it waits: RFC 6455 7.1.1 lets a client close
+        TCP then). CLOSED, buffers forgotten, no event; the close that follows is unclean,
+        with 1006 when no Close frame was received (7.1.5)."""
+        self.state = State.CLOSED
+        self._reader = None
+        self._pending.clear()
+        self._buffer = bytearray()
+        self._message = bytearray()
+        self._message_opcode = None
+        self._frame_consumed = 0
+
     def fail(self, code: int | None, reason: str) -> None:
         """_Fail the WebSocket Connection_ for a local reason (a timeout, a limit the layer
         above enforces): send a Close with ``code`` when still possible, then CLOSED. The
