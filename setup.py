@@ -1,5 +1,5 @@
-"""Builds the optional compiled hot path (``wsapi.protocol._speedups``, ``wsapi._delivery``,
-``wsapi._reading``, ``wsapi._sending``).
+"""Builds the optional compiled hot path (``wsapi.protocol.engine`` from its own source,
+``wsapi.protocol._speedups``, ``wsapi._delivery``, ``wsapi._reading``, ``wsapi._sending``).
 
 Everything else is in pyproject.toml. The extension is optional: without Cython or a C
 compiler the build goes on without it, and the pure-Python code runs (same behaviour).
@@ -38,13 +38,24 @@ def extensions() -> list[Extension]:
         print("wsapi: Cython is not available; installing the pure-Python code only")
         return []
     compiled = [
+        # Compiled from its own source, with engine.pxd (protocol/_build.py: SOURCE_BUILDS).
+        Extension("wsapi.protocol.engine", ["src/wsapi/protocol/engine.py"]),
         Extension("wsapi.protocol._speedups", ["src/wsapi/protocol/_speedups.pyx"]),
         Extension("wsapi._delivery", ["src/wsapi/_delivery.pyx"]),
         Extension("wsapi._reading", ["src/wsapi/_reading.pyx"]),
         Extension("wsapi._sending", ["src/wsapi/_sending.pyx"]),
     ]
-    # include_path: the others cimport protocol/_speedups.pxd.
-    return list(cythonize(compiled, quiet=True, include_path=["src"]))
+    # include_path: the others cimport protocol/_speedups.pxd and protocol/engine.pxd.
+    # annotation_typing off: the .py sources' annotations are for type checkers; their C
+    # types are in their .pxd files.
+    return list(
+        cythonize(
+            compiled,
+            quiet=True,
+            include_path=["src"],
+            compiler_directives={"annotation_typing": False},
+        )
+    )
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

@@ -77,6 +77,9 @@ class Recorder:
     def _on_failure(self, failure: ConnectionFailure) -> None:
         self.log.append(("failure", failure))
 
+    def _on_close_timeout(self, failure: ConnectionFailure) -> None:
+        self.log.append(("close_timeout", failure))
+
     def _on_closed(self, was_clean: bool, code: int, reason: str) -> None:
         self.log.append(("closed", (was_clean, code, reason)))
         self.closed.set_result((was_clean, code, reason))

@@ -19,7 +19,7 @@ import wsapi.pump as pump_module
 import wsapi.websocket as websocket_module
 from support import COMPILED, agent, burst_server, close_cleanly, compiled_only, texts, until
 from wsapi import Event, MessageEvent, WebSocket
-from wsapi.protocol import codec
+from wsapi.protocol import engine as engine_module
 from wsapi.protocol.engine import ClientConnection
 from wsapi.socket_transport import SocketTransport
 
@@ -31,9 +31,13 @@ def test_compiled_path_in_use_iff_built_and_not_refused() -> None:
     when its extensions are built; with it, neither is."""
     pure = bool(os.environ.get("WSAPI_PURE_PYTHON"))
     delivery_built = importlib.util.find_spec("wsapi._delivery") is not None
-    speedups_built = importlib.util.find_spec("wsapi.protocol._speedups") is not None
+    reading_built = importlib.util.find_spec("wsapi._reading") is not None
     assert (websocket_module.MessageDelivery is not None) == (delivery_built and not pure)
-    assert (codec.deliver_messages is not None) == (speedups_built and not pure)
+    compiled_parser = pump_module.deliver_messages is not engine_module.deliver_messages
+    assert compiled_parser == (reading_built and not pure)
+    # The engine itself: compiled from engine.py when built, the file itself when refused.
+    assert engine_module.__file__ is not None
+    assert engine_module.__file__.endswith(".py") == (pure or not COMPILED)
 
 
 def test_the_paths_in_use() -> None:
@@ -70,10 +74,9 @@ def test_compiled_functions_check_their_objects() -> None:
         _reading.buffer_updated(object(), 1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="SocketTransport"):
         _reading.read_ready(object())  # type: ignore[arg-type]
-    deliver = codec.deliver_messages
-    assert deliver is not None
+    deliver = _reading.deliver_messages
     with pytest.raises(TypeError, match="ClientConnection"):
-        deliver(object(), print, print, 1)
+        deliver(object(), print, print, 1)  # type: ignore[arg-type]
     assert deliver(ClientConnection("example.com", "/"), print, print, 1) == 0
 
 

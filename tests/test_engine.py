@@ -1064,6 +1064,23 @@ def test_local_fail_sends_close() -> None:
     assert conn.state is State.CLOSED
 
 
+def test_abandon_closes_without_an_event() -> None:
+    """abandon() after our Close moves to CLOSED with no event and nothing sent, ignores
+    later bytes, and leaves the close unclean (no Close frame was received)."""
+    conn = open_connection()
+    conn.send_close(1000)
+    assert client_frames(sent(conn)) == [(0x88, b"\x03\xe8")]
+    conn.receive_data(b"\x81\x02hi")  # A message still in the buffer is dropped too.
+    conn.abandon()
+    assert conn.state is State.CLOSED
+    conn.receive_data(b"\x88\x02\x03\xe8")
+    conn.receive_eof()
+    assert conn.next_event() is None
+    assert sent(conn) == b""
+    assert (conn.close_received, conn.failure) == (None, None)
+    assert not conn.closing_handshake_complete
+
+
 # Properties.
 
 messages = st.one_of(st.text(max_size=1500), st.binary(max_size=4096))

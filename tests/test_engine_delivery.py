@@ -1,9 +1,9 @@
 """The engine's fast path for whole messages, ``engine.deliver_messages`` (the Python function,
-or ``_speedups``'s compiled twin when built), held to ``ClientConnection.next_event`` bytes
-in, bytes out: driven as the transport's pump drives it (from the engine's buffer, or from a
-read in place), it hands over the same messages and events, writes the same frames and ends
-in the same state; and ``_speedups.waits_for_more``, the compiled check that lets the read
-path skip the pump for a cut frame."""
+or its compiled twin ``_reading.deliver_messages`` when built: the one the pump uses), held
+to ``ClientConnection.next_event`` bytes in, bytes out: driven as the transport's pump drives
+it (from the engine's buffer, or from a read in place), it hands over the same messages and
+events, writes the same frames and ends in the same state; and ``_reading.waits_for_more``,
+the compiled check that lets the read path skip the pump for a cut frame."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from support import client_frames, server_frame, switching_protocols, texts, xor
-from wsapi.protocol import codec
+from wsapi.protocol import engine as engine_module
 from wsapi.protocol.engine import ClientConnection, State
-from wsapi.protocol.engine import deliver_messages as active_deliver_messages
 from wsapi.protocol.events import CloseReceived, Failed, Opened, PingReceived, PongReceived
+from wsapi.pump import deliver_messages as active_deliver_messages
 
 deliver_messages = active_deliver_messages
 
@@ -383,15 +383,15 @@ def test_deliver_messages_is_next_event_for_any_stream(
     assert engine_outcome(compiled) == engine_outcome(reference)
 
 
-SPEEDUPS_IN_USE = codec.deliver_messages is not None
+SPEEDUPS_IN_USE = active_deliver_messages is not engine_module.deliver_messages
 speedups_only = pytest.mark.skipif(not SPEEDUPS_IN_USE, reason="the compiled parser is not in use")
 
 
 def waits_for_more(conn: ClientConnection) -> bool:
     """The compiled check that lets the read path skip the pump's loop for a cut frame."""
-    from wsapi.protocol import _speedups  # noqa: PLC0415 (compiled only)
+    from wsapi import _reading  # noqa: PLC0415 (compiled only)
 
-    return bool(_speedups.waits_for_more(conn))
+    return bool(_reading.waits_for_more(conn))
 
 
 @speedups_only

@@ -25,9 +25,11 @@ from libc.stdint cimport uint8_t
 import logging
 
 from .protocol._speedups cimport LoggerCheck, masked_frame, slot_get, slot_offset, slot_put
+from .protocol.engine cimport ClientConnection
+
 from .agent import UserAgent
 from .protocol.deflate import COMPRESSION_THRESHOLD
-from .protocol.engine import ClientConnection, State
+from .protocol.engine import State
 from .socket_transport import SocketTransport
 from .pump import ConnectionPump, payload_logger
 from .websocket import WebSocket
@@ -70,7 +72,6 @@ cdef enum:
 # makes its _agent a UserAgent, and its _pump is a ConnectionPump or None.
 cdef type WebSocketType = WebSocket
 cdef type PumpType = ConnectionPump
-cdef type EngineType = ClientConnection
 cdef Py_ssize_t W_THREAD = slot_offset(WebSocket, "_thread")
 cdef Py_ssize_t W_READY_STATE = slot_offset(WebSocket, "_ready_state")
 cdef Py_ssize_t W_PUMP = slot_offset(WebSocket, "_pump")
@@ -92,11 +93,6 @@ cdef Py_ssize_t C_AFTER_PUMP = slot_offset(ConnectionPump, "_after_pump")
 cdef Py_ssize_t C_IN_FLIGHT = slot_offset(ConnectionPump, "_in_flight")
 cdef Py_ssize_t C_IN_FLIGHT_TOTAL = slot_offset(ConnectionPump, "_in_flight_total")
 cdef Py_ssize_t C_WIRE_WRITTEN = slot_offset(ConnectionPump, "_wire_written")
-cdef Py_ssize_t E_STATE = slot_offset(ClientConnection, "state")
-cdef Py_ssize_t E_CLOSE_SENT = slot_offset(ClientConnection, "close_sent")
-cdef Py_ssize_t E_CLOSE_RECEIVED = slot_offset(ClientConnection, "close_received")
-cdef Py_ssize_t E_DEFLATE = slot_offset(ClientConnection, "deflate")
-cdef Py_ssize_t E_OUTPUT = slot_offset(ClientConnection, "_output")
 # wsapi's own socket transport (socket_transport.py), read by _holds_nothing().
 cdef type SocketTransportType = SocketTransport
 cdef Py_ssize_t S_BUFFER_SIZE = slot_offset(SocketTransport, "_buffer_size")
@@ -143,17 +139,18 @@ def send(self, data):
     pump = slot_get(self, W_PUMP)
     if not isinstance(pump, PumpType) or slot_get(self, W_OUTBOX):
         return self._send_any(data)  # (Not yet connected, or a Blob is being read.)
-    engine = slot_get(pump, C_ENGINE)
-    if not isinstance(engine, EngineType):
+    engine_object = slot_get(pump, C_ENGINE)
+    if not isinstance(engine_object, ClientConnection):
         return self._send_any(data)
+    cdef ClientConnection engine = engine_object
     # ConnectionPump.can_send(), and what _send_data and _flush would otherwise take another
     # way.
     if (
-        slot_get(engine, E_STATE) is not STATE_OPEN
-        or slot_get(engine, E_CLOSE_SENT) is not None
-        or slot_get(engine, E_CLOSE_RECEIVED) is not None
-        or (size >= COMPRESS_FROM and slot_get(engine, E_DEFLATE) is not None)
-        or slot_get(engine, E_OUTPUT)
+        engine.state is not STATE_OPEN
+        or engine.close_sent is not None
+        or engine.close_received is not None
+        or (size >= COMPRESS_FROM and engine.deflate is not None)
+        or engine._output
         or slot_get(pump, C_LOST)
     ):
         return self._send_any(data)

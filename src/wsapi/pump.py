@@ -33,7 +33,8 @@ from .deadlines import deadlines_of
 from .errors import ConnectionFailure, FailureKind
 from .protocol._build import compiled
 from .protocol.constants import CloseCode
-from .protocol.engine import ClientConnection, State, deliver_messages
+from .protocol.engine import ClientConnection, State
+from .protocol.engine import deliver_messages as python_deliver_messages
 from .protocol.events import (
     CloseReceived,
     Failed,
@@ -109,7 +110,13 @@ class ConnectionHandler(Protocol):
         """The peer's Close frame arrived (the closing handshake started, or completed)."""
 
     def _on_failure(self, failure: ConnectionFailure) -> None:
-        """The connection failed; ``_on_closed`` follows."""
+        """The connection failed; ``_on_closed`` follows. (Every connection that closes
+        before it opened failed: this comes first.)"""
+
+    def _on_close_timeout(self, failure: ConnectionFailure) -> None:
+        """Our Close went unanswered for ``close_timeout``: the pump drops the TCP
+        connection. Not a failure: ``_on_closed`` follows, unclean, with 1006; ``failure``
+        (kind ``close_timeout``) says why."""
 
     def _on_closed(self, was_clean: bool, code: int, reason: str) -> None:
         """The TCP connection is closed: the last call."""
@@ -660,17 +667,26 @@ def stream_ended(fd: int) -> bool:
         sock.detach()
 
 
+deliver_messages: Callable[..., int] = python_deliver_messages
+"""The fast path for whole messages that ``_pump_events`` takes: the engine's, or its
+compiled twin (``_reading.deliver_messages``, which reads a read's frames in place) when the
+read path is compiled."""
+
 _stream_ended: Callable[[int], bool] = stream_ended
 """The peek at a socket for its end of stream after the closing handshake: the compiled
 one (``_reading.stream_ended``, the same steps in C) when the read path is compiled."""
 
 
 # The compiled read path for the common case (_reading.pyx), when it was built; it hands
-# every other case to data_received() and _pump_events(), the Python methods above.
+# every other case to data_received() and _pump_events(), the Python methods above, and
+# its deliver_messages is the twin of the engine's.
 # (Imported here, not at the top: it takes names defined above from this module.)
 if compiled("wsapi._reading"):
     from ._reading import buffer_updated, get_buffer, read_ready
+    from ._reading import deliver_messages as compiled_deliver_messages
     from ._reading import stream_ended as compiled_stream_ended
+
+    deliver_messages = compiled_deliver_messages
 
     ConnectionPump.get_buffer = get_buffer  # type: ignore[method-assign]
     ConnectionPump.buffer_updated = buffer_updated  # type: ignore[method-assign]

@@ -21,12 +21,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .deadlines import Deadlines, Timer
+from .errors import ConnectionFailure
 from .protocol.constants import CloseCode
 from .protocol.engine import State
 
 if TYPE_CHECKING:
     from .errors import FailureKind
     from .protocol.engine import ClientConnection
+    from .pump import ConnectionHandler
 
 __all__ = ["REFUSAL_BODY_WAIT", "PumpTimers"]
 
@@ -61,6 +63,7 @@ class PumpTimers:
     if TYPE_CHECKING:
         # What the pump gives its timers.
         engine: ClientConnection
+        handler: ConnectionHandler
         loop: asyncio.AbstractEventLoop
         _lost: bool
 
@@ -68,6 +71,7 @@ class PumpTimers:
             self, code: int | None, reason: str, kind: FailureKind
         ) -> None: ...
         def abort(self) -> None: ...
+        def _call(self, callback: Callable[..., None], *args: object) -> None: ...
         def _flush(self, message_size: int = 0) -> None: ...
         def _schedule_pump(self) -> None: ...
 
@@ -143,9 +147,12 @@ class PumpTimers:
         self._schedule_pump()
 
     def _close_timed_out(self) -> None:
+        # Not "fail the WebSocket connection": the close is unclean (1006) but no failure
+        # (no error event, as in Chromium). The handler hears why through its own hook.
         logger.info("the peer did not answer our Close within %s s", self.close_timeout)
         reason = f"the peer did not answer our Close frame within {self.close_timeout} s"
-        self.fail_the_websocket_connection(None, reason, "close_timeout")
+        self.engine.abandon()
+        self._call(self.handler._on_close_timeout, ConnectionFailure("close_timeout", reason))
         self.abort()
 
     def _abort_later(self, transport: asyncio.Transport) -> None:

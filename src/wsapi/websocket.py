@@ -655,11 +655,14 @@ class WebSocket(EventTarget):
     def _on_failure(self, failure: ConnectionFailure) -> None:
         """The user agent was required to fail the WebSocket connection: remembered for the
         close task, which fires error before close."""
-        # A closing handshake that close_timeout ended is not a failure in the standard's
-        # sense: the close is unclean (1006) but fires no error, as in Chromium; ws.failure
-        # still says why.
-        if failure.kind != "close_timeout":
-            self._fail_required = True
+        self._fail_required = True
+        if self._failure is None:
+            self._failure = failure
+
+    def _on_close_timeout(self, failure: ConnectionFailure) -> None:
+        """The closing handshake took longer than ``close_timeout``: no failure in the
+        standard's sense (the close is unclean, 1006, and fires no error, as in Chromium);
+        ``ws.failure`` still says why."""
         if self._failure is None:
             self._failure = failure
 
@@ -820,9 +823,10 @@ class WebSocket(EventTarget):
         if self._was_opened:
             opened.set_result(None)
         elif self._ready_state == CLOSED:
-            failure = self._failure or ConnectionFailure(
-                "connection_lost", "the connection closed before it opened"
-            )
+            # A connection that closes before it opened failed, and the pump says so first
+            # (pump.ConnectionHandler).
+            failure = self._failure
+            assert failure is not None, "closed before open without a failure"
             # The message is the failure's reason, as the CLI and logs show it; no close code
             # (the connection never opened, so none was exchanged).
             opened.set_exception(new_websocket_error(failure.reason, failure))

@@ -548,6 +548,12 @@ class WebSocketStream:
         if self._failure is None:
             self._failure = failure
 
+    def _on_close_timeout(self, failure: ConnectionFailure) -> None:
+        """Our Close went unanswered within ``close_timeout``: no failure, but why the close
+        that follows is unclean (the ``WebSocketError`` of ``closed`` carries it)."""
+        if self._failure is None:
+            self._failure = failure
+
     def _on_closed(self, was_clean: bool, code: int, reason: str) -> None:
         """ "When the WebSocket connection is closed for a WebSocketStream stream, possibly
         cleanly"."""

@@ -1,25 +1,75 @@
 """Which build runs: the compiled modules (the Cython extensions ``setup.py`` builds) or the
 pure-Python code they stand in for.
 
-Each module with a compiled twin asks ``compiled(name)`` once, where it wires the twin in. A
-twin that was not built is no error: the Python code runs, with the same behaviour. A twin that
-was built but does not import is one: an ``ImportError`` naming the module and the cause,
-never a silent fallback to pure Python. ``WSAPI_PURE_PYTHON`` (any non-empty value) refuses
-every compiled module, which is how the tests run the Python code too.
+Two kinds of compiled module:
 
-It imports nothing from the package (the engine uses it, and so does every layer above).
+- A module compiled from its own ``.py`` file (``SOURCE_BUILDS``): Cython compiles the file
+  with the ``.pxd`` beside it into an extension of the same name, which Python imports
+  instead of the file. One source, two builds. Under ``WSAPI_PURE_PYTHON`` a finder on
+  ``sys.meta_path`` imports the file instead.
+- A compiled twin (a ``.pyx`` file) of Python code: each module with one asks
+  ``compiled(name)`` once, where it wires the twin in. A twin that was not built is no
+  error: the Python code runs, with the same behaviour. A twin that was built but does not
+  import is one: an ``ImportError`` naming the module and the cause, never a silent
+  fallback to pure Python.
+
+``WSAPI_PURE_PYTHON`` (any non-empty value) refuses every compiled module, which is how the
+tests run the Python code too. This module imports nothing from the package (the engine
+uses it, and so does every layer above).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
 
-__all__ = ["IN_USE", "NOT_BUILT", "PURE_PYTHON", "compiled", "describe"]
+__all__ = [
+    "IN_USE",
+    "NOT_BUILT",
+    "PURE_PYTHON",
+    "SOURCE_BUILDS",
+    "compiled",
+    "describe",
+    "in_use",
+]
 
 PURE_PYTHON: bool = bool(os.environ.get("WSAPI_PURE_PYTHON"))
 """WSAPI_PURE_PYTHON is set: every compiled module is refused."""
+
+SOURCE_BUILDS = ("wsapi.protocol.engine",)
+"""The modules Cython compiles from their own ``.py`` file (``setup.py`` lists the same)."""
+
+
+class _PythonSourceFinder(importlib.abc.MetaPathFinder):
+    """Finds the ``.py`` file of a module of ``SOURCE_BUILDS``, never its compiled build:
+    on ``sys.meta_path`` under ``WSAPI_PURE_PYTHON`` (this module is imported before any of
+    them: ``protocol/__init__.py`` imports it first)."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in SOURCE_BUILDS or not path:
+            return None
+        for folder in path:
+            source = os.path.join(folder, fullname.rpartition(".")[2] + ".py")
+            if os.path.isfile(source):
+                return importlib.util.spec_from_file_location(fullname, source)
+        return None
+
+
+if PURE_PYTHON:
+    sys.meta_path.insert(0, _PythonSourceFinder())
+
+
+def _is_compiled(module: ModuleType) -> bool:
+    return not (module.__file__ or "").endswith(".py")
+
 
 IN_USE: dict[str, str] = {}
 """The compiled modules in use, in the order they were wired in, each with its file."""
@@ -57,15 +107,29 @@ def compiled(name: str) -> bool:
     return True
 
 
+def in_use() -> tuple[list[str], list[str]]:
+    """The compiled modules in use and those not built, among the modules imported so far:
+    those of ``SOURCE_BUILDS`` first, then the twins in the order they were wired in."""
+    compiled_now: list[str] = []
+    not_built: list[str] = []
+    if not PURE_PYTHON:
+        for name in SOURCE_BUILDS:
+            module = sys.modules.get(name)
+            if module is not None:
+                (compiled_now if _is_compiled(module) else not_built).append(name)
+    return compiled_now + list(IN_USE), not_built + NOT_BUILT
+
+
 def describe() -> str:
     """The build in use, in words (``wsapi --version`` prints it), once the package is
     imported: ``compiled: <modules>``, with ``; not built: <modules>`` when only some were
     built, or ``pure Python: <why>``."""
     if PURE_PYTHON:
         return "pure Python: WSAPI_PURE_PYTHON is set"
-    if not IN_USE:
+    compiled_now, not_built = in_use()
+    if not compiled_now:
         return "pure Python: the extensions were not built"
-    text = "compiled: " + ", ".join(IN_USE)
-    if NOT_BUILT:
-        text += "; not built: " + ", ".join(NOT_BUILT)
+    text = "compiled: " + ", ".join(compiled_now)
+    if not_built:
+        text += "; not built: " + ", ".join(not_built)
     return text

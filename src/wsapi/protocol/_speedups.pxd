@@ -23,11 +23,6 @@ cdef class MessageReceiver:
 # encode_masked_frame() of the n bytes at src: one masked frame with a fresh key.
 cdef bytes masked_frame(int first_byte, const uint8_t* src, Py_ssize_t n)
 
-# deliver_messages() of the size bytes just read at data; engine passed check_engine().
-cdef Py_ssize_t deliver_read(
-    engine, on_message, report_error, Py_ssize_t limit, const uint8_t* data, Py_ssize_t size
-) except -1
-
 
 # Fields of instances of Python classes with __slots__, read and written at their offsets (what
 # the attribute does, without looking it up). slot_offset() checks that ``name`` is an object
@@ -50,11 +45,3 @@ cdef inline void slot_put(object obj, Py_ssize_t offset, object value):
     Py_INCREF(value)
     field[0] = <PyObject*> value
     Py_XDECREF(old)
-
-
-# Raise TypeError unless engine is a ClientConnection.
-cdef int check_engine(engine) except -1
-
-
-# Whether next_event would only wait for the rest of the frame the buffer starts with.
-cdef bint frame_waits_for_more(engine) except -1

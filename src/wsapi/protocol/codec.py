@@ -23,7 +23,6 @@ __all__ = [
     "SPEEDUPS",
     "Utf8Validator",
     "apply_mask",
-    "deliver_messages",
     "encode_frame_header",
     "encode_masked_frame",
     "mask_key",
@@ -169,17 +168,13 @@ class Utf8Validator:
 
 _pure_apply_mask = apply_mask
 
-deliver_messages: Callable[..., int] | None = None
-"""The compiled receive path (``_speedups.deliver_messages``), or None: the engine's
-``deliver_messages`` is then its Python twin."""
-
 encode_masked_frame: Callable[[int, bytes | bytearray | memoryview], bytes] | None = None
 """The compiled frame writer (``_speedups.encode_masked_frame``: header, fresh key and masked
 payload in one ``bytes``), or None: the engine then uses the functions above."""
 
 # The compiled twins (``_speedups.pyx``), when they were built and are not refused.
 if compiled("wsapi.protocol._speedups"):
-    from ._speedups import apply_mask, deliver_messages, encode_masked_frame
+    from ._speedups import apply_mask, encode_masked_frame
 
 SPEEDUPS = apply_mask.__module__ != __name__
 """Whether the compiled hot path is in use."""

@@ -56,6 +56,11 @@ States and transitions (RFC 6455 4.1, 5.5.1, 7.1):
 
 After the peer's Close frame, the engine ignores all further bytes (RFC 6455 5.5.1: the
 peer "MUST NOT send any more data frames"); after its own Close, it sends nothing more.
+
+The compiled build: Cython compiles this file itself, with the field types of
+``engine.pxd``, into the extension ``wsapi.protocol.engine`` (which Python then imports
+instead of this file); ``WSAPI_PURE_PYTHON=1`` runs this file as Python. One source, two
+builds.
 """
 
 from __future__ import annotations
@@ -74,7 +79,6 @@ from .codec import (
     mask_key,
     parse_frame_header,
 )
-from .codec import deliver_messages as compiled_deliver_messages
 from .constants import MAX_MESSAGE_SIZE, CloseCode, Opcode, is_valid_received_close_code
 from .deflate import (
     COMPRESSION_THRESHOLD,
@@ -150,7 +154,7 @@ class _Step(Enum):
 class ClientConnection:
     """One client WebSocket connection's protocol state (RFC 6455), without I/O."""
 
-    # (Slots: the compiled parser, _speedups.pyx, reads them at their offsets.)
+    # (In the compiled build, engine.pxd declares these fields, typed.)
     __slots__ = (
         "_buffer",
         "_eof",
@@ -324,6 +328,19 @@ class ClientConnection:
         self._write_frame(_CLOSE, payload)
         self.close_sent = (code, reason)
         self.state = State.CLOSING
+
+    def abandon(self) -> None:
+        """The layer above drops the TCP connection on purpose, and it is no failure (our
+        Close went unanswered for longer than it waits: RFC 6455 7.1.1 lets a client close
+        TCP then). CLOSED, buffers forgotten, no event; the close that follows is unclean,
+        with 1006 when no Close frame was received (7.1.5)."""
+        self.state = State.CLOSED
+        self._reader = None
+        self._pending.clear()
+        self._buffer = bytearray()
+        self._message = bytearray()
+        self._message_opcode = None
+        self._frame_consumed = 0
 
     def fail(self, code: int | None, reason: str) -> None:
         """_Fail the WebSocket Connection_ for a local reason (a timeout, a limit the layer
@@ -711,8 +728,8 @@ def deliver_messages(
     complete frame (FIN set, no RSV bit, unmasked, text or binary, within the size limit,
     valid UTF-8 for text), while no fragmented message is being reassembled and nothing
     else is queued. It stops at the first frame that is anything else and leaves it in the
-    buffer for ``next_event``, which gives it its full treatment. (The compiled twin,
-    ``_speedups.deliver_messages``, replaces this function when it is built.)"""
+    buffer for ``next_event``, which gives it its full treatment. (The pump's compiled
+    read path has a twin of it, ``_reading.deliver_messages``, held to it by tests.)"""
     if data is not None:
         engine.receive_data(data)
     if (
@@ -765,10 +782,6 @@ def deliver_messages(
         if pos:
             del buffer[:pos]
     return delivered
-
-
-if compiled_deliver_messages is not None:
-    deliver_messages = compiled_deliver_messages  # The compiled twin.
 
 
 def _close_payload(code: int | None, reason: str) -> bytes:
