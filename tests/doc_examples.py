@@ -1,5 +1,5 @@
-"""The Python examples of README.md and docs/*.md run as tests, with Sybil (the root
-conftest.py imports the hooks and the fixture from here).
+"""The Python examples of README.md and docs/**/*.md (the documentation site) run as tests,
+with Sybil (the root conftest.py imports the hooks and the fixture from here).
 
 The examples connect to ``ws://127.0.0.1:8765/``, where ``wsapi --serve 8765`` runs the
 embedded echo server for a reader. Here one echo server runs on a free port for the whole
@@ -182,7 +182,7 @@ SybilItem._traceback_filter = _traceback_filter  # type: ignore[method-assign]
 pytest_collect_file = Sybil(
     parsers=[_DocsParser()],
     path=str(ROOT),
-    patterns=["README.md", "docs/*.md"],
+    patterns=["README.md", "docs/*.md", "docs/**/*.md"],
     fixtures=["example_echo_url"],
     teardown=_close_loop,
 ).pytest()
