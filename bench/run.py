@@ -4,6 +4,7 @@
     python bench/run.py --quick               # smoke test, tiny sizes, 1 repetition
     python bench/run.py --reps 3 --clients wsapi@uvloop picows@uvloop --scenarios A,B64
     python bench/run.py --clients wsapi@asyncio wsapi-pure@asyncio --out pure.json
+    python bench/run.py --plot results.json chart.png   # the ratios as a chart (matplotlib)
 
 Starts ``server.py`` once, then runs every (scenario, client) measurement in a fresh
 ``client.py`` process. Within each repetition and scenario the clients run one after the
@@ -26,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import asdict, dataclass
 from typing import IO, Any
@@ -471,6 +473,50 @@ def report(
     return "\n".join(out)
 
 
+def plot(results_path: str, image_path: str) -> None:
+    """Draw a results JSON's paired ratios as a bar chart: a group per scenario, a bar per
+    (wsapi client ÷ other client) pair at its median, the min-max over the pairs as a line."""
+    import matplotlib  # noqa: PLC0415 (the bench extra; only --plot needs it)
+    import matplotlib.ticker  # noqa: PLC0415
+
+    matplotlib.use("Agg")  # a file, no display
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    with open(results_path) as f:
+        results = json.load(f)
+    ratios = [r for r in results["summary"]["ratios"] if r["median"] is not None]
+    scenarios = [
+        name for name in results["scenarios"] if any(r["scenario"] == name for r in ratios)
+    ]
+    pairs = sorted({(r["client"], r["reference"]) for r in ratios}, key=lambda p: (p[1], p[0]))
+    width = 0.8 / max(len(pairs), 1)
+    fig, ax = plt.subplots(figsize=(10, 5.2), dpi=100)
+    for i, (mine, other) in enumerate(pairs):
+        xs, medians, low, high = [], [], [], []
+        for j, name in enumerate(scenarios):
+            for r in ratios:
+                if (r["scenario"], r["client"], r["reference"]) == (name, mine, other):
+                    xs.append(j - 0.4 + width * (i + 0.5))
+                    medians.append(r["median"])
+                    low.append(r["median"] - r["min"])
+                    high.append(r["max"] - r["median"])
+        ax.bar(xs, medians, width, yerr=[low, high], capsize=2, label=f"{mine} ÷ {other}")
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(scenarios)))
+    labels = [f"{name}\n" + textwrap.fill(SCENARIOS[name].what, 22) for name in scenarios]
+    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_yscale("log")  # a ratio and its inverse sit at the same distance from 1
+    ax.set_yticks([0.1, 0.2, 0.5, 1, 2, 5, 10, 20])
+    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_ylabel("wsapi ÷ other, paired median (min-max)")
+    ax.set_title("Above 1: wsapi faster (A-D); E, memory per connection: below 1, wsapi uses less")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(image_path)
+    plt.close(fig)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(
         description="Benchmark wsapi against other Python WebSocket clients (bench/README.md)."
@@ -484,7 +530,16 @@ def main() -> None:
     p.add_argument("--cap", type=float, default=None, help="seconds a measurement may take [2]")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds before a client fails")
     p.add_argument("--same-core", action="store_true", help="pin the server to the client's core")
+    p.add_argument(
+        "--plot",
+        nargs=2,
+        metavar=("RESULTS", "IMAGE"),
+        help="draw the ratios of a results JSON into IMAGE (.png, .svg), and measure nothing",
+    )
     args = p.parse_args()
+    if args.plot:
+        plot(*args.plot)
+        return
     if args.reps is None:
         args.reps = 1 if args.quick else DEFAULT_REPS
     if args.cap is None:
