@@ -611,7 +611,7 @@ class EventTarget:
     ``dispatchEvent``.
 
     Subclasses call ``super().__init__()`` and declare their ``on*`` attributes with
-    :class:`EventHandler`. ``options["signal"]`` is supported: it takes any object shaped
+    ``EventHandler`` descriptors. ``options["signal"]`` is supported: it takes any object shaped
     like an ``AbortSignal`` (a bool ``aborted`` and ``addEventListener("abort", ...)``), and
     the listener is removed when it fires ``abort``.
     """

@@ -79,7 +79,8 @@ class ReconnectingWebSocket(WebSocket):
     max_delay=10.0, grow_factor=1.3, jitter=1.0, max_retries=None,
     connection_timeout=10.0, min_uptime=5.0, max_enqueued_messages=1000,
     should_reconnect=None)``: the ``WebSocket`` interface, reconnecting when a connection
-    drops, plus ``reconnect()`` and ``retryCount`` (see the module's rules and the README).
+    drops, plus ``reconnect()`` and ``retryCount``. Which endings reconnect, and the backoff
+    between attempts: ``wsapi.reconnect``.
     """
 
     __slots__ = (

@@ -178,6 +178,7 @@ class CountQueuingStrategy(_QueuingStrategy):
 
     @staticmethod
     def size(chunk: object) -> int:
+        """Every chunk counts as 1."""
         return 1
 
 
@@ -189,6 +190,7 @@ class ByteLengthQueuingStrategy(_QueuingStrategy):
 
     @staticmethod
     def size(chunk: Any) -> Any:
+        """The chunk's byte length, as the class says."""
         if isinstance(chunk, (bytes, bytearray)):
             return len(chunk)
         if isinstance(chunk, memoryview):

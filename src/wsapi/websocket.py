@@ -351,7 +351,8 @@ class WebSocket(EventTarget):
     @property
     def bufferedAmount(self) -> int:
         """Bytes of application data queued by ``send()`` and not yet transmitted to the
-        network, as of the start of the current event-loop callback (rule 3)."""
+        network, as of the start of the current event-loop callback (the standard lets a
+        script see it change only between tasks)."""
         self._refresh_buffered_amount()
         return self._buffered_amount
 
