@@ -77,7 +77,7 @@ def draw(edges: list[tuple[str, str, str]], image: Path) -> None:
             )
             ax.text(x0, y0 + 0.38, label, ha="center", fontsize=8)
             continue
-        rad = 0.15 + 0.25 * n
+        rad = (0.2 + 0.2 * (n // 2)) * (1 if n % 2 == 0 else -1)  # edges of a pair alternate sides
         ax.annotate(
             "",
             xy=(x1, y1),
