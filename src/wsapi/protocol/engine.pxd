@@ -23,3 +23,8 @@ cdef class ClientConnection:
     cdef public str protocol
     cdef public object request
     cdef public object state
+
+    # The methods the pump calls for every read, called at C level.
+    cpdef receive_data(self, data)
+    cpdef next_event(self)
+    cpdef list data_to_send(self)

@@ -712,17 +712,18 @@ class ClientConnection:
             self._output.append(apply_mask(payload, key))
 
 
-def deliver_messages(
+def deliver_messages(  # noqa: PLR0917  (positional: the pump calls it per read)
     engine: ClientConnection,
     on_message: Callable[[str | bytes], object],
     report_error: Callable[[Exception], object],
     limit: int,
     data: bytes | bytearray | memoryview | None = None,
+    size: int = -1,
 ) -> int:
     """Hand up to ``limit`` whole messages from ``engine``'s receive buffer to
     ``on_message``, one call each, and return how many were handed over; ``report_error``
-    gets what a call raises, and the next message follows. ``data``, bytes just read, are
-    received first.
+    gets what a call raises, and the next message follows. ``data``, bytes just read (its
+    first ``size`` bytes; all of it when ``size`` is -1), are received first.
 
     The fast path of ``next_event`` for the common case only: a whole message in one
     complete frame (FIN set, no RSV bit, unmasked, text or binary, within the size limit,
@@ -731,7 +732,7 @@ def deliver_messages(
     buffer for ``next_event``, which gives it its full treatment. (The pump's compiled
     read path has a twin of it, ``_reading.deliver_messages``, held to it by tests.)"""
     if data is not None:
-        engine.receive_data(data)
+        engine.receive_data(data if size < 0 else memoryview(data)[:size])
     if (
         engine._pending
         or engine.close_received is not None
