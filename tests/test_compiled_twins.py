@@ -28,14 +28,16 @@ from wsapi.socket_transport import SocketTransport
 
 
 def test_compiled_path_in_use_iff_built_and_not_refused() -> None:
-    """Without WSAPI_PURE_PYTHON, the compiled receive path (both halves) is in use exactly
-    when its extensions are built; with it, neither is."""
+    """Without WSAPI_PURE_PYTHON, the compiled message task and read path are in use
+    exactly when their extensions are built, and so is the engine's compiled build; with
+    it, none is."""
     pure = bool(os.environ.get("WSAPI_PURE_PYTHON"))
     delivery_built = importlib.util.find_spec("wsapi._delivery") is not None
     reading_built = importlib.util.find_spec("wsapi._reading") is not None
     assert (websocket_module.MessageDelivery is not None) == (delivery_built and not pure)
-    compiled_parser = pump_module.deliver_messages is not engine_module.deliver_messages
-    assert compiled_parser == (reading_built and not pure)
+    assert (pump_module._stream_ended is not pump_module.stream_ended) == (
+        reading_built and not pure
+    )
     # The engine itself: compiled from engine.py when built, the file itself when refused.
     assert engine_module.__file__ is not None
     assert engine_module.__file__.endswith(".py") == (pure or not COMPILED)
@@ -74,11 +76,13 @@ def test_the_paths_in_use() -> None:
 @compiled_only
 def test_compiled_functions_check_their_objects() -> None:
     """Called with the wrong object, the compiled functions raise TypeError (they read
-    fields at fixed offsets: anything else must never reach that)."""
-    from wsapi import _reading, _sending  # noqa: PLC0415 (compiled only)
+    fields at fixed offsets, or typed fields: anything else must never reach that)."""
+    from wsapi import _sending  # noqa: PLC0415 (compiled only)
 
     with pytest.raises(TypeError, match="WebSocket"):
         _sending.send(object(), "x")  # type: ignore[arg-type]
+    from wsapi import _reading  # noqa: PLC0415 (compiled only)
+
     deliver = _reading.deliver_messages
     with pytest.raises(TypeError, match="ClientConnection"):
         deliver(object(), print, print, 1)  # type: ignore[arg-type]

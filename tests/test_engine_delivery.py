@@ -1,6 +1,6 @@
-"""The engine's fast path for whole messages, ``engine.deliver_messages`` (the Python function,
-or its compiled twin ``_reading.deliver_messages`` when built: the one the pump uses), held
-to ``ClientConnection.next_event`` bytes in, bytes out: driven as the transport's pump drives
+"""The engine's fast path for whole messages, ``engine.deliver_messages``, or its compiled twin
+``_reading.deliver_messages`` when built (the one the compiled pump calls), held to
+``ClientConnection.next_event`` bytes in, bytes out: driven as the transport's pump drives
 it (from the engine's buffer, or from a read in place), it hands over the same messages and
 events, writes the same frames and ends in the same state."""
 
@@ -14,11 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from support import client_frames, server_frame, switching_protocols, texts, xor
+from wsapi.protocol._build import compiled
 from wsapi.protocol.engine import ClientConnection, State
+from wsapi.protocol.engine import deliver_messages as python_deliver_messages
 from wsapi.protocol.events import CloseReceived, Failed, Opened, PingReceived, PongReceived
-from wsapi.pump import deliver_messages as active_deliver_messages
 
-deliver_messages = active_deliver_messages
+deliver_messages = python_deliver_messages
+if compiled("wsapi._reading"):
+    from wsapi._reading import deliver_messages
 
 
 READ_MODES = ("buffered", "pump", "in place")
@@ -128,12 +131,15 @@ def drive_with_next_event(conn: ClientConnection, collector: Collector) -> None:
 
 
 def deliver_counted(
-    conn: ClientConnection, collector: Collector, budget: int, *data: bytes | memoryview
+    conn: ClientConnection,
+    collector: Collector,
+    budget: int,
+    data: bytes | memoryview | None = None,
 ) -> int:
     """``deliver_messages``, checking that it returns the number of calls it made."""
     assert deliver_messages is not None
     before = collector.count
-    delivered = deliver_messages(conn, collector.on_message, collector.report_error, budget, *data)
+    delivered = deliver_messages(conn, collector.on_message, collector.report_error, budget, data)
     assert 0 <= delivered <= budget
     assert collector.count - before == delivered, "the count returned is not the calls"
     return delivered
@@ -159,7 +165,7 @@ def drive_like_the_pump(
             if budget <= 0:
                 break
             budget -= 1
-            event = conn.next_event() if conn.may_have_events else None
+            event = conn.next_event() if conn.may_have_events() else None
             if type(event) is str or type(event) is bytes:
                 try:
                     collector.on_message(event)

@@ -1,19 +1,26 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""Compiled twins of the pump's two read-side functions: ``deliver_messages``, the twin of
+"""Compiled twins of the read path's functions: ``socket_transport.recv_into`` (one
+``recv(2)`` from C), ``deliver_messages``, the twin of
 ``engine.deliver_messages`` (whole single-frame messages handed over from the engine's buffer,
-or read in place from the bytes just read, uncopied), and ``stream_ended``, the twin of
-``pump.stream_ended`` (the peek at a socket for its end of stream).
+or read in place from the bytes just read, uncopied, each handed to a compiled receiver at C
+level), and ``stream_ended``, the twin of ``pump.stream_ended`` (the peek at a socket for its
+end of stream).
 
-``pump.py`` wires them in at one place when this extension is built and
-``WSAPI_PURE_PYTHON`` is not set. ``tests/test_engine_delivery.py`` holds the parser twins to
-each other and to ``next_event``, bytes in, bytes out.
+Wired in at one place each: the compiled pump cimports ``deliver_messages`` (``pump.pxd``)
+and so calls it at C level; ``pump.py`` takes ``stream_ended`` when this extension is built
+and ``WSAPI_PURE_PYTHON`` is not set. ``tests/test_engine_delivery.py`` holds the parser
+twins to each other and to ``next_event``, bytes in, bytes out. It imports nothing from the
+pump (it cimports only the engine).
 """
 
-from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.errno cimport EAGAIN
 from libc.stdint cimport uint8_t
+
+import os
 
 from .protocol._speedups cimport MessageReceiver
 from .protocol.engine cimport ClientConnection
@@ -26,14 +33,14 @@ cdef object STATE_CLOSING = State.CLOSING
 
 # --- Whole single-frame messages, from the engine's buffer or in place from a read ---------
 
-def deliver_messages(
-    ClientConnection engine not None,
-    on_message,
-    report_error,
+cpdef Py_ssize_t deliver_messages(
+    ClientConnection engine,
+    object on_message,
+    object report_error,
     Py_ssize_t limit,
-    data=None,
+    object data=None,
     Py_ssize_t size=-1,
-):
+) except -1:
     """Hand up to ``limit`` messages from ``engine``'s receive buffer to ``on_message``, one
     call each, and return how many were handed over (``report_error`` gets what a call
     raises; the next message follows, as in the transport's pump). With ``data`` (bytes
@@ -48,6 +55,8 @@ def deliver_messages(
     in the buffer for ``next_event``, which gives it its full treatment (a control frame, a
     fragment, a compressed message, an incomplete frame, every violation)."""
     cdef Py_buffer view
+    if engine is None:
+        raise TypeError("deliver_messages() of a ClientConnection, not of None")
     if data is None:
         return _deliver(engine, on_message, report_error, limit, NULL, 0) if _plain_state(engine) else 0
     # (A plain buffer request, as bytearray's += makes in receive_data.)
@@ -280,3 +289,41 @@ def stream_ended(int fd):
     non-blocking ``recv(2)`` with ``MSG_PEEK``, which reads nothing (False on data, on
     nothing yet, on an error)."""
     return fd >= 0 and wsapi_stream_ended(fd) == 1
+
+
+cdef extern from *:
+    """
+    #if defined(_WIN32)
+    static Py_ssize_t wsapi_recv(int fd, char* buffer, Py_ssize_t size) { return -1; }
+    #else
+    #include <errno.h>
+    #include <sys/types.h>
+    #include <sys/socket.h>
+    /* recv(2); -errno on failure, -EAGAIN for nothing to read yet (EWOULDBLOCK, EINTR). */
+    static Py_ssize_t wsapi_recv(int fd, char* buffer, Py_ssize_t size) {
+        Py_ssize_t n = recv(fd, buffer, (size_t) size, 0);
+        if (n >= 0) return n;
+        if (errno == EWOULDBLOCK || errno == EINTR) return -EAGAIN;
+        return -(Py_ssize_t) errno;
+    }
+    #endif
+    """
+    Py_ssize_t wsapi_recv(int fd, char* buffer, Py_ssize_t size)
+
+
+def recv_into(int fd, buffer):
+    """The compiled twin of ``socket_transport.recv_into``: one ``recv(2)`` from the
+    non-blocking socket ``fd`` into ``buffer``, the GIL held (it cannot block)."""
+    cdef Py_buffer view
+    cdef Py_ssize_t n
+    PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
+    try:
+        n = wsapi_recv(fd, <char*> view.buf, view.len)
+    finally:
+        PyBuffer_Release(&view)
+    if n >= 0:
+        return n
+    if n == -EAGAIN:
+        return -1
+    # (OSError picks the subclass of the code: ConnectionResetError, ...)
+    raise OSError(<int> -n, os.strerror(<int> -n))

@@ -1,6 +1,9 @@
 # The compiled build of pump.py (see protocol/engine.pxd): ConnectionPump as an extension type
 # with these fields, on PumpTimers (timers.pxd, which holds the engine, typed).
 
+# The engine's fast path for whole messages, in its compiled twin (in place, C receivers);
+# pump.py imports the engine's, which the pure-Python build runs.
+from wsapi._reading cimport deliver_messages
 from wsapi.timers cimport PumpTimers
 
 
@@ -34,4 +37,5 @@ cdef class ConnectionPump(PumpTimers):
 
 
 cdef dict _PAYLOAD_LOG_CACHE
+cdef int _DEBUG
 cdef bint _payloads_logged() except -1

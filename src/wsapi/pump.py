@@ -35,8 +35,10 @@ from typing import Protocol, cast
 from .errors import ConnectionFailure, FailureKind
 from .protocol._build import compiled
 from .protocol.constants import CloseCode
-from .protocol.engine import ClientConnection, State
-from .protocol.engine import deliver_messages as python_deliver_messages
+
+# (The compiled build calls the C twin of this function instead: pump.pxd cimports it from
+# _reading, which reads a read's frames in place.)
+from .protocol.engine import ClientConnection, State, deliver_messages
 from .protocol.events import (
     CloseReceived,
     Failed,
@@ -185,7 +187,7 @@ class ConnectionPump(PumpTimers):
         # The handler may offer a faster receiver of its messages (a compiled twin of its
         # on_message); the pump calls it instead.
         receiver = getattr(handler, "_message_receiver", None)
-        self._on_message: Callable[[str | bytes], None] = (
+        self._on_message: Callable[[str | bytes], object] = (
             handler._on_message if receiver is None else receiver()
         )
         self.transport: asyncio.Transport | None = None
@@ -473,23 +475,24 @@ class ConnectionPump(PumpTimers):
         handler = self.handler
         on_message = self._on_message
         log_payload = self._log_payload = _payloads_logged()
-        # The fast path takes the plain messages (and logs none: it is not used while
-        # payloads are logged); next_event gives everything else.
-        deliver = None if log_payload else deliver_messages
+        # The fast path, deliver_messages, takes the plain messages (and logs none: it is
+        # not used while payloads are logged); next_event gives everything else.
         if data is not None:
-            if deliver is None:
+            if log_payload:
                 engine.receive_data(memoryview(data)[:size])
-            else:  # (The compiled twin parses the read's frames in place, uncopied.)
-                budget -= deliver(engine, on_message, self._report_error, budget, data, size)
+            else:
+                budget -= deliver_messages(
+                    engine, on_message, self._report_error, budget, data, size
+                )
         while budget > 0:
             if self._delivery_paused:
                 break  # The handler takes no more for now (pause_delivery).
-            may_have_events = engine.may_have_events
-            if deliver is not None and may_have_events:
-                budget -= deliver(engine, on_message, self._report_error, budget)
+            may_have_events = engine.may_have_events()
+            if may_have_events and not log_payload:
+                budget -= deliver_messages(engine, on_message, self._report_error, budget)
                 if budget <= 0:
                     break
-                may_have_events = engine.may_have_events
+                may_have_events = engine.may_have_events()
             budget -= 1
             event = engine.next_event() if may_have_events else None
             if type(event) is str or type(event) is bytes:
@@ -556,7 +559,7 @@ class ConnectionPump(PumpTimers):
                 continue
             break
         self._flush()
-        if (engine.may_have_events or self._lost) and not self._delivery_paused:
+        if (engine.may_have_events() or self._lost) and not self._delivery_paused:
             self._schedule_pump()
         # Else the next read runs the pump (data_received), or resume_delivery() does.
 
@@ -674,22 +677,15 @@ def stream_ended(fd: int) -> bool:
         sock.detach()
 
 
-deliver_messages: Callable[..., int] = python_deliver_messages
-"""The fast path for whole messages that ``_pump_events`` takes: the engine's, or its
-compiled twin (``_reading.deliver_messages``, which reads a read's frames in place) when the
-read path is compiled."""
-
 _stream_ended: Callable[[int], bool] = stream_ended
 """The peek at a socket for its end of stream after the closing handshake: the compiled
 one (``_reading.stream_ended``, the same steps in C) when the read path is compiled."""
 
 
-# The compiled twins of the two functions above (_reading.pyx), when they were built.
+# The compiled twin of the function above (_reading.pyx), when it was built.
 if compiled("wsapi._reading"):
-    from ._reading import deliver_messages as compiled_deliver_messages
     from ._reading import stream_ended as compiled_stream_ended
 
-    deliver_messages = compiled_deliver_messages
     _stream_ended = compiled_stream_ended
 
 
@@ -715,10 +711,13 @@ _PAYLOAD_LOG_CACHE: dict[int, bool] = payload_logger._cache  # type: ignore[attr
 change of level or handlers): read first, as ``isEnabledFor`` would, without its call."""
 
 
+_DEBUG = logging.DEBUG
+
+
 def _payloads_logged() -> bool:
     """``payload_logger.isEnabledFor(logging.DEBUG)``, read once per callback of the pump."""
-    answer = _PAYLOAD_LOG_CACHE.get(logging.DEBUG)
-    return payload_logger.isEnabledFor(logging.DEBUG) if answer is None else answer
+    answer = _PAYLOAD_LOG_CACHE.get(_DEBUG)
+    return payload_logger.isEnabledFor(_DEBUG) if answer is None else answer
 
 
 def _log_payload(direction: str, message: str | bytes) -> None:

@@ -37,6 +37,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+from .protocol._build import compiled
+
 __all__ = [
     "BufferedProtocolLike",
     "SocketTransport",
@@ -154,6 +156,26 @@ def _start(
     return transport, protocol
 
 
+def recv_into(fd: int, buffer: Any) -> int:
+    """One read of the non-blocking TCP socket ``fd`` into ``buffer``: the bytes read (0:
+    the peer's end of stream), or -1 when nothing is there yet; an error raises
+    ``OSError``. (``readv(2)`` on a socket is ``recv(2)`` without flags.)"""
+    try:
+        return os.readv(fd, [buffer])
+    except (BlockingIOError, InterruptedError):
+        return -1
+
+
+_recv_into: Callable[[int, Any], int] = recv_into
+"""The read of ``SocketTransport._read_ready``: ``recv_into``, or its compiled twin
+(``_reading.recv_into``, one ``recv(2)`` from C with the GIL held) when it was built."""
+
+if compiled("wsapi._reading"):
+    from ._reading import recv_into as compiled_recv_into
+
+    _recv_into = compiled_recv_into
+
+
 class SocketTransport:
     """asyncio's socket transport, for a connected non-blocking TCP socket and a buffered
     protocol (see the module's notes). It has the methods of ``asyncio.Transport`` without
@@ -218,13 +240,12 @@ class SocketTransport:
 
     def _read_ready(self) -> None:
         try:
-            nbytes = self._sock.recv_into(self._protocol.get_buffer(-1))
-        except (BlockingIOError, InterruptedError):
-            return
+            nbytes = _recv_into(self._fd, self._protocol.get_buffer(-1))
         except OSError as exc:
             self._fatal_error(exc)
             return
-        self._received(nbytes)
+        if nbytes >= 0:
+            self._received(nbytes)
 
     def _received(self, nbytes: int) -> None:
         """``nbytes`` were read into the protocol's buffer; none: the end of the stream."""
