@@ -3,9 +3,6 @@
 # Other compiled modules cimport it and read its fields directly (``_reading.pyx``).
 # Every field is public: the Python code of the other layers reads them as attributes.
 
-cimport cython
-
-
 cdef class ClientConnection:
     cdef public bytearray _buffer
     cdef public bint _eof
@@ -33,28 +30,6 @@ cdef class ClientConnection:
     cpdef list data_to_send(self)
     cpdef bint may_have_events(self)
 
-
-# The per-read fast path, called at C level by the compiled pump (pump.pxd cimports it).
-@cython.locals(
-    buffer=bytearray,
-    available=Py_ssize_t,
-    max_size=Py_ssize_t,
-    pos=Py_ssize_t,
-    delivered=Py_ssize_t,
-    first=int,
-    length=Py_ssize_t,
-    opcode=int,
-    start=Py_ssize_t,
-    end=Py_ssize_t,
-)
-cpdef Py_ssize_t deliver_messages(
-    ClientConnection engine,
-    object on_message,
-    object report_error,
-    Py_ssize_t limit,
-    object data=*,
-    Py_ssize_t size=*,
-) except -1
 
 cdef object _OPEN, _CLOSING
 cdef int _TEXT, _BINARY

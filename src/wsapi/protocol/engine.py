@@ -727,8 +727,8 @@ def deliver_messages(  # noqa: PLR0917  (positional: the pump calls it per read)
     complete frame (FIN set, no RSV bit, unmasked, text or binary, within the size limit,
     valid UTF-8 for text), while no fragmented message is being reassembled and nothing
     else is queued. It stops at the first frame that is anything else and leaves it in the
-    buffer for ``next_event``, which gives it its full treatment. (The pump calls it for
-    every read: engine.pxd types its locals for the compiled build.)"""
+    buffer for ``next_event``, which gives it its full treatment. (The compiled pump calls
+    its twin, ``_reading.deliver_messages``, held to it by tests.)"""
     if data is not None:
         engine.receive_data(data if size < 0 else memoryview(data)[:size])
     state = engine.state
