@@ -1,5 +1,7 @@
-"""Builds the optional compiled hot path (``wsapi.protocol.engine`` from its own source,
-``wsapi.protocol._speedups``, ``wsapi._delivery``, ``wsapi._reading``, ``wsapi._sending``).
+"""Builds the optional compiled hot path: the engine, the pump, its timers and the socket
+transport from their own sources (``engine.py``, ``pump.py``, ``timers.py``,
+``socket_transport.py``, with the ``.pxd`` beside each), and the compiled twins
+``wsapi.protocol._speedups``, ``wsapi._reading``, ``wsapi._sending``, ``wsapi._delivery``.
 
 Everything else is in pyproject.toml. The extension is optional: without Cython or a C
 compiler the build goes on without it, and the pure-Python code runs (same behaviour).
@@ -38,8 +40,12 @@ def extensions() -> list[Extension]:
         print("wsapi: Cython is not available; installing the pure-Python code only")
         return []
     compiled = [
-        # Compiled from its own source, with engine.pxd (protocol/_build.py: SOURCE_BUILDS).
+        # Compiled from their own sources, with the .pxd beside each (protocol/_build.py:
+        # SOURCE_BUILDS).
         Extension("wsapi.protocol.engine", ["src/wsapi/protocol/engine.py"]),
+        Extension("wsapi.timers", ["src/wsapi/timers.py"]),
+        Extension("wsapi.socket_transport", ["src/wsapi/socket_transport.py"]),
+        Extension("wsapi.pump", ["src/wsapi/pump.py"]),
         Extension("wsapi.protocol._speedups", ["src/wsapi/protocol/_speedups.pyx"]),
         Extension("wsapi._delivery", ["src/wsapi/_delivery.pyx"]),
         Extension("wsapi._reading", ["src/wsapi/_reading.pyx"]),

@@ -10,6 +10,7 @@ import asyncio
 import importlib
 import importlib.util
 import os
+import sys
 from typing import Any
 
 import pytest
@@ -27,36 +28,46 @@ from wsapi.socket_transport import SocketTransport
 
 
 def test_compiled_path_in_use_iff_built_and_not_refused() -> None:
-    """Without WSAPI_PURE_PYTHON, the compiled receive path (both halves) is in use exactly
-    when its extensions are built; with it, neither is."""
+    """Without WSAPI_PURE_PYTHON, the compiled message task and read path are in use
+    exactly when their extensions are built, and so is the engine's compiled build; with
+    it, none is."""
     pure = bool(os.environ.get("WSAPI_PURE_PYTHON"))
     delivery_built = importlib.util.find_spec("wsapi._delivery") is not None
     reading_built = importlib.util.find_spec("wsapi._reading") is not None
     assert (websocket_module.MessageDelivery is not None) == (delivery_built and not pure)
-    compiled_parser = pump_module.deliver_messages is not engine_module.deliver_messages
-    assert compiled_parser == (reading_built and not pure)
+    assert (pump_module._stream_ended is not pump_module.stream_ended) == (
+        reading_built and not pure
+    )
     # The engine itself: compiled from engine.py when built, the file itself when refused.
     assert engine_module.__file__ is not None
     assert engine_module.__file__.endswith(".py") == (pure or not COMPILED)
 
 
 def test_the_paths_in_use() -> None:
-    """The compiled twins replace the Python methods exactly when they are built and not
-    refused (WSAPI_PURE_PYTHON)."""
+    """The compiled twins are wired in exactly when they are built and not refused
+    (WSAPI_PURE_PYTHON); the classes compiled from their own source are extension types
+    then, and plain classes otherwise."""
     send = websocket_module.WebSocket.send
-    read = pump_module.ConnectionPump.buffer_updated
-    read_ready = SocketTransport._read_ready
     peek = pump_module._stream_ended
+    compiled_from_source: list[type] = [
+        pump_module.ConnectionPump,
+        SocketTransport,
+        ClientConnection,
+    ]
     if COMPILED:
         assert send.__module__ == "wsapi._sending"
-        assert read.__module__ == "wsapi._reading"
-        assert read_ready.__module__ == "wsapi._reading"
         assert peek is importlib.import_module("wsapi._reading").stream_ended
+        # (An extension type has no instance __dict__ and refuses new class attributes.)
+        for cls in compiled_from_source:
+            with pytest.raises(TypeError):
+                setattr(cls, "anything", None)  # noqa: B010
     else:
         assert send is websocket_module.WebSocket._send_any
-        assert read.__module__ == "wsapi.pump"
-        assert read_ready.__module__ == "wsapi.socket_transport"
         assert peek is pump_module.stream_ended
+        for cls in compiled_from_source:
+            assert (sys.modules[cls.__module__].__file__ or "").endswith(".py")
+            setattr(cls, "anything", None)  # noqa: B010  (A Python class takes it.)
+            delattr(cls, "anything")
 
 
 # --- the compiled functions' guards -------------------------------------------------------------
@@ -65,15 +76,13 @@ def test_the_paths_in_use() -> None:
 @compiled_only
 def test_compiled_functions_check_their_objects() -> None:
     """Called with the wrong object, the compiled functions raise TypeError (they read
-    fields at fixed offsets: anything else must never reach that)."""
-    from wsapi import _reading, _sending  # noqa: PLC0415 (compiled only)
+    fields at fixed offsets, or typed fields: anything else must never reach that)."""
+    from wsapi import _sending  # noqa: PLC0415 (compiled only)
 
     with pytest.raises(TypeError, match="WebSocket"):
         _sending.send(object(), "x")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="ConnectionPump"):
-        _reading.buffer_updated(object(), 1)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="SocketTransport"):
-        _reading.read_ready(object())  # type: ignore[arg-type]
+    from wsapi import _reading  # noqa: PLC0415 (compiled only)
+
     deliver = _reading.deliver_messages
     with pytest.raises(TypeError, match="ClientConnection"):
         deliver(object(), print, print, 1)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import cast
 
 import pytest
 from websockets.asyncio.server import serve
@@ -64,11 +65,15 @@ async def open_client(
     )
     recorder = Recorder()
     loop = asyncio.get_running_loop()
-    _, transport = await loop.create_connection(
-        lambda: ConnectionPump(engine, recorder, close_timeout=10 * TIMEOUT),
+    _, protocol = await loop.create_connection(
+        # (A buffered protocol without subclassing asyncio's.)
+        lambda: cast(
+            asyncio.BaseProtocol, ConnectionPump(engine, recorder, close_timeout=10 * TIMEOUT)
+        ),
         "127.0.0.1",
         port,
     )
+    transport = cast(ConnectionPump, protocol)
     recorder.transport = transport
     await asyncio.wait_for(recorder.opened, 10 * TIMEOUT)
     return transport, recorder, engine

@@ -1,9 +1,8 @@
-"""The engine's fast path for whole messages, ``engine.deliver_messages`` (the Python function,
-or its compiled twin ``_reading.deliver_messages`` when built: the one the pump uses), held
-to ``ClientConnection.next_event`` bytes in, bytes out: driven as the transport's pump drives
+"""The engine's fast path for whole messages, ``engine.deliver_messages``, or its compiled twin
+``_reading.deliver_messages`` when built (the one the compiled pump calls), held to
+``ClientConnection.next_event`` bytes in, bytes out: driven as the transport's pump drives
 it (from the engine's buffer, or from a read in place), it hands over the same messages and
-events, writes the same frames and ends in the same state; and ``_reading.waits_for_more``,
-the compiled check that lets the read path skip the pump for a cut frame."""
+events, writes the same frames and ends in the same state."""
 
 from __future__ import annotations
 
@@ -15,12 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from support import client_frames, server_frame, switching_protocols, texts, xor
-from wsapi.protocol import engine as engine_module
+from wsapi.protocol._build import compiled
 from wsapi.protocol.engine import ClientConnection, State
+from wsapi.protocol.engine import deliver_messages as python_deliver_messages
 from wsapi.protocol.events import CloseReceived, Failed, Opened, PingReceived, PongReceived
-from wsapi.pump import deliver_messages as active_deliver_messages
 
-deliver_messages = active_deliver_messages
+deliver_messages = python_deliver_messages
+if compiled("wsapi._reading"):
+    from wsapi._reading import deliver_messages
 
 
 READ_MODES = ("buffered", "pump", "in place")
@@ -130,12 +131,15 @@ def drive_with_next_event(conn: ClientConnection, collector: Collector) -> None:
 
 
 def deliver_counted(
-    conn: ClientConnection, collector: Collector, budget: int, *data: bytes | memoryview
+    conn: ClientConnection,
+    collector: Collector,
+    budget: int,
+    data: bytes | memoryview | None = None,
 ) -> int:
     """``deliver_messages``, checking that it returns the number of calls it made."""
     assert deliver_messages is not None
     before = collector.count
-    delivered = deliver_messages(conn, collector.on_message, collector.report_error, budget, *data)
+    delivered = deliver_messages(conn, collector.on_message, collector.report_error, budget, data)
     assert 0 <= delivered <= budget
     assert collector.count - before == delivered, "the count returned is not the calls"
     return delivered
@@ -161,7 +165,7 @@ def drive_like_the_pump(
             if budget <= 0:
                 break
             budget -= 1
-            event = conn.next_event() if conn.may_have_events else None
+            event = conn.next_event() if conn.may_have_events() else None
             if type(event) is str or type(event) is bytes:
                 try:
                     collector.on_message(event)
@@ -381,84 +385,6 @@ def test_deliver_messages_is_next_event_for_any_stream(
     assert actual.log == expected.log
     assert sent_b == sent_a
     assert engine_outcome(compiled) == engine_outcome(reference)
-
-
-SPEEDUPS_IN_USE = active_deliver_messages is not engine_module.deliver_messages
-speedups_only = pytest.mark.skipif(not SPEEDUPS_IN_USE, reason="the compiled parser is not in use")
-
-
-def waits_for_more(conn: ClientConnection) -> bool:
-    """The compiled check that lets the read path skip the pump's loop for a cut frame."""
-    from wsapi import _reading  # noqa: PLC0415 (compiled only)
-
-    return bool(_reading.waits_for_more(conn))
-
-
-@speedups_only
-@settings(max_examples=500, deadline=None)
-@given(
-    frames=streams,
-    max_message_size=st.sampled_from((SMALL_LIMIT, SMALL_LIMIT, None)),
-    data=st.data(),
-)
-def test_waits_for_more_only_where_next_event_waits(
-    frames: list[bytes], max_message_size: int | None, data: st.DataObject
-) -> None:
-    """Wherever the check says the buffer holds only the start of a frame with nothing to
-    do, next_event returns None (no event, no failure): any stream, cut anywhere."""
-    conn = open_engine(max_message_size)
-    stream = b"".join(frames)
-    cut = data.draw(st.integers(0, len(stream)), label="cut")
-    for part in (stream[:cut], stream[cut:]):
-        conn.receive_data(part)
-        while True:
-            waits = waits_for_more(conn)
-            event = conn.next_event()
-            if waits:
-                assert event is None, f"waits_for_more, but next_event gave {event!r}"
-            if event is None:
-                break
-
-
-CASES_LIMIT = 64 * 1024
-WAITING = {
-    "nothing": b"",
-    "one-byte": b"\x81",
-    "16-bit-header-cut": b"\x81\x7e\x04",
-    "64-bit-header-cut": b"\x82\x7f\x00\x00",
-    "binary-cut": frame(0x82, b"\xff" * 300)[:-1],
-    "ascii-text-cut": frame(0x81, b"a" * 1000)[:-10],
-    "text-header-only": frame(0x81, b"a" * 1000)[:4],
-}
-NOT_WAITING = {
-    "whole-frame": frame(0x81, b"abc"),
-    "non-ascii-text-cut": frame(0x81, "\u00e9".encode() * 10)[:-3],
-    "bad-utf8-text-cut": frame(0x81, b"ab\xff" + b"c" * 10)[:-1],
-    "long-ascii-text-cut": frame(0x81, b"a" * 10000)[:-1],
-    "over-the-limit": frame(0x82, bytes(CASES_LIMIT + 1))[:-1],
-    "rsv1": frame(0xC1, b"abc")[:-1],
-    "masked": frame(0x81, b"abc", key=b"\x01\x02\x03\x04")[:-1],
-    "control-cut": frame(0x89, b"ping")[:-1],
-    "fragment-cut": frame(0x01, b"frag")[:-1],
-    "length-high-bit": b"\x82\x7f" + (1 << 63).to_bytes(8, "big"),
-}
-
-
-@speedups_only
-@pytest.mark.parametrize(
-    ("buffered", "expected"),
-    [*((v, True) for v in WAITING.values()), *((v, False) for v in NOT_WAITING.values())],
-    ids=[*WAITING, *NOT_WAITING],
-)
-def test_waits_for_more_cases(buffered: bytes, expected: bool) -> None:
-    """Binary payload, ASCII text up to 4 KiB, or a header not all there: waiting. Any
-    byte that next_event checks early (UTF-8, the limit, a violation), or a whole frame:
-    not."""
-    conn = open_engine(CASES_LIMIT)
-    conn.receive_data(buffered)
-    assert waits_for_more(conn) is expected
-    if expected:
-        assert conn.next_event() is None
 
 
 STOPPER_LIMIT = 1000

@@ -493,6 +493,6 @@ async def test_write_buffer_limits_are_checked() -> None:
         transport.set_write_buffer_limits(low=100)
         assert transport.get_write_buffer_limits() == (100, 400)
         with pytest.raises(TypeError):
-            transport.set_protocol(asyncio.Protocol())
+            transport.set_protocol(asyncio.Protocol())  # type: ignore[arg-type]
         transport.close()
         await probe.lost

@@ -8,6 +8,8 @@ exceptions and events in the same order. See the README for the Python convenien
 
 from __future__ import annotations
 
+# First: protocol/_build decides which build of the compiled modules Python imports.
+from . import protocol  # noqa: F401  (isort: skip)
 from ._version import __version__ as __version__
 from .abort import AbortController, AbortSignal
 from .agent import UserAgent

@@ -26,12 +26,13 @@ import logging
 
 from .protocol._speedups cimport LoggerCheck, masked_frame, slot_get, slot_offset, slot_put
 from .protocol.engine cimport ClientConnection
+from .pump cimport ConnectionPump
+from .socket_transport cimport SocketTransport
 
 from .agent import UserAgent
 from .protocol.deflate import COMPRESSION_THRESHOLD
 from .protocol.engine import State
-from .socket_transport import SocketTransport
-from .pump import ConnectionPump, payload_logger
+from .pump import payload_logger
 from .websocket import WebSocket
 
 cdef extern from *:
@@ -67,11 +68,11 @@ cdef LoggerCheck payloads_logged = LoggerCheck(payload_logger, logging.DEBUG)
 cdef enum:
     OPEN = 1  # readyState OPEN (websocket.py)
 
-# The fields read and written, at their slots' offsets (websocket.py imports this module
-# after it defines WebSocket; the other classes are defined by then). WebSocket's constructor
-# makes its _agent a UserAgent, and its _pump is a ConnectionPump or None.
+# WebSocket's fields read and written, at their slots' offsets (websocket.py imports this
+# module after it defines WebSocket). WebSocket's constructor makes its _agent a UserAgent,
+# and its _pump is a ConnectionPump or None. The pump, its engine and the socket transport
+# are extension types (compiled from their sources), whose fields are read directly.
 cdef type WebSocketType = WebSocket
-cdef type PumpType = ConnectionPump
 cdef Py_ssize_t W_THREAD = slot_offset(WebSocket, "_thread")
 cdef Py_ssize_t W_READY_STATE = slot_offset(WebSocket, "_ready_state")
 cdef Py_ssize_t W_PUMP = slot_offset(WebSocket, "_pump")
@@ -83,20 +84,6 @@ cdef Py_ssize_t W_BUFFERED_AMOUNT = slot_offset(WebSocket, "_buffered_amount")
 cdef Py_ssize_t W_AGENT = slot_offset(WebSocket, "_agent")
 cdef Py_ssize_t W_MARK_STALE = slot_offset(WebSocket, "_mark_stale")
 cdef Py_ssize_t A_MAX_BUFFERED_AMOUNT = slot_offset(UserAgent, "max_buffered_amount")
-cdef Py_ssize_t C_ENGINE = slot_offset(ConnectionPump, "engine")
-cdef Py_ssize_t C_TRANSPORT = slot_offset(ConnectionPump, "transport")
-cdef Py_ssize_t C_LOST = slot_offset(ConnectionPump, "_lost")
-cdef Py_ssize_t C_FD = slot_offset(ConnectionPump, "_fd")
-cdef Py_ssize_t C_PUMPING = slot_offset(ConnectionPump, "_pumping")
-cdef Py_ssize_t C_LOG_PAYLOAD = slot_offset(ConnectionPump, "_log_payload")
-cdef Py_ssize_t C_AFTER_PUMP = slot_offset(ConnectionPump, "_after_pump")
-cdef Py_ssize_t C_IN_FLIGHT = slot_offset(ConnectionPump, "_in_flight")
-cdef Py_ssize_t C_IN_FLIGHT_TOTAL = slot_offset(ConnectionPump, "_in_flight_total")
-cdef Py_ssize_t C_WIRE_WRITTEN = slot_offset(ConnectionPump, "_wire_written")
-# wsapi's own socket transport (socket_transport.py), read by _holds_nothing().
-cdef type SocketTransportType = SocketTransport
-cdef Py_ssize_t S_BUFFER_SIZE = slot_offset(SocketTransport, "_buffer_size")
-cdef Py_ssize_t S_CLOSING = slot_offset(SocketTransport, "_closing")
 
 
 def send(self, data):
@@ -136,13 +123,11 @@ def send(self, data):
         first_byte = 0x82  # FIN, binary
     else:
         return self._send_any(data)
-    pump = slot_get(self, W_PUMP)
-    if not isinstance(pump, PumpType) or slot_get(self, W_OUTBOX):
+    pump_object = slot_get(self, W_PUMP)
+    if not isinstance(pump_object, ConnectionPump) or slot_get(self, W_OUTBOX):
         return self._send_any(data)  # (Not yet connected, or a Blob is being read.)
-    engine_object = slot_get(pump, C_ENGINE)
-    if not isinstance(engine_object, ClientConnection):
-        return self._send_any(data)
-    cdef ClientConnection engine = engine_object
+    cdef ConnectionPump pump = pump_object
+    cdef ClientConnection engine = pump.engine
     # ConnectionPump.can_send(), and what _send_data and _flush would otherwise take another
     # way.
     if (
@@ -151,27 +136,27 @@ def send(self, data):
         or engine.close_received is not None
         or (size >= COMPRESS_FROM and engine.deflate is not None)
         or engine._output
-        or slot_get(pump, C_LOST)
+        or pump._lost
     ):
         return self._send_any(data)
-    transport = slot_get(pump, C_TRANSPORT)
+    transport = pump.transport
     if transport is None:
         return self._send_any(data)
     # Payloads logged (send_message's check: the pump's callback has read it already).
-    if slot_get(pump, C_PUMPING):
-        if slot_get(pump, C_LOG_PAYLOAD):
+    if pump._pumping:
+        if pump._log_payload:
             return self._send_any(data)
     elif payloads_logged.enabled():
         return self._send_any(data)
     # _refresh_buffered_amount(): inside the pump's callback with nothing in flight (the
     # transport's untransmitted() is 0), it is done here; else by the Python method.
     if slot_get(self, W_BUFFERED_STALE):
-        if slot_get(pump, C_PUMPING) and not slot_get(pump, C_IN_FLIGHT):
+        if pump._pumping and not pump._in_flight:
             slot_put(self, W_BUFFERED_STALE, False)
             slot_put(
                 self, W_BUFFERED_AMOUNT, slot_get(self, W_OUTBOX_SIZE) + slot_get(self, W_NEVER_SENT)
             )
-            slot_put(pump, C_AFTER_PUMP, slot_get(self, W_MARK_STALE))
+            pump._after_pump = slot_get(self, W_MARK_STALE)
         else:
             self._refresh_buffered_amount()
     amount = slot_get(self, W_BUFFERED_AMOUNT) + size
@@ -183,14 +168,14 @@ def send(self, data):
     # RFC 6455 5.3: masked, with a fresh key.
     frame = masked_frame(first_byte, payload, size)
     cdef Py_ssize_t length = PyBytes_GET_SIZE(frame), sent = -1
-    start = slot_get(pump, C_WIRE_WRITTEN)
+    start = pump._wire_written
     end = start + length
-    slot_put(pump, C_WIRE_WRITTEN, end)
+    pump._wire_written = end
     # _flush's transport.write(frame), which for a transport holding nothing starts with a
     # send(2) of it to the socket: done here directly on a plain TCP socket (the transport
     # not closing, so its socket is still its own), and only what the socket did not take
     # goes to the transport.
-    cdef int fd = slot_get(pump, C_FD)
+    cdef int fd = pump._fd
     if fd >= 0 and _holds_nothing(transport):
         sent = wsapi_send(fd, PyBytes_AS_STRING(frame), length)
         if sent == length:
@@ -200,15 +185,17 @@ def send(self, data):
     else:
         transport.write(frame)  # (An error is the transport's to meet, as it would.)
     if not _holds_nothing(transport):
-        slot_get(pump, C_IN_FLIGHT).append((start, end, size))
-        slot_put(pump, C_IN_FLIGHT_TOTAL, slot_get(pump, C_IN_FLIGHT_TOTAL) + size)
+        pump._in_flight.append((start, end, size))
+        pump._in_flight_total = pump._in_flight_total + size
 
 
 cdef bint _holds_nothing(transport) except -1:
     """``not transport.get_write_buffer_size() and not transport.is_closing()``: for wsapi's
     own socket transport, read from its fields."""
-    if type(transport) is SocketTransportType:
-        return not slot_get(transport, S_BUFFER_SIZE) and not slot_get(transport, S_CLOSING)
+    cdef SocketTransport own
+    if type(transport) is SocketTransport:
+        own = transport
+        return not own._buffer_size and not own._closing
     return not transport.get_write_buffer_size() and not transport.is_closing()
 
 

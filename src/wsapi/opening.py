@@ -19,7 +19,7 @@ import socket
 import ssl
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Literal
+from typing import Literal, cast
 
 from .agent import UserAgent
 from .deadlines import Timer, deadlines_of
@@ -389,9 +389,15 @@ async def _open_transport(
                 if own_transport:
                     _, pump = await open_connection(loop, make_pump, address, url.port)
                 else:
-                    _, pump = await loop.create_connection(
-                        make_pump, address, url.port, ssl=context, server_hostname=server_hostname
+                    # (The pump is a buffered protocol without subclassing asyncio's.)
+                    _, protocol = await loop.create_connection(
+                        cast(Callable[[], asyncio.BaseProtocol], make_pump),
+                        address,
+                        url.port,
+                        ssl=context,
+                        server_hostname=server_hostname,
                     )
+                    pump = cast(ConnectionPump, protocol)
                 return pump
             except OSError as exc:
                 error = exc
@@ -419,7 +425,7 @@ async def _open_transport(
                 raise ProxyError(f"the TLS handshake through the proxy {proxy} was cut off")
             transport = tls
         pump = make_pump()
-        transport.set_protocol(pump)
+        transport.set_protocol(cast(asyncio.BaseProtocol, pump))
         pump.connection_made(transport)
         if leftover:
             pump.data_received(leftover)

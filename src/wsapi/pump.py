@@ -1,13 +1,13 @@
 """The pump between a socket and the sans-I/O engine: ``ConnectionPump``.
 
-``ConnectionPump`` is the ``asyncio.BufferedProtocol`` of a WebSocket's TCP (or TLS, or
-tunnelled) connection. It feeds what it reads to the engine, writes what the engine queues,
-and hands the engine's events to a ``ConnectionHandler`` (the API layer) one event per
-event-loop callback, in order. Because the engine parses lazily (see ``protocol.engine``), the
-handler's reaction to message N (a reply, a close) is written before frame N+1 is even parsed.
-No handler call is ever made from inside a call the handler made (``send_message``,
-``start_the_closing_handshake``, ``fail_the_websocket_connection``): those only queue work for
-the pump.
+``ConnectionPump`` is the asyncio protocol (a buffered one: ``get_buffer`` and
+``buffer_updated``) of a WebSocket's TCP (or TLS, or tunnelled) connection. It feeds what it
+reads to the engine, writes what the engine queues, and hands the engine's events to a
+``ConnectionHandler`` (the API layer) one event per event-loop callback, in order. Because the
+engine parses lazily (see ``protocol.engine``), the handler's reaction to message N (a reply,
+a close) is written before frame N+1 is even parsed. No handler call is ever made from inside
+a call the handler made (``send_message``, ``start_the_closing_handshake``,
+``fail_the_websocket_connection``): those only queue work for the pump.
 
 Flow control: reading pauses while more than ``READ_HIGH_WATER`` bytes wait unparsed and the
 pump still has events to hand over, and resumes once the engine needs more bytes. Memory per
@@ -16,6 +16,9 @@ queues messages for a program to pull (WebSocketStream) pauses delivery while it
 full (``pause_delivery``): the bytes then wait unparsed behind the same mark.
 
 The timers (the phase that may hang, keepalive) are the pump's base class, ``PumpTimers``.
+
+The compiled build: Cython compiles this file itself, with ``pump.pxd``, as it does the
+engine (see ``protocol/engine.py``); ``WSAPI_PURE_PYTHON=1`` runs this file as Python.
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol, cast
 
-from .deadlines import deadlines_of
 from .errors import ConnectionFailure, FailureKind
 from .protocol._build import compiled
 from .protocol.constants import CloseCode
-from .protocol.engine import ClientConnection, State
-from .protocol.engine import deliver_messages as python_deliver_messages
+
+# (The compiled build calls the C twin of this function instead: pump.pxd cimports it from
+# _reading, which reads a read's frames in place.)
+from .protocol.engine import ClientConnection, State, deliver_messages
 from .protocol.events import (
     CloseReceived,
     Failed,
@@ -43,7 +47,6 @@ from .protocol.events import (
     PongReceived,
     RefusalBodyExpected,
 )
-from .socket_transport import SocketTransport
 from .timers import PumpTimers
 
 __all__ = [
@@ -138,12 +141,15 @@ class _ReadBuffer(threading.local):
 _read_buffer = _ReadBuffer()
 
 
-class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
+class ConnectionPump(PumpTimers):
     """The asyncio protocol that drives one ``ClientConnection`` over an asyncio transport
-    (``transport``) and reports to one ``ConnectionHandler`` (``handler``)."""
+    (``transport``) and reports to one ``ConnectionHandler`` (``handler``).
 
-    # (Slots: the compiled read path and send(), _reading.pyx and _sending.pyx, read them at
-    # their offsets.)
+    It has the methods of ``asyncio.BufferedProtocol`` without subclassing it (the compiled
+    build makes it an extension type, which cannot): uvloop's transports and wsapi's socket
+    transport see a buffered protocol; asyncio's own (TLS, proxies) call ``data_received``."""
+
+    # (In the compiled build, pump.pxd declares these fields, typed.)
     __slots__ = (
         "_after_pump",
         "_closed_reported",
@@ -153,18 +159,15 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
         "_in_flight",
         "_in_flight_total",
         "_log_payload",
-        "_lost",
         "_on_message",
         "_pong_backlog",
         "_pump_scheduled",
         "_pumping",
+        "_read_view",
         "_reading_paused",
         "_release_connecting_slot",
         "_report_error",
         "_wire_written",
-        "engine",
-        "handler",
-        "loop",
         "transport",
     )
 
@@ -180,20 +183,19 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
     ) -> None:
         """``release_connecting_slot`` is called once the connection leaves CONNECTING (RFC
         6455 4.1 step 2: the next connection to the same address may go)."""
-        self.engine = engine
-        self.handler = handler
+        super().__init__(engine, handler, close_timeout, ping_interval, ping_timeout)
         # The handler may offer a faster receiver of its messages (a compiled twin of its
         # on_message); the pump calls it instead.
         receiver = getattr(handler, "_message_receiver", None)
-        self._on_message: Callable[[str | bytes], None] = (
+        self._on_message: Callable[[str | bytes], object] = (
             handler._on_message if receiver is None else receiver()
         )
-        self.loop = asyncio.get_running_loop()
-        self._init_timers(deadlines_of(self.loop), close_timeout, ping_interval, ping_timeout)
         self.transport: asyncio.Transport | None = None
         # The socket's file descriptor, for the compiled send()'s direct writes; -1: none.
         self._fd = -1
         self._release_connecting_slot = release_connecting_slot
+        # This thread's read buffer (the pump reads on its loop's thread only).
+        self._read_view = _read_buffer.view
         self._pump_scheduled = False
         self._pumping = False
         # Whether payloads are logged: read when a callback of the pump starts, and holds
@@ -205,7 +207,6 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
         # Bytes of Pongs written since the write buffer was last empty.
         self._pong_backlog = 0
         self._delivery_paused = False
-        self._lost = False
         self._closed_reported = False
         self._failure_kind: FailureKind | None = None
         # bufferedAmount accounting: the wire offsets at which each message's bytes start and
@@ -227,12 +228,16 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
         self._call(self.handler._on_connect, self)
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return _read_buffer.view
+        return self._read_view
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(_read_buffer.view[:nbytes])
+        self._received(self._read_view, nbytes)
 
     def data_received(self, data: bytes | memoryview) -> None:
+        self._received(data, len(data))
+
+    def _received(self, data: bytes | memoryview, size: int) -> None:
+        """The first ``size`` bytes of ``data`` were read."""
         if self._ping_deadline is not None:
             # Any byte from the peer proves it alive; its Pong may be queued behind
             # messages that the application has not taken yet.
@@ -240,11 +245,12 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
             self._ping_deadline = None
         engine = self.engine
         if self._pump_scheduled or self._pumping or self._delivery_paused:
-            engine.receive_data(data)  # Behind what the scheduled pump has yet to hand over.
+            # Behind what the scheduled pump has yet to hand over.
+            engine.receive_data(memoryview(data)[:size])
         else:
             # This read is a callback of its own: its events are handed over now, rather
             # than a turn of the loop later (a turn per read is a poll system call).
-            self._pump(data)
+            self._pump(data, size)
         if self._pump_scheduled or self._delivery_paused:
             self._pause_reading_if_behind()
 
@@ -434,16 +440,17 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
             self._pump_scheduled = True
             self.loop.call_soon(self._pump)
 
-    def _pump(self, data: bytes | memoryview | None = None) -> None:
+    def _pump(self, data: bytes | memoryview | None = None, size: int = 0) -> None:
         """Hand over the next events, each as if it were its own task, then come back in a
         later callback. Messages are handed over in batches of up to
         ``MESSAGES_PER_CALLBACK``: each is dispatched completely (its listeners' sends
         written) before the engine parses the next, as one task per message would; any
-        other event ends the batch. ``data``, bytes just read, go to the engine first."""
+        other event ends the batch. ``data``, ``size`` bytes just read, go to the engine
+        first."""
         self._pump_scheduled = False
         self._pumping = True
         try:
-            self._pump_events(data)
+            self._pump_events(data, size)
         finally:
             self._pumping = False
             if self._after_pump is not None:
@@ -462,29 +469,32 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
         self._after_pump = callback
 
     def _pump_events(
-        self, data: bytes | memoryview | None, budget: int = MESSAGES_PER_CALLBACK
+        self, data: bytes | memoryview | None, size: int, budget: int = MESSAGES_PER_CALLBACK
     ) -> None:
         engine = self.engine
         handler = self.handler
         on_message = self._on_message
-        log_payload = self._log_payload = payload_logger.isEnabledFor(logging.DEBUG)
-        # The fast path takes the plain messages (and logs none: it is not used while
-        # payloads are logged); next_event gives everything else.
-        deliver = None if log_payload else deliver_messages
+        log_payload = self._log_payload = _payloads_logged()
+        # The fast path, deliver_messages, takes the plain messages (and logs none: it is
+        # not used while payloads are logged); next_event gives everything else.
         if data is not None:
-            if deliver is None:
-                engine.receive_data(data)
-            else:  # (The compiled twin parses the read's frames in place, uncopied.)
-                budget -= deliver(engine, on_message, self._report_error, budget, data)
+            if log_payload:
+                engine.receive_data(memoryview(data)[:size])
+            else:
+                budget -= deliver_messages(
+                    engine, on_message, self._report_error, budget, data, size
+                )
         while budget > 0:
             if self._delivery_paused:
                 break  # The handler takes no more for now (pause_delivery).
-            if deliver is not None:
-                budget -= deliver(engine, on_message, self._report_error, budget)
+            may_have_events = engine.may_have_events()
+            if may_have_events and not log_payload:
+                budget -= deliver_messages(engine, on_message, self._report_error, budget)
                 if budget <= 0:
                     break
+                may_have_events = engine.may_have_events()
             budget -= 1
-            event = engine.next_event() if engine.may_have_events else None
+            event = engine.next_event() if may_have_events else None
             if type(event) is str or type(event) is bytes:
                 if log_payload:
                     _log_payload("<", event)
@@ -549,7 +559,7 @@ class ConnectionPump(PumpTimers, asyncio.BufferedProtocol):
                 continue
             break
         self._flush()
-        if (engine.may_have_events or self._lost) and not self._delivery_paused:
+        if (engine.may_have_events() or self._lost) and not self._delivery_paused:
             self._schedule_pump()
         # Else the next read runs the pump (data_received), or resume_delivery() does.
 
@@ -667,30 +677,15 @@ def stream_ended(fd: int) -> bool:
         sock.detach()
 
 
-deliver_messages: Callable[..., int] = python_deliver_messages
-"""The fast path for whole messages that ``_pump_events`` takes: the engine's, or its
-compiled twin (``_reading.deliver_messages``, which reads a read's frames in place) when the
-read path is compiled."""
-
 _stream_ended: Callable[[int], bool] = stream_ended
 """The peek at a socket for its end of stream after the closing handshake: the compiled
 one (``_reading.stream_ended``, the same steps in C) when the read path is compiled."""
 
 
-# The compiled read path for the common case (_reading.pyx), when it was built; it hands
-# every other case to data_received() and _pump_events(), the Python methods above, and
-# its deliver_messages is the twin of the engine's.
-# (Imported here, not at the top: it takes names defined above from this module.)
+# The compiled twin of the function above (_reading.pyx), when it was built.
 if compiled("wsapi._reading"):
-    from ._reading import buffer_updated, get_buffer, read_ready
-    from ._reading import deliver_messages as compiled_deliver_messages
     from ._reading import stream_ended as compiled_stream_ended
 
-    deliver_messages = compiled_deliver_messages
-
-    ConnectionPump.get_buffer = get_buffer  # type: ignore[method-assign]
-    ConnectionPump.buffer_updated = buffer_updated  # type: ignore[method-assign]
-    SocketTransport._read_ready = read_ready  # type: ignore[method-assign]
     _stream_ended = compiled_stream_ended
 
 
@@ -709,6 +704,20 @@ def _plain_socket_fd(transport: asyncio.BaseTransport) -> int:
         return -1
     fd: int = sock.fileno()
     return fd
+
+
+_PAYLOAD_LOG_CACHE: dict[int, bool] = payload_logger._cache  # type: ignore[attr-defined]
+"""The answers of ``payload_logger.isEnabledFor``, which ``logging`` keeps (and clears on every
+change of level or handlers): read first, as ``isEnabledFor`` would, without its call."""
+
+
+_DEBUG = logging.DEBUG
+
+
+def _payloads_logged() -> bool:
+    """``payload_logger.isEnabledFor(logging.DEBUG)``, read once per callback of the pump."""
+    answer = _PAYLOAD_LOG_CACHE.get(_DEBUG)
+    return payload_logger.isEnabledFor(_DEBUG) if answer is None else answer
 
 
 def _log_payload(direction: str, message: str | bytes) -> None:

@@ -20,6 +20,9 @@ It behaves as asyncio's does, with the loop's public ``add_reader``/``add_writer
   ``abort`` drops the buffer and does so at once; a socket error calls
   ``connection_lost(exc)``. ``connection_lost`` always comes in a callback of its own, and
   the socket is closed after it.
+
+The compiled build: Cython compiles this file itself, with ``socket_transport.pxd``, as it does the
+engine (see ``protocol/engine.py``); ``WSAPI_PURE_PYTHON=1`` runs this file as Python.
 """
 
 from __future__ import annotations
@@ -32,16 +35,37 @@ import socket
 import sys
 from collections import deque
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-__all__ = ["SocketTransport", "open_connection", "socket_transport_used_on"]
+from .protocol._build import compiled
+
+__all__ = [
+    "BufferedProtocolLike",
+    "SocketTransport",
+    "open_connection",
+    "socket_transport_used_on",
+]
 
 logger = logging.getLogger("wsapi")
 
 DEFAULT_HIGH_WATER = 64 * 1024
 """The write buffer's default high-water mark (asyncio's): above it, ``pause_writing``."""
 
-_P = TypeVar("_P", bound=asyncio.BufferedProtocol)
+
+class BufferedProtocolLike(Protocol):
+    """What a ``SocketTransport`` calls on the protocol it carries: the methods of
+    ``asyncio.BufferedProtocol`` (``pump.ConnectionPump`` has them without subclassing it)."""
+
+    def connection_made(self, transport: Any) -> None: ...
+    def get_buffer(self, sizehint: int) -> Any: ...
+    def buffer_updated(self, nbytes: int) -> None: ...
+    def eof_received(self) -> bool | None: ...
+    def connection_lost(self, exc: Exception | None) -> None: ...
+    def pause_writing(self) -> None: ...
+    def resume_writing(self) -> None: ...
+
+
+_P = TypeVar("_P", bound=BufferedProtocolLike)
 
 _DETACHED = asyncio.BufferedProtocol()
 """The protocol of a transport after ``connection_lost``."""
@@ -132,10 +156,33 @@ def _start(
     return transport, protocol
 
 
-class SocketTransport(asyncio.Transport):
-    """asyncio's socket transport, for a connected non-blocking TCP socket and a
-    ``BufferedProtocol`` (see the module's notes)."""
+def recv_into(fd: int, buffer: Any) -> int:
+    """One read of the non-blocking TCP socket ``fd`` into ``buffer``: the bytes read (0:
+    the peer's end of stream), or -1 when nothing is there yet; an error raises
+    ``OSError``. (``readv(2)`` on a socket is ``recv(2)`` without flags.)"""
+    try:
+        return os.readv(fd, [buffer])
+    except (BlockingIOError, InterruptedError):
+        return -1
 
+
+_recv_into: Callable[[int, Any], int] = recv_into
+"""The read of ``SocketTransport._read_ready``: ``recv_into``, or its compiled twin
+(``_reading.recv_into``, one ``recv(2)`` from C with the GIL held) when it was built."""
+
+if compiled("wsapi._reading"):
+    from ._reading import recv_into as compiled_recv_into
+
+    _recv_into = compiled_recv_into
+
+
+class SocketTransport:
+    """asyncio's socket transport, for a connected non-blocking TCP socket and a buffered
+    protocol (see the module's notes). It has the methods of ``asyncio.Transport`` without
+    subclassing it (the compiled build makes it an extension type, which cannot), as
+    uvloop's transports do."""
+
+    # (In the compiled build, socket_transport.pxd declares these fields, typed.)
     __slots__ = (
         "_buffer",
         "_buffer_size",
@@ -157,7 +204,7 @@ class SocketTransport(asyncio.Transport):
         self,
         loop: asyncio.AbstractEventLoop,
         sock: socket.socket,
-        protocol: asyncio.BufferedProtocol,
+        protocol: BufferedProtocolLike,
     ) -> None:
         # (No BaseTransport.__init__: its extra-info dict is unused, get_extra_info is ours.)
         self._loop = loop
@@ -192,16 +239,13 @@ class SocketTransport(asyncio.Transport):
             self._loop.add_reader(self._fd, self._read_ready)
 
     def _read_ready(self) -> None:
-        # (_reading.read_ready, when compiled, replaces this: the same steps, with recv(2)
-        # into the read buffer of a ConnectionPump and its compiled buffer_updated.)
         try:
-            nbytes = self._sock.recv_into(self._protocol.get_buffer(-1))
-        except (BlockingIOError, InterruptedError):
-            return
+            nbytes = _recv_into(self._fd, self._protocol.get_buffer(-1))
         except OSError as exc:
             self._fatal_error(exc)
             return
-        self._received(nbytes)
+        if nbytes >= 0:
+            self._received(nbytes)
 
     def _received(self, nbytes: int) -> None:
         """``nbytes`` were read into the protocol's buffer; none: the end of the stream."""
@@ -391,10 +435,10 @@ class SocketTransport(asyncio.Transport):
                 return default
         return default
 
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        if not isinstance(protocol, asyncio.BufferedProtocol):
-            raise TypeError("a SocketTransport carries an asyncio.BufferedProtocol")
+    def set_protocol(self, protocol: BufferedProtocolLike) -> None:
+        if not (hasattr(protocol, "get_buffer") and hasattr(protocol, "buffer_updated")):
+            raise TypeError("a SocketTransport carries a buffered protocol (get_buffer)")
         self._protocol = protocol
 
-    def get_protocol(self) -> asyncio.BaseProtocol:
+    def get_protocol(self) -> BufferedProtocolLike:
         return self._protocol

@@ -11,6 +11,9 @@ Keepalive: the specification lets a user agent "send ping and unsolicited pong f
 desired, for example in an attempt to maintain local network NAT mappings, to detect failed
 connections". A Ping goes out every ``ping_interval`` seconds on an open connection; if
 nothing at all arrives within ``ping_timeout`` of one, the connection fails.
+
+The compiled build: Cython compiles this file itself, with ``timers.pxd``, as it does the
+engine (see ``protocol/engine.py``); ``WSAPI_PURE_PYTHON=1`` runs this file as Python.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .deadlines import Deadlines, Timer
+from .deadlines import Deadlines, Timer, deadlines_of
 from .errors import ConnectionFailure
 from .protocol.constants import CloseCode
 from .protocol.engine import State
@@ -45,28 +48,28 @@ None: a peer that stopped reading would otherwise hold the connection open forev
 
 
 class PumpTimers:
-    """The timer state and callbacks of ``pump.ConnectionPump`` (its base class)."""
+    """The timer state and callbacks of ``pump.ConnectionPump`` (its base class), with the
+    pump's fields they read: the engine, the handler, the loop, whether TCP is lost."""
 
-    # (Slots: the compiled read path, _reading.pyx, reads _ping_deadline at its offset.)
+    # (In the compiled build, timers.pxd declares these fields, typed.)
     __slots__ = (
         "_deadlines",
         "_keepalive",
+        "_lost",
         "_ping_deadline",
         "_pings_sent",
         "_timer",
         "close_timeout",
+        "engine",
+        "handler",
         "last_pong",
+        "loop",
         "ping_interval",
         "ping_timeout",
     )
 
     if TYPE_CHECKING:
         # What the pump gives its timers.
-        engine: ClientConnection
-        handler: ConnectionHandler
-        loop: asyncio.AbstractEventLoop
-        _lost: bool
-
         def fail_the_websocket_connection(
             self, code: int | None, reason: str, kind: FailureKind
         ) -> None: ...
@@ -75,13 +78,18 @@ class PumpTimers:
         def _flush(self, message_size: int = 0) -> None: ...
         def _schedule_pump(self) -> None: ...
 
-    def _init_timers(
+    def __init__(
         self,
-        deadlines: Deadlines,
+        engine: ClientConnection,
+        handler: ConnectionHandler,
         close_timeout: float | None,
         ping_interval: float | None,
         ping_timeout: float | None,
     ) -> None:
+        self.engine = engine
+        self.handler = handler
+        self.loop = asyncio.get_running_loop()
+        self._lost = False
         self.close_timeout = close_timeout
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
@@ -91,7 +99,7 @@ class PumpTimers:
         self._pings_sent = 0
         self.last_pong: bytes | None = None
         # The timer of the phase that may hang (opening, closing), on the loop's shared timer.
-        self._deadlines = deadlines
+        self._deadlines: Deadlines = deadlines_of(self.loop)
         self._timer: Timer | None = None
 
     # The phase that may hang.

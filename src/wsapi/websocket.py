@@ -640,7 +640,7 @@ class WebSocket(EventTarget):
         # 5. Dispatch a MessageEvent whose origin is the serialization of the URL's origin.
         fire_a_message_event(self, message, self._message_origin)
 
-    def _message_receiver(self) -> Callable[[str | bytes], None]:
+    def _message_receiver(self) -> Callable[[str | bytes], object]:
         """What the pump calls with each message: ``_on_message``, or its compiled twin
         (``_delivery.MessageDelivery``, the same steps) when that extension is in use."""
         if MessageDelivery is None:

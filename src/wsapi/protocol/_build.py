@@ -42,14 +42,19 @@ __all__ = [
 PURE_PYTHON: bool = bool(os.environ.get("WSAPI_PURE_PYTHON"))
 """WSAPI_PURE_PYTHON is set: every compiled module is refused."""
 
-SOURCE_BUILDS = ("wsapi.protocol.engine",)
+SOURCE_BUILDS = (
+    "wsapi.protocol.engine",
+    "wsapi.timers",
+    "wsapi.socket_transport",
+    "wsapi.pump",
+)
 """The modules Cython compiles from their own ``.py`` file (``setup.py`` lists the same)."""
 
 
 class _PythonSourceFinder(importlib.abc.MetaPathFinder):
     """Finds the ``.py`` file of a module of ``SOURCE_BUILDS``, never its compiled build:
     on ``sys.meta_path`` under ``WSAPI_PURE_PYTHON`` (this module is imported before any of
-    them: ``protocol/__init__.py`` imports it first)."""
+    them: ``wsapi/__init__.py`` imports ``protocol`` first, which imports it first)."""
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None

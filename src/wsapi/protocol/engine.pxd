@@ -23,3 +23,13 @@ cdef class ClientConnection:
     cdef public str protocol
     cdef public object request
     cdef public object state
+
+    # The methods the pump calls for every read, called at C level.
+    cpdef receive_data(self, data)
+    cpdef next_event(self)
+    cpdef list data_to_send(self)
+    cpdef bint may_have_events(self)
+
+
+cdef object _OPEN, _CLOSING
+cdef int _TEXT, _BINARY

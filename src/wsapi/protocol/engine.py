@@ -130,7 +130,6 @@ class InvalidStateError(Exception):
 
 _TEXT = Opcode.TEXT.value
 _BINARY = Opcode.BINARY.value
-_DATA_OPCODES = (_TEXT, _BINARY)
 _CONTINUATION = Opcode.CONTINUATION.value
 _CLOSE = Opcode.CLOSE.value
 _PING = Opcode.PING.value
@@ -256,7 +255,6 @@ class ClientConnection:
         """Bytes received and not yet parsed (what flow control watches)."""
         return len(self._buffer)
 
-    @property
     def may_have_events(self) -> bool:
         """False when ``next_event()`` is sure to return None until more input arrives
         (nothing queued, nothing unparsed, no end of stream to report)."""
@@ -712,56 +710,64 @@ class ClientConnection:
             self._output.append(apply_mask(payload, key))
 
 
-def deliver_messages(
+def deliver_messages(  # noqa: PLR0917  (positional: the pump calls it per read)
     engine: ClientConnection,
     on_message: Callable[[str | bytes], object],
     report_error: Callable[[Exception], object],
     limit: int,
     data: bytes | bytearray | memoryview | None = None,
+    size: int = -1,
 ) -> int:
     """Hand up to ``limit`` whole messages from ``engine``'s receive buffer to
     ``on_message``, one call each, and return how many were handed over; ``report_error``
-    gets what a call raises, and the next message follows. ``data``, bytes just read, are
-    received first.
+    gets what a call raises, and the next message follows. ``data``, bytes just read (its
+    first ``size`` bytes; all of it when ``size`` is -1), are received first.
 
     The fast path of ``next_event`` for the common case only: a whole message in one
     complete frame (FIN set, no RSV bit, unmasked, text or binary, within the size limit,
     valid UTF-8 for text), while no fragmented message is being reassembled and nothing
     else is queued. It stops at the first frame that is anything else and leaves it in the
-    buffer for ``next_event``, which gives it its full treatment. (The pump's compiled
-    read path has a twin of it, ``_reading.deliver_messages``, held to it by tests.)"""
+    buffer for ``next_event``, which gives it its full treatment. (The compiled pump calls
+    its twin, ``_reading.deliver_messages``, held to it by tests.)"""
     if data is not None:
-        engine.receive_data(data)
+        engine.receive_data(data if size < 0 else memoryview(data)[:size])
+    state = engine.state
     if (
         engine._pending
         or engine.close_received is not None
         or engine._message_opcode is not None
         or engine._frame_validated
-        or (engine.state is not State.OPEN and engine.state is not State.CLOSING)
+        or (state is not _OPEN and state is not _CLOSING)
     ):
         return 0
     buffer = engine._buffer
-    size = len(buffer)
-    max_size = engine.max_message_size
+    available = len(buffer)
+    limit_size = engine.max_message_size
+    max_size = limit_size if limit_size < _LARGEST_LENGTH else _LARGEST_LENGTH
     pos = delivered = 0
     try:
-        while delivered < limit and size - pos >= 2:
+        while delivered < limit and available - pos >= 2:
             first = buffer[pos]
             length = buffer[pos + 1]
             opcode = first & 0x0F
             # FIN set and RSV1-3 clear, a data opcode, MASK clear (so length < 128).
-            if first & 0xF0 != 0x80 or opcode not in _DATA_OPCODES or length > 127:
+            if first & 0xF0 != 0x80 or opcode not in (_TEXT, _BINARY) or length > 127:
                 break
             start = pos + 2
-            if length >= 126:
-                start += 2 if length == 126 else 8
-                if start > size:
+            if length == 126:
+                start += 2
+                if start > available:
                     break
-                length = int.from_bytes(buffer[pos + 2 : start], "big")
-                if length >> 63:
+                length = (buffer[pos + 2] << 8) | buffer[pos + 3]
+            elif length == 127:
+                start += 8
+                if start > available:
+                    break
+                if buffer[pos + 2] & 0x80:
                     break  # RFC 6455 5.2 forbids it; next_event fails the connection.
+                length = int.from_bytes(buffer[pos + 2 : start], "big")
             end = start + length
-            if length > max_size or end > size:
+            if length > max_size or end > available:
                 break
             if opcode == _TEXT:
                 try:
@@ -782,6 +788,12 @@ def deliver_messages(
         if pos:
             del buffer[:pos]
     return delivered
+
+
+_OPEN = State.OPEN
+_CLOSING = State.CLOSING
+_LARGEST_LENGTH = 2**63 - 1
+"""The largest frame length RFC 6455 5.2 allows (the most significant bit is 0)."""
 
 
 def _close_payload(code: int | None, reason: str) -> bytes:

@@ -1,0 +1,93 @@
+"""User-space instructions of wsapi's hot paths, counted by valgrind's cachegrind: per round
+trip of a 32-byte text message (A) and per received 64-byte message (B64), against this
+folder's server. Counts are deterministic where timings on a shared machine are not: they
+compare two builds (or two commits, with ``PYTHONPATH``) without noise.
+
+Each figure is the difference between two runs of different lengths, divided by the
+difference in length, so start-up and the handshake cancel out.
+
+    python bench/instructions.py              # needs valgrind
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+async def client(port: int, mode: str, n: int) -> None:
+    """``n`` round trips (mode "A") or one push of ``n`` 64-byte messages (mode "B")."""
+    from wsapi import MessageEvent, UserAgent, WebSocket  # noqa: PLC0415 (in the child)
+
+    loop = asyncio.get_running_loop()
+    path = "echo" if mode == "A" else "push"
+    ws = WebSocket(f"ws://127.0.0.1:{port}/{path}", agent=UserAgent(proxy=None))
+    await ws.opened
+    done = loop.create_future()
+    count = 0
+
+    def on_message(event: MessageEvent) -> None:
+        nonlocal count, done
+        count += 1
+        if mode == "A" or count == n:
+            done.set_result(None)
+
+    ws.onmessage = on_message
+    if mode == "A":
+        for _ in range(n):
+            done = loop.create_future()
+            ws.send("x" * 32)
+            await done
+    else:
+        ws.send(f"{n} 64")
+        await done
+    ws.close()
+    await ws.closed
+
+
+def count(port: int, mode: str, n: int) -> int:
+    """Instructions of one client run under cachegrind."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = os.path.join(folder, "cachegrind.out")
+        command = ["valgrind", "--tool=cachegrind", "--cache-sim=no"]
+        command += [f"--cachegrind-out-file={out}", sys.executable, __file__]
+        command += ["--client", mode, str(port), str(n)]
+        result = subprocess.run(command, capture_output=True, text=True, check=True)
+    found = re.search(r"I\s+refs:\s+([\d,]+)", result.stderr)
+    assert found is not None, result.stderr
+    return int(found[1].replace(",", ""))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--client", nargs=3, metavar=("MODE", "PORT", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        mode, port, n = args.client
+        asyncio.run(client(int(port), mode, int(n)))
+        return
+    server = subprocess.Popen(
+        [sys.executable, os.path.join(HERE, "server.py"), "--loop", "asyncio"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline().split()[1])
+        a = (count(port, "A", 2500) - count(port, "A", 500)) // 2000
+        b = (count(port, "B", 120000) - count(port, "B", 20000)) // 100000
+    finally:
+        server.terminate()
+        server.wait()
+    print(f"A: {a} instructions per round trip; B64: {b} per message received")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+# The compiled build of socket_transport.py (see protocol/engine.pxd): SocketTransport as an
+# extension type with these fields.
+
+cdef class SocketTransport:
+    cdef public object _buffer
+    cdef public Py_ssize_t _buffer_size
+    cdef public bint _closing
+    cdef public bint _eof
+    cdef public int _fd
+    cdef public Py_ssize_t _high_water
+    cdef public object _loop
+    cdef public bint _lost
+    cdef public Py_ssize_t _low_water
+    cdef public bint _paused
+    cdef public object _protocol
+    cdef public bint _protocol_paused
+    cdef public bint _reading
+    cdef public object _sock
+
+    cpdef _received(self, Py_ssize_t nbytes)
