@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 from urllib.parse import unquote
 
@@ -54,8 +54,8 @@ class ProxyURL:
     scheme: str
     host: str
     port: int
-    username: str | None
-    password: str | None
+    username: str | None = field(repr=False)
+    password: str | None = field(repr=False)  # Never shown: not in repr, nor in str.
 
     @property
     def resolves_names(self) -> bool:
