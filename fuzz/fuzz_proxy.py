@@ -18,6 +18,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import sys
 from pathlib import Path
@@ -90,6 +91,7 @@ async def _both(options: int, data: bytes, cuts: bytes) -> None:
 
 
 _loop = asyncio.new_event_loop()
+atexit.register(_loop.close)
 
 
 def check(data: bytes) -> None:
