@@ -65,7 +65,7 @@ def _outcome(module: ModuleType, options: int, response: bytes, cuts: bytes | No
         compression="deflate" if options & 1 else None,
     )
     accept = accept_value(engine.request.key)
-    response = response.replace(PLACEHOLDER, accept.encode())
+    response = _with_accept(response, accept.encode())
     pieces = [response] if cuts is None else list(chunks(response, cuts))
     received = 0
     events: list[tuple[object, ...]] = []
@@ -104,6 +104,15 @@ def _loose(events: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
         else event
         for event in events
     ]
+
+
+def _with_accept(response: bytes, accept: bytes) -> bytes:
+    """``response`` with the accept value for ``{ACCEPT}`` in its head only: the bytes
+    after it must be the same for every run (each run has its own random key)."""
+    # (h11 ends a head at its first blank line, bare LF or not.)
+    ends = [at for at in (response.find(b"\n\r\n"), response.find(b"\n\n")) if at >= 0]
+    end = min(ends) if ends else len(response)
+    return response[:end].replace(PLACEHOLDER, accept) + response[end:]
 
 
 def _drain(engine: Any, events: list[tuple[object, ...]]) -> None:
