@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the fuzz targets under atheris (the fuzz extra: pip install -e '.[fuzz]').
 #
-#   bash fuzz/run.sh smoke [RUNS]      each target for RUNS inputs (default 20000): CI's run
+#   bash fuzz/run.sh smoke [RUNS]      each target for RUNS inputs (default 100000): CI's run
 #   bash fuzz/run.sh long [SECONDS]    each target for SECONDS (default 600): the long run
 #   TARGETS="engine url" bash fuzz/run.sh ...   only those targets
 #
@@ -17,7 +17,7 @@ PYTHON="${PYTHON:-.venv/bin/python}"
 WORK="${WORK:-$(mktemp -d -t wsapi-fuzz.XXXXXX)}"
 TARGETS="${TARGETS:-engine handshake deflate url proxy}"
 case "$mode" in
-    smoke) limit=(-runs="${2:-20000}") ;;
+    smoke) limit=(-runs="${2:-100000}") ;;
     long) limit=(-max_total_time="${2:-600}") ;;
     *) echo "usage: $0 smoke [RUNS] | long [SECONDS]" >&2; exit 2 ;;
 esac
