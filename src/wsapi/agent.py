@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import ssl
 import sys
 import urllib.request
@@ -25,7 +26,7 @@ import ada_url
 from ._version import __version__
 from .loops import PerLoop
 from .protocol.constants import MAX_MESSAGE_SIZE
-from .protocol.handshake import is_protocol_owned_header
+from .protocol.handshake import check_header, is_protocol_owned_header
 
 __all__ = [
     "BAD_PORTS",
@@ -156,7 +157,10 @@ class UserAgent:
                 raise TypeError("headers are pairs of str")
             if is_protocol_owned_header(name):
                 raise ValueError(f"the {name} header belongs to the WebSocket protocol")
+            check_header(name, value)
         self.headers = tuple(pairs)
+        if user_agent is not None:
+            check_header("User-Agent", user_agent)
         self.user_agent = user_agent
         self.blocked_ports = frozenset(blocked_ports)
         # RFC 6455 4.1 step 2: at most one connection per (IP address, port) in CONNECTING,
@@ -319,15 +323,22 @@ def _serialize_origin(origin: str) -> str:
 
 
 def _check_proxy_url(url: str) -> None:
+    # The URL is named without its credentials: the message may reach a log or a failure
+    # reason.
+    shown = _PROXY_CREDENTIALS.sub("//", url, count=1)
     try:
         parsed = ada_url.URL(url)
     except ValueError:
-        raise ValueError(f"proxy {url!r} is not a URL") from None
+        raise ValueError(f"proxy {shown!r} is not a URL") from None
     scheme = parsed.protocol[:-1]
     if scheme not in _PROXY_SCHEMES or not parsed.hostname:
         raise ValueError(
-            f"proxy {url!r}: the scheme must be one of {', '.join(_PROXY_SCHEMES)}, with a host"
+            f"proxy {shown!r}: the scheme must be one of {', '.join(_PROXY_SCHEMES)}, with a host"
         )
+
+
+_PROXY_CREDENTIALS = re.compile(r"//[^/?#]*@")
+"""The userinfo of a URL (up to its last "@" before the path, as URL parsers read it)."""
 
 
 def _getenv(name: str) -> str | None:

@@ -147,7 +147,7 @@ FailureKind = Literal[
     "close_timeout",  # our Close unanswered within close_timeout (close 1006, no error event)
     "keepalive_timeout",  # nothing arrived within ping_timeout after a keepalive Ping
     "proxy",  # the proxy refused or failed
-    "blocked",  # the agent refused the URL (blocked port, mixed content)
+    "blocked",  # the agent refused the URL (blocked port, mixed content) or the request
     "buffer_full",  # bufferedAmount passed the agent's maximum
     "aborted",  # close() before the connection opened, or the program ended
 ]

@@ -203,9 +203,9 @@ class _Opening:
             return None
         started = loop.time()
         if proxy is not None:
-            logger.debug("connecting to %s through the proxy %s", url.href, proxy)
+            logger.debug("connecting to %s through the proxy %s", url.shown, proxy)
         else:
-            logger.debug("connecting to %s", url.href)
+            logger.debug("connecting to %s", url.shown)
         addresses = self.addresses_without_lookup(proxy)
         if addresses is None:
             addresses = await self.resolve()
@@ -222,14 +222,20 @@ class _Opening:
         deadline = None
         if self.open_timeout is not None:
             deadline = (loop.time() if waited else started) + self.open_timeout
-        self.engine = ClientConnection(
-            url.host_header,
-            url.resource_name,
-            protocols=self.protocols,
-            headers=self.headers,
-            max_message_size=agent.max_message_size,
-            compression=agent.compression,
-        )
+        try:
+            self.engine = ClientConnection(
+                url.host_header,
+                url.resource_name,
+                protocols=self.protocols,
+                headers=self.headers,
+                max_message_size=agent.max_message_size,
+                compression=agent.compression,
+            )
+        except ValueError as exc:
+            # A request that cannot be written as it is (a cookie of the jar with CR or LF
+            # in its value would add a header line): refused before anything is sent.
+            self.fail(ConnectionFailure("blocked", f"the handshake request was refused: {exc}"))
+            return None
         pump = await self.connect(addresses, proxy, deadline)
         if pump is None:
             return None
@@ -340,7 +346,7 @@ class _Opening:
             # as one, and the connection still ends in its events instead of waiting forever.
             self.loop.call_exception_handler(
                 {
-                    "message": f"wsapi: unexpected error while connecting to {self.url.href}",
+                    "message": f"wsapi: unexpected error while connecting to {self.url.shown}",
                     "exception": error,
                 }
             )

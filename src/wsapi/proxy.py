@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 from urllib.parse import unquote
 
@@ -54,8 +54,8 @@ class ProxyURL:
     scheme: str
     host: str
     port: int
-    username: str | None
-    password: str | None
+    username: str | None = field(repr=False)
+    password: str | None = field(repr=False)  # Never shown: not in repr, nor in str.
 
     @property
     def resolves_names(self) -> bool:
@@ -131,11 +131,11 @@ async def _http_connect(
     except UnicodeError as exc:  # The resolver's IDNA step: a label DNS cannot carry.
         raise ProxyError(f"could not resolve the proxy {proxy}: not a name DNS can carry") from exc
     try:
-        leftover = await tunnel.established
+        await tunnel.established
     except BaseException:
         transport.abort()
         raise
-    return transport, leftover
+    return transport, bytes(tunnel.leftover)
 
 
 class _ConnectProtocol(asyncio.Protocol):
@@ -145,7 +145,11 @@ class _ConnectProtocol(asyncio.Protocol):
         self._request = request
         self._has_credentials = has_credentials
         self._http = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_PROXY_RESPONSE_SIZE)
-        self.established: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.established: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.leftover = bytearray()
+        """What the server sent behind the proxy's answer, until the caller takes the
+        transport over (reads may come between the answer and that moment)."""
+        self._tunnel_up = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         data = self._http.send(self._request)
@@ -153,25 +157,31 @@ class _ConnectProtocol(asyncio.Protocol):
         cast(asyncio.Transport, transport).write(data)
 
     def data_received(self, data: bytes) -> None:
+        if self._tunnel_up:
+            self.leftover += data
+            return
         if self.established.done():
             return
         try:
             self._http.receive_data(data)
             event = self._http.next_event()
+            # 1xx answers before the final one, however many came in this read.
+            while isinstance(event, h11.InformationalResponse):
+                event = self._http.next_event()
         except h11.RemoteProtocolError as exc:
             self._fail(ProxyError(f"the proxy's answer to CONNECT is not valid HTTP: {exc}"))
             return
         if event is h11.NEED_DATA:
             return
-        if isinstance(event, h11.InformationalResponse):
-            return  # 1xx before the final answer.
         if isinstance(event, h11.Response):
             headers = tuple(
                 (name.decode("ascii", "replace").lower(), value.decode("latin-1"))
                 for name, value in event.headers
             )
             if 200 <= event.status_code < 300:
-                self.established.set_result(bytes(self._http.trailing_data[0]))
+                self._tunnel_up = True
+                self.leftover += self._http.trailing_data[0]
+                self.established.set_result(None)
                 return
             phrase = event.reason.decode("latin-1", "replace")
             hint = ""

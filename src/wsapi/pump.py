@@ -63,6 +63,9 @@ payload_logger = logging.getLogger("wsapi.payload")
 """Messages, truncated, at DEBUG: silent unless a program enables this logger on purpose
 (``logging.getLogger("wsapi.payload").setLevel(logging.DEBUG)``); the "wsapi" logger itself
 never shows payloads."""
+# Its own level, INFO, so that DEBUG on the root logger (logging.basicConfig(level=DEBUG))
+# or on "wsapi" does not log messages, which may hold secrets.
+payload_logger.setLevel(logging.INFO)
 
 PAYLOAD_LOG_LIMIT = 200
 """Characters of a message shown by the payload logger."""

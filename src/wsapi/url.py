@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from dataclasses import dataclass, field
 
 import ada_url
@@ -19,6 +20,7 @@ __all__ = ["WebSocketURL", "parse_websocket_url"]
 
 DEFAULT_PORTS = {"ws": 80, "wss": 443}
 _WHATWG_SCHEMES = {"http": "ws", "https": "wss"}
+_CREDENTIALS = re.compile(r"^(wss?://)[^/@]*@")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,9 @@ class WebSocketURL:
     """The URL with ``http``/``https`` for ``ws``/``wss``, as Fetch and the cookie rules
     see the handshake request."""
     _origins: tuple[str, str] = field(init=False, repr=False, compare=False)
+    shown: str = field(init=False, repr=False, compare=False)
+    """The serialized URL without its credentials (``user:password@``), for logs, task
+    names and ``repr``: a password in a URL is no one else's business."""
 
     def __post_init__(self) -> None:
         default = self.port == DEFAULT_PORTS[self.scheme]
@@ -58,6 +63,12 @@ class WebSocketURL:
             unicode_host = f"[{unicode_host}]"
         origins = (f"{self.scheme}://{host_header}", f"{self.scheme}://{unicode_host}{port}")
         object.__setattr__(self, "_origins", origins)
+        # The serialized userinfo has every "@" and "/" percent-encoded: the first "@"
+        # before the path ends it.
+        object.__setattr__(self, "shown", _CREDENTIALS.sub(r"\1", self.href, count=1))
+
+    def __repr__(self) -> str:
+        return f"WebSocketURL({self.shown!r})"
 
     @property
     def scheme(self) -> str:

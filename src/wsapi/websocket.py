@@ -301,7 +301,7 @@ class WebSocket(EventTarget):
         # CR step 8: "Return a new WebSocket object, and continue these steps in the
         # background (without blocking scripts)." Step 9: establish a WebSocket connection.
         self._connect_task: asyncio.Task[None] | None = loop.create_task(
-            self._establish(blocked), name=f"wsapi connect {parsed.href}"
+            self._establish(blocked), name=f"wsapi connect {parsed.shown}"
         )
         self._connect_task.add_done_callback(self._connect_task_done)
 
@@ -470,7 +470,7 @@ class WebSocket(EventTarget):
 
     def __repr__(self) -> str:
         state = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")[self._ready_state]
-        return f"<WebSocket {self.url} {state}>"
+        return f"<WebSocket {self._url.shown} {state}>"
 
     # Methods.
 

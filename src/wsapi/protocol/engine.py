@@ -236,7 +236,8 @@ class ClientConnection:
         if self._eof or self.state is State.CLOSED or self.close_received is not None:
             return  # Nothing more is read after a failure or after the peer's Close.
         if self._reader is not None:
-            self._receive_handshake(bytes(data))
+            if data:  # (An empty read is no end of stream: the reader takes b"" as one.)
+                self._receive_handshake(bytes(data))
         else:
             self._buffer += data
 

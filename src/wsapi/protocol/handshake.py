@@ -32,6 +32,7 @@ __all__ = [
     "ResponseReader",
     "accept_value",
     "build_request",
+    "check_header",
     "is_protocol_owned_header",
     "parse_extension_list",
     "validate_response",
@@ -56,6 +57,26 @@ def is_protocol_owned_header(name: str) -> bool:
     writes, and every ``Sec-WebSocket-*`` name (the prefix is reserved for the protocol)."""
     lowered = name.lower()
     return lowered in RESERVED_REQUEST_HEADERS or lowered.startswith("sec-websocket-")
+
+
+# RFC 9110 5.1 and 5.5: a field name is a token; a field value is visible characters,
+# spaces, tabs and obs-text (bytes 0x80-0xFF), never CR, LF, NUL or another control.
+_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+
+
+def check_header(name: str, value: str) -> None:
+    """Raise ``ValueError`` unless (``name``, ``value``) can be written as a request header
+    field as it is: CR, LF or NUL would end the field (or the head) and start another,
+    which a caller's value must never do. Values are sent as ISO-8859-1, what HTTP's
+    historical charset allows (and the response headers are read as)."""
+    if not _FIELD_NAME.fullmatch(name):
+        raise ValueError(f"the header name {name!r} is not an HTTP token")
+    if not _FIELD_VALUE.fullmatch(value):
+        # (The value itself is not shown: it may be a secret, a cookie or a token.)
+        at = next(i for i, char in enumerate(value) if not _FIELD_VALUE.fullmatch(char))
+        what = "a control character" if value[at] < "\x80" else "not ISO-8859-1"
+        raise ValueError(f"the {name} header value has {value[at]!r} at offset {at} ({what})")
 
 
 def accept_value(key: str) -> str:
@@ -135,9 +156,10 @@ def _request_template(
 ) -> _RequestTemplate:
     """The request for these arguments, built and checked by h11 once (its validation is
     most of the cost of a request), then reused with a fresh key for each connection."""
-    for name, _ in headers:
+    for name, value in headers:
         if is_protocol_owned_header(name):
             raise ValueError(f"the {name} header belongs to the WebSocket protocol")
+        check_header(name, value)
     request_headers = [
         ("Host", host),
         ("Upgrade", "websocket"),
@@ -151,7 +173,10 @@ def _request_template(
     if extensions:
         request_headers.append(("Sec-WebSocket-Extensions", extensions))
     request_headers.extend(headers)
-    event = h11.Request(method="GET", target=resource, headers=request_headers)
+    # As bytes, values in ISO-8859-1: a cookie value the server set with obs-text goes back
+    # as it came (h11 would encode a str as ASCII, and fail).
+    encoded = [(name.encode("ascii"), value.encode("latin-1")) for name, value in request_headers]
+    event = h11.Request(method="GET", target=resource, headers=encoded)
     data = h11.Connection(h11.CLIENT).send(event)
     assert data is not None
     # The header line is unique: the caller's headers may not be the protocol's own.
