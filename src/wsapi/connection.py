@@ -41,7 +41,7 @@ open: close it, or the end of ``asyncio.run()`` closes it with 1001.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -237,9 +237,12 @@ class Connect:
         self._policy = ReconnectPolicy() if policy is None else policy
         self._connection: Connection | None = None
 
-    async def _open(self) -> Connection:
-        """Open one connection: a new WebSocketStream, once its handshake succeeded."""
-        stream = WebSocketStream(self._url, protocols=self._protocols, agent=self._agent)
+    async def _open(
+        self, make_stream: Callable[..., WebSocketStream] = WebSocketStream
+    ) -> Connection:
+        """Open one connection: a new WebSocketStream (made by ``make_stream``: a subclass's
+        for ``wsapi.sync``), once its handshake succeeded."""
+        stream = make_stream(self._url, protocols=self._protocols, agent=self._agent)
         try:
             info = await stream.opened
         except asyncio.CancelledError:

@@ -18,16 +18,18 @@ every blocking connection of the process. The thread starts with the first ``con
 and never keeps the interpreter alive; at exit, an ``atexit`` hook closes the connections
 still open with 1001 (going away), waiting at most ``EXIT_CLOSE_TIMEOUT`` for them.
 
-Rule 2: receiving. The loop moves messages from the stream's readable into the
-connection's inbox while the inbox holds less than ``RECEIVE_HIGH_WATER_MARK`` bytes; past
-it the loop stops reading the readable, whose own bound then stops the socket's reads, so a
-program that reads slowly slows the server. ``recv()`` takes from the inbox, waiting on a
-condition variable in slices of ``WAIT_SLICE`` (so that Ctrl-C interrupts it everywhere).
+Rule 2: receiving. The connection's stream (a ``WebSocketStream`` whose messages skip its
+readable) hands each message to the connection's inbox, on the loop; once the inbox holds
+``RECEIVE_HIGH_WATER_MARK`` bytes the pump stops handing messages over, and stops reading
+the socket past its own mark, so a program that reads slowly slows the server. ``recv()``
+takes from the inbox (resuming the pump once it is below the mark), waiting on a condition
+variable in slices of ``WAIT_SLICE`` (so that Ctrl-C interrupts it everywhere).
 
-Rule 3: sending. ``send()`` hands its message to the loop and returns; it blocks first while
-the messages handed over and not yet written, plus a write the stream holds back, exceed
-``SEND_HIGH_WATER_MARK`` bytes (text counted in characters). So a producer faster than the
-network waits, and holds at most about twice the mark of unsent data.
+Rule 3: sending. ``send()`` puts its message in the connection's outbox and returns; the
+loop hands the outbox to the stream's write algorithm in order, and stops while the stream
+holds more than its ``SEND_HIGH_WATER_MARK`` unsent. ``send()`` blocks first while the
+outbox holds more than ``SEND_HIGH_WATER_MARK`` bytes (text counted in characters). So a
+producer faster than the network waits, and holds about twice the mark of unsent data.
 
 Rule 4: any thread. Any thread may call any method: one may ``recv()`` while others
 ``send()``; ``close()`` from any thread closes the connection, and the end of the
@@ -44,7 +46,7 @@ import functools
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, Final
@@ -53,7 +55,7 @@ from .agent import UserAgent
 from .connection import Connect, ConnectionClosed
 from .connection import Connection as AsyncConnection
 from .protocol.constants import CloseCode
-from .websocketstream import OPEN, _message_size
+from .websocketstream import OPEN, WebSocketStream, _message_size
 
 __all__ = [
     "EXIT_CLOSE_TIMEOUT",
@@ -129,8 +131,7 @@ class _Background:
     async def _close_all(self) -> None:
         waits = []
         for connection in list(self.connections):
-            stream = connection._conn.stream
-            stream._start_closing(int(CloseCode.GOING_AWAY), "")
+            connection._stream._start_closing(int(CloseCode.GOING_AWAY), "")
             waits.append(asyncio.ensure_future(connection._conn.closed))
         if waits:
             _, pending = await asyncio.wait(waits, timeout=EXIT_CLOSE_TIMEOUT)
@@ -171,6 +172,23 @@ def _wait_future(future: Future[Any]) -> Any:
 # -- Connections ----------------------------------------------------------------------------
 
 
+class _Stream(WebSocketStream):
+    """A WebSocketStream whose messages go straight to its blocking connection's inbox
+    (rule 2) rather than through its readable, which stays empty."""
+
+    __slots__ = ("_deliver",)
+
+    def __init__(self, deliver: Callable[[Message], None], *args: Any, **options: Any) -> None:
+        self._deliver = deliver
+        super().__init__(*args, **options)
+
+    def _on_message(self, data: str | bytes) -> None:
+        # 1. "If stream's ready state is not OPEN (1), then return." (Once this side
+        # closes, the messages still to come are dropped.)
+        if self._ready_state == OPEN:
+            self._deliver(data)
+
+
 class Connection:
     """A blocking WebSocket connection: ``send()``, ``recv(timeout=None)``, iteration,
     ``close(code=None, reason="")``, ``protocol``, ``extensions``, a context manager.
@@ -181,32 +199,45 @@ class Connection:
         "_background",
         "_condition",
         "_conn",
+        "_delivery_paused",
+        "_draining",
         "_ended",
-        "_exhausted",
         "_inbox",
         "_inbox_bytes",
         "_loop",
         "_outbox",
         "_outgoing_bytes",
-        "_reading",
+        "_stream",
         "_writing_scheduled",
     )
 
-    def __init__(self, conn: AsyncConnection, background: _Background) -> None:
-        self._conn = conn
+    _conn: AsyncConnection
+    _stream: _Stream
+
+    def __init__(self, background: _Background) -> None:
         self._background = background
         self._loop = background.loop
         self._condition = threading.Condition(threading.Lock())
-        # Received and not yet recv()'d (rule 2); the close once the stream has ended.
+        # Received and not yet recv()'d (rule 2); how the connection closed, once it has.
         self._inbox: deque[tuple[Message, int]] = deque()
         self._inbox_bytes = 0
-        self._reading = False  # The loop waits on a read of the readable.
-        self._exhausted = False  # The readable has ended: the inbox is all that is left.
-        self._ended: ConnectionClosed | None = None  # How the connection closed.
-        # Handed to the loop and not yet written (rule 3).
+        self._delivery_paused = False
+        self._ended: ConnectionClosed | None = None
+        # Handed to the loop and not yet to the stream (rule 3); whether the stream holds
+        # a write back until the connection's buffer drains.
         self._outbox: deque[tuple[Message, int]] = deque()
         self._outgoing_bytes = 0
         self._writing_scheduled = False
+        self._draining = False
+
+    async def _open(self, opening: Connect) -> None:
+        """On the loop: open the connection (its messages come to this one's inbox)."""
+        self._conn = await opening._open(functools.partial(_Stream, self._deliver))
+        stream = self._conn.stream
+        assert isinstance(stream, _Stream)
+        self._stream = stream
+        self._background.connections.add(self)
+        asyncio.ensure_future(self._conn.closed).add_done_callback(self._on_ended)
 
     @property
     def protocol(self) -> str:
@@ -225,26 +256,28 @@ class Connection:
         ``timeout`` seconds (None: no limit) and raises ``TimeoutError`` then, leaving the
         connection open; ``ConnectionClosed`` once every message has been read and the
         connection is closed."""
-        deadline = None if timeout is None else time.monotonic() + timeout
         condition = self._condition
         with condition:
             inbox = self._inbox
-            while not inbox:
-                if self._exhausted and self._ended is not None:
-                    raise self._closed()
-                wait = WAIT_SLICE
-                if deadline is not None:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise TimeoutError(f"no message within {timeout} s")
-                    wait = min(wait, left)
-                condition.wait(wait)
+            if not inbox:
+                deadline = None if timeout is None else time.monotonic() + timeout
+                while not inbox:
+                    if self._ended is not None:
+                        raise self._closed()
+                    wait = WAIT_SLICE
+                    if deadline is not None:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            raise TimeoutError(f"no message within {timeout} s")
+                        wait = min(wait, left)
+                    condition.wait(wait)
             message, size = inbox.popleft()
-            was_full = self._inbox_bytes >= RECEIVE_HIGH_WATER_MARK
             self._inbox_bytes -= size
-            resume = was_full and self._inbox_bytes < RECEIVE_HIGH_WATER_MARK
+            resume = self._delivery_paused and self._inbox_bytes < RECEIVE_HIGH_WATER_MARK
+            if resume:
+                self._delivery_paused = False
         if resume:
-            self._loop.call_soon_threadsafe(self._pull)
+            self._loop.call_soon_threadsafe(self._resume_delivery)
         return message
 
     def __iter__(self) -> Iterator[Message]:
@@ -260,55 +293,31 @@ class Connection:
                 raise StopIteration from None
             raise
 
-    def _pull(self) -> None:
-        """On the loop: move messages from the readable into the inbox, up to the mark."""
-        if self._reading:
-            return
-        reader = self._conn._reader
+    def _deliver(self, data: Message) -> None:
+        """On the loop: a message into the inbox; past the mark, the pump pauses."""
+        size = _message_size(data)
         condition = self._condition
-        while True:
-            with condition:
-                if self._inbox_bytes >= RECEIVE_HIGH_WATER_MARK or self._exhausted:
-                    return
-            read = reader.read()
-            if not read.done():
-                self._reading = True
-                read.add_done_callback(self._on_read)
-                return
-            if not self._take(read):
-                return
+        with condition:
+            self._inbox.append((data, size))
+            self._inbox_bytes += size
+            pause = self._inbox_bytes >= RECEIVE_HIGH_WATER_MARK
+            if pause:
+                self._delivery_paused = True
+            condition.notify()
+        if pause:
+            pump = self._stream._pump
+            if pump is not None:
+                pump.pause_delivery()
 
-    def _on_read(self, read: asyncio.Future[Any]) -> None:
-        self._reading = False
-        if self._take(read):
-            self._pull()
+    def _resume_delivery(self) -> None:
+        pump = self._stream._pump
+        if pump is not None and not self._delivery_paused:
+            pump.resume_delivery()
 
-    def _take(self, read: asyncio.Future[Any]) -> bool:
-        """A read's outcome into the inbox (True) or the end of the connection (False)."""
-        error = None if read.cancelled() else read.exception()
-        if error is None and not read.cancelled():
-            value, done = read.result()
-            if not done:
-                size = _message_size(value)
-                with self._condition:
-                    self._inbox.append((value, size))
-                    self._inbox_bytes += size
-                    self._condition.notify()
-                return True
-        with self._condition:  # The readable ended (the close comes from _on_ended).
-            self._exhausted = True
-            self._condition.notify_all()
-        return False
-
-    def _watch_the_end(self) -> None:
-        """On the loop: ``_on_ended`` once the connection is closed."""
-        self._background.connections.add(self)
-        asyncio.ensure_future(self._conn.closed).add_done_callback(self._on_ended)
-
-    def _on_ended(self, task: asyncio.Future[ConnectionClosed]) -> None:
+    def _on_ended(self, closed: asyncio.Future[ConnectionClosed]) -> None:
         self._background.connections.discard(self)
         with self._condition:
-            self._ended = task.result()
+            self._ended = closed.result()
             self._condition.notify_all()
 
     def _closed(self) -> ConnectionClosed:
@@ -333,7 +342,7 @@ class Connection:
                 f"send() takes str, bytes, bytearray or memoryview, not {type(message).__name__}"
             )
         condition = self._condition
-        stream = self._conn.stream
+        stream = self._stream
         with condition:
             while True:
                 if stream._ready_state != OPEN:
@@ -354,36 +363,34 @@ class Connection:
         self._loop.call_soon_threadsafe(self._write)
 
     def _write(self) -> None:
-        """On the loop: hand the outbox to the stream's writer, in order."""
-        writer = self._conn._writer
+        """On the loop: hand the outbox to the stream in order, until a write waits for
+        the connection's buffer to drain."""
+        stream = self._stream
         condition = self._condition
-        open_ = self._conn.stream._ready_state == OPEN
+        outbox = self._outbox
         with condition:
             self._writing_scheduled = False
-            batch = list(self._outbox)
-            self._outbox.clear()
-        written = 0
-        for message, size in batch:
-            if not open_:
-                written += size
-                continue
-            write = writer.write(message)
-            if write.done():
-                written += size
-            else:
-                write.add_done_callback(functools.partial(self._on_write, size))
-        if written:
-            self._written(written)
+        while not self._draining:
+            with condition:
+                if not outbox:
+                    return
+                message, size = outbox.popleft()
+                was_full = self._outgoing_bytes > SEND_HIGH_WATER_MARK
+                self._outgoing_bytes -= size
+                if was_full and self._outgoing_bytes <= SEND_HIGH_WATER_MARK:
+                    condition.notify_all()
+            # The stream's write algorithm (its writable's sink), which sends the message
+            # and says when its buffer is above the stream's mark; once closing, nothing.
+            waiter = stream._write(message, None)
+            if waiter is not None:
+                self._draining = True
+                waiter.add_done_callback(self._drained)
 
-    def _on_write(self, size: int, _write: asyncio.Future[None]) -> None:
-        self._written(size)
-
-    def _written(self, size: int) -> None:
-        with self._condition:
-            was_full = self._outgoing_bytes > SEND_HIGH_WATER_MARK
-            self._outgoing_bytes -= size
-            if was_full:
-                self._condition.notify_all()
+    def _drained(self, waiter: asyncio.Future[None]) -> None:
+        self._draining = False
+        if not waiter.cancelled():
+            waiter.exception()  # The connection closed: the close tells it.
+        self._write()
 
     # Closing.
 
@@ -414,12 +421,11 @@ class Connection:
     ) -> None:
         # 1000 when the block ends normally; 1001 "going away" when it ends by an exception.
         code = CloseCode.NORMAL_CLOSURE if exc_type is None else CloseCode.GOING_AWAY
-        stream = self._conn.stream
-        self._loop.call_soon_threadsafe(stream._start_closing, int(code), "")
+        self._loop.call_soon_threadsafe(self._stream._start_closing, int(code), "")
         self._wait_closed()
 
     def __repr__(self) -> str:
-        return f"<wsapi.sync.Connection {self._conn.stream.url}>"
+        return f"<wsapi.sync.Connection {self._stream.url}>"
 
 
 def connect(
@@ -439,14 +445,7 @@ def connect(
             "use `await wsapi.connect(...)` (or `async with wsapi.connect(...)`) instead"
         )
     background = _get_background()
+    connection = Connection(background)
     opening = Connect(url, protocols, agent=agent)
-
-    async def open_() -> Connection:
-        connection = Connection(await opening._open(), background)
-        connection._watch_the_end()
-        connection._pull()
-        return connection
-
-    future = asyncio.run_coroutine_threadsafe(open_(), background.loop)
-    result: Connection = _wait_future(future)
-    return result
+    _wait_future(asyncio.run_coroutine_threadsafe(connection._open(opening), background.loop))
+    return connection
