@@ -71,9 +71,10 @@ Message = str | bytes
 """A received message: ``str`` for text, ``bytes`` for binary."""
 
 RECEIVE_HIGH_WATER_MARK: Final = 1024 * 1024
-"""Bytes of received messages (each counted as the memory it takes) a connection's inbox
-holds before the loop stops taking more from the stream (whose readable holds as much
-again): a program that reads slowly holds a few MiB of a fast server's messages at most."""
+"""Bytes of received messages (each counted as the memory it takes, as the stream's
+readable counts them) a connection's inbox holds before the pump stops handing more over
+(the stream's own mark): with the pump's ``READ_HIGH_WATER`` of unparsed bytes behind it,
+a program that reads slowly holds about 2 MiB of a fast server's messages."""
 
 SEND_HIGH_WATER_MARK: Final = 64 * 1024
 """Bytes (characters for text) handed to the loop and not yet written, above which
