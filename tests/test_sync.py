@@ -5,6 +5,7 @@ in every form, several threads at once, Ctrl-C, interpreter exit, backpressure b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -41,8 +42,11 @@ def server(handler: Callable[[ServerConnection], None], **options: Any) -> Itera
 
 
 def echo(connection: ServerConnection) -> None:
-    for message in connection:
-        connection.send(message)
+    """Echo every message until the connection closes (an echo the client's close
+    overtook ends it too)."""
+    with contextlib.suppress(ServerSideClosed):
+        for message in connection:
+            connection.send(message)
 
 
 def test_echo_protocol_and_extensions() -> None:
