@@ -48,6 +48,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from types import TracebackType
 from typing import Any, Final
 
@@ -163,7 +164,7 @@ def _wait_future(future: Future[Any]) -> Any:
         while True:
             try:
                 return future.result(WAIT_SLICE)
-            except TimeoutError:
+            except FutureTimeoutError:  # (Not the built-in TimeoutError on Python 3.10.)
                 continue
     except BaseException:
         future.cancel()
