@@ -7,7 +7,9 @@ measurement; by hand, against ``server.py``:
     python bench/client.py --client wsapi@uvloop --scenario A --port 8765 --n 20000 --warm 1000
 
 Clients are ``LIB@LOOP`` with LIB in wsapi, wsapi-pure (run.py sets WSAPI_PURE_PYTHON=1 for
-it), wsapi-stream, wsapi-connect, websockets, picows and LOOP in asyncio, uvloop. Each
+it), wsapi-stream, wsapi-connect, wsapi-sync, websockets, websockets-sync, websocket-client,
+picows and LOOP in asyncio, uvloop (the blocking clients, ``*-sync`` and websocket-client,
+run in a thread of their own: LOOP is only their label). Each
 library is used in its own idiom: wsapi through the browser API (``on*`` handlers,
 ``send()``, ``bufferedAmount``, ``close()``), or its pull APIs (wsapi-stream:
 ``WebSocketStream``'s reader and writer; wsapi-connect: ``wsapi.connect``'s ``send()`` and
@@ -341,6 +343,77 @@ async def run_wsapi_stream(a: argparse.Namespace, url: str) -> Result:
     raise ValueError(f"{lib} measures scenarios A and B only, not {a.scenario}")
 
 
+def blocking_round_trips(
+    a: argparse.Namespace, send: Callable[[Any], Any], recv: Callable[[], Any]
+) -> Result:
+    """Scenario A for a blocking client: send, then block in recv."""
+    rt = RoundTrips(a.n, a.warm, a.cap)
+    data: Any = None
+    while True:
+        send(A_MESSAGE)
+        data = recv()
+        if not rt.reply():
+            break
+    assert data == A_MESSAGE
+    return rt.result()
+
+
+def blocking_bursts(
+    a: argparse.Namespace, send: Callable[[Any], Any], recv: Callable[[], Any]
+) -> Result:
+    """Scenario B for a blocking client: recv each message in turn."""
+
+    def burst(k: int, cap: float) -> tuple[int, float, Any]:
+        t0 = pc()
+        deadline = t0 + cap
+        send(f"{k} {a.size}")
+        count = 0
+        last = None
+        while count < k:
+            last = recv()
+            count += 1
+            if not count & 1023 and pc() > deadline:
+                break
+        return count, pc() - t0, last
+
+    burst(max(1, a.warm), NO_CAP)  # uncapped: no stragglers in the next burst
+    count, elapsed, last = burst(a.n, a.cap)
+    assert isinstance(last, str)
+    assert len(last) == a.size
+    return rate(count, elapsed, count < a.n)
+
+
+def run_blocking(a: argparse.Namespace, url: str) -> Result:
+    """The blocking clients, in a thread without an event loop: ``wsapi.sync.connect``
+    (wsapi-sync), ``websockets.sync.client.connect`` (websockets-sync), websocket-client's
+    ``create_connection`` (websocket-client); ``send()`` and ``recv()``. Scenarios A and B."""
+    lib = a.client.partition("@")[0]
+    path = {"A": "/echo", "B": "/push"}.get(a.scenario)
+    if path is None:
+        raise ValueError(f"{lib} measures scenarios A and B only, not {a.scenario}")
+    conn: Any
+    if lib == "wsapi-sync":
+        from wsapi.sync import connect  # noqa: PLC0415 (imported in the measuring process only)
+
+        conn = connect(url + path)
+    elif lib == "websockets-sync":
+        from websockets.sync.client import connect as ws_connect  # noqa: PLC0415
+
+        conn = ws_connect(url + path, compression=None)
+    else:
+        import websocket  # noqa: PLC0415
+
+        conn = websocket.create_connection(url + path)
+    if a.scenario == "A":
+        return blocking_round_trips(a, conn.send, conn.recv)
+    return blocking_bursts(a, conn.send, conn.recv)
+
+
+async def run_blocking_in_a_thread(a: argparse.Namespace, url: str) -> Result:
+    # A blocking client does not run inside an event loop (wsapi.sync refuses to).
+    return await asyncio.to_thread(run_blocking, a, url)
+
+
 async def run_websockets(a: argparse.Namespace, url: str) -> Result:
     from websockets.asyncio.client import ClientConnection, connect  # noqa: PLC0415
 
@@ -590,6 +663,9 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, str], Coroutine[Any, Any, Resul
     "wsapi-connect": run_wsapi_stream,
     "websockets": run_websockets,
     "picows": run_picows,
+    "wsapi-sync": run_blocking_in_a_thread,
+    "websockets-sync": run_blocking_in_a_thread,
+    "websocket-client": run_blocking_in_a_thread,
 }
 UNITS = {"A": "rt/s", "B": "msg/s", "C": "GB/s", "D": "conn/s", "E": "KiB/conn"}
 

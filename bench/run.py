@@ -63,7 +63,17 @@ SCENARIOS: dict[str, Scenario] = {
     "E": Scenario("E", "RSS per idle open connection", "KiB/conn", 1000, 0, 0, 100, 0, False),
 }
 
-LIBS = ("wsapi", "wsapi-pure", "wsapi-stream", "wsapi-connect", "websockets", "picows")
+LIBS = (
+    "wsapi",
+    "wsapi-pure",
+    "wsapi-stream",
+    "wsapi-connect",
+    "wsapi-sync",
+    "websockets",
+    "websockets-sync",
+    "websocket-client",
+    "picows",
+)
 LOOPS = ("asyncio", "uvloop")
 DEFAULT_CLIENTS = [
     "wsapi@asyncio",
@@ -78,14 +88,23 @@ MODULE = {
     "wsapi-pure": "wsapi",
     "wsapi-stream": "wsapi",
     "wsapi-connect": "wsapi",
+    "wsapi-sync": "wsapi",
     "websockets": "websockets",
+    "websockets-sync": "websockets",
+    "websocket-client": "websocket",
     "picows": "picows",
 }
 # Extra environment of a client's process: wsapi-pure is wsapi without its compiled codec.
 CLIENT_ENV = {"wsapi-pure": {"WSAPI_PURE_PYTHON": "1"}}
-WSAPI_LIBS = ("wsapi", "wsapi-pure", "wsapi-stream", "wsapi-connect")
+WSAPI_LIBS = ("wsapi", "wsapi-pure", "wsapi-stream", "wsapi-connect", "wsapi-sync")
 # The scenarios a client's library measures, by their first letter (all, when not listed).
-ONLY = {"wsapi-stream": "AB", "wsapi-connect": "AB"}
+ONLY = {
+    "wsapi-stream": "AB",
+    "wsapi-connect": "AB",
+    "wsapi-sync": "AB",
+    "websockets-sync": "AB",
+    "websocket-client": "AB",
+}
 
 
 def measures(client: str, scenario: str) -> bool:
@@ -555,7 +574,7 @@ def main() -> None:
             p.error(f"unknown scenario {name!r}: one of {', '.join(SCENARIOS)}")
 
     started = datetime.datetime.now(datetime.timezone.utc)
-    modules = probe_modules(["wsapi", "websockets", "picows", "uvloop", "aiofastnet"])
+    modules = probe_modules(["wsapi", "websockets", "websocket", "picows", "uvloop", "aiofastnet"])
     skipped = {c: why for c in clients if (why := unavailable(c, modules))}
     for client, why in skipped.items():
         print(f"skipping {client}: {why}", file=sys.stderr)

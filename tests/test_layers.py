@@ -53,7 +53,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ),
     # 6. The API objects and their compiled twins, and the package that exports them.
     #    WebSocketStream beside WebSocket, on the same connection machinery, and
-    #    wsapi.connect's Connection on WebSocketStream.
+    #    wsapi.connect's Connection on WebSocketStream, and wsapi.sync's blocking one on it.
     (
         "api",
         [
@@ -64,6 +64,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "wsapi._sending",
             "wsapi._delivery",
             "wsapi.reconnecting",
+            "wsapi.sync",
         ],
     ),
     # 7. Programs on the library: the command line and its echo server.

@@ -17,26 +17,44 @@ quietly at a clean close and raises it after an unclean one) and given by
 ``await conn.closed``.
 
 ``connect()`` returns a ``Connect``, the description of the connection to make: ``async
-with`` it (or ``await`` it) opens one. (It holds the URL, the protocols and the agent, so
-that iterating over it can later open a new connection after each drop.)
+with`` it (or ``await`` it) opens one; ``async for`` over it opens one after another.
+
+Reconnecting (``async for conn in wsapi.connect(url, policy=...)``)
+--------------------------------------------------------------------
+Rule 1: each iteration yields a new open ``Connection``. The next iteration looks at how the
+previous one ended and asks the reconnect policy (``wsapi.reconnect``, the one
+``ReconnectingWebSocket`` uses) for the wait: a connection that ended by itself is judged by
+its ``ConnectionClosed`` (close code, failure); a failed attempt by its ``ConnectionFailure``.
+
+Rule 2: the program's own ending of a connection (``conn.close()``, or asking for the next
+one while it is still open, which closes it with 1000) is a reconnection it asked for: the
+next connection opens at once, the backoff started over, as ``reconnect()`` does.
+
+Rule 3: the iteration stops when the policy says so. After an open connection's ending
+that does not reconnect (the server's close 1000, say), it ends (``StopAsyncIteration``):
+the program has seen that ending already, from ``recv()``. After a failed attempt that does
+not reconnect (HTTP 403, a TLS failure, ``max_retries`` attempts), it raises that attempt's
+``WebSocketError``, whose ``failure`` says why. ``break`` leaves the current connection
+open: close it, or the end of ``asyncio.run()`` closes it with 1001.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from types import TracebackType
 from typing import Any
 
 from .agent import UserAgent
 from .errors import ConnectionFailure, DOMException, WebSocketError
 from .protocol.constants import CloseCode
+from .reconnect import Backoff, ReconnectPolicy
 from .streams import ReadableStreamDefaultReader, WritableStreamDefaultWriter
 from .websocket import WebSocket, ping_payload
 from .websocket import ping as ping_websocket
 from .websocketstream import OPEN, WebSocketCloseInfo, WebSocketStream
 
-__all__ = ["Connect", "Connection", "ConnectionClosed", "connect", "ping"]
+__all__ = ["Connect", "Connection", "ConnectionClosed", "Reconnecting", "connect", "ping"]
 
 Message = str | bytes
 """A received message: ``str`` for text, ``bytes`` for binary."""
@@ -103,7 +121,7 @@ class Connection:
     """An open WebSocket connection: ``send()``, ``recv()``, ``async for``, ``close()``,
     ``protocol``, ``extensions``, ``closed``. Made by ``wsapi.connect()``."""
 
-    __slots__ = ("_extensions", "_protocol", "_reader", "_stream", "_writer")
+    __slots__ = ("_closed_by_program", "_extensions", "_protocol", "_reader", "_stream", "_writer")
 
     def __init__(
         self,
@@ -118,6 +136,7 @@ class Connection:
         self._writer = writer
         self._protocol = protocol
         self._extensions = extensions
+        self._closed_by_program = False  # close() was called (a reconnecting loop's rule 2).
 
     @property
     def protocol(self) -> str:
@@ -184,6 +203,7 @@ class Connection:
         """Close with ``code`` (1000 or 3000-4999) and ``reason`` (at most 123 bytes of
         UTF-8), wait until the connection is closed, and return how it closed."""
         self._stream.close(closeCode=code, reason=reason)
+        self._closed_by_program = True
         return await self.closed
 
     def __repr__(self) -> str:
@@ -191,25 +211,38 @@ class Connection:
 
 
 class Connect:
-    """``wsapi.connect(url, protocols=(), *, agent=None)``: ``async with`` it (or ``await``
-    it) to open a ``Connection``; a failure raises ``WebSocketError``. Leaving the block
-    closes with 1000 (1001 if the block raised) and waits for the close."""
+    """``wsapi.connect(url, protocols=(), *, agent=None, policy=None)``: ``async with`` it
+    (or ``await`` it) to open a ``Connection``; a failure raises ``WebSocketError``. Leaving
+    the block closes with 1000 (1001 if the block raised) and waits for the close. ``async
+    for`` over it yields a new connection after each drop (the module's rules), with
+    ``policy``'s backoff and rules (a ``ReconnectPolicy``; None: its defaults)."""
 
-    __slots__ = ("_agent", "_connection", "_protocols", "_url")
+    __slots__ = ("_agent", "_connection", "_policy", "_protocols", "_url")
 
     def __init__(
-        self, url: str, protocols: Sequence[str] = (), *, agent: UserAgent | None = None
+        self,
+        url: str,
+        protocols: Sequence[str] = (),
+        *,
+        agent: UserAgent | None = None,
+        policy: ReconnectPolicy | None = None,
     ) -> None:
         if isinstance(protocols, str):
             protocols = [protocols]
+        if policy is not None and not isinstance(policy, ReconnectPolicy):
+            raise TypeError(f"policy must be a ReconnectPolicy, not {type(policy).__name__}")
         self._url = url
         self._protocols = tuple(protocols)
         self._agent = agent
+        self._policy = ReconnectPolicy() if policy is None else policy
         self._connection: Connection | None = None
 
-    async def _open(self) -> Connection:
-        """Open one connection: a new WebSocketStream, once its handshake succeeded."""
-        stream = WebSocketStream(self._url, protocols=self._protocols, agent=self._agent)
+    async def _open(
+        self, make_stream: Callable[..., WebSocketStream] = WebSocketStream
+    ) -> Connection:
+        """Open one connection: a new WebSocketStream (made by ``make_stream``: a subclass's
+        for ``wsapi.sync``), once its handshake succeeded."""
+        stream = make_stream(self._url, protocols=self._protocols, agent=self._agent)
         try:
             info = await stream.opened
         except asyncio.CancelledError:
@@ -244,11 +277,85 @@ class Connect:
         connection.stream._start_closing(int(code), "")
         await connection.closed
 
+    def __aiter__(self) -> Reconnecting:
+        return Reconnecting(self)
 
-def connect(url: str, protocols: Sequence[str] = (), *, agent: UserAgent | None = None) -> Connect:
+
+class Reconnecting:
+    """``async for conn in wsapi.connect(url)``: a new ``Connection`` after each drop (the
+    module's rules for reconnecting)."""
+
+    __slots__ = ("_backoff", "_connect", "_current", "_stopped")
+
+    def __init__(self, connect: Connect) -> None:
+        self._connect = connect
+        self._backoff = Backoff(connect._policy)
+        self._current: Connection | None = None
+        self._stopped = False
+
+    @property
+    def retryCount(self) -> int:
+        """Consecutive attempts since a connection last stayed open ``min_uptime``."""
+        return self._backoff.retries(asyncio.get_running_loop().time())
+
+    def __aiter__(self) -> Reconnecting:
+        return self
+
+    async def __anext__(self) -> Connection:
+        if self._stopped:
+            raise StopAsyncIteration
+        loop = asyncio.get_running_loop()
+        backoff = self._backoff
+        previous, self._current = self._current, None
+        delay: float | None = 0.0
+        if previous is not None:
+            stream = previous.stream
+            if stream._ready_state == OPEN:
+                # The program moves on while it is open (rule 2): closed with 1000.
+                stream._start_closing(int(CloseCode.NORMAL_CLOSURE), "")
+                previous._closed_by_program = True
+            ending = await previous.closed
+            if previous._closed_by_program:
+                backoff.reset()
+            else:
+                delay = self._next_delay(ending, loop.time())
+                if delay is None:
+                    raise StopAsyncIteration
+        while True:
+            if delay:
+                await asyncio.sleep(delay)
+            try:
+                connection = await self._connect._open()
+            except WebSocketError as error:
+                failure = getattr(error, "failure", None)
+                delay = self._next_delay(error if failure is None else failure, loop.time())
+                if delay is None:
+                    raise
+                continue
+            backoff.opened(loop.time())
+            self._current = connection
+            return connection
+
+    def _next_delay(self, ending: Any, now: float) -> float | None:
+        """The backoff's wait after ``ending``; None stops the iteration for good."""
+        delay = self._backoff.next_delay(ending, now)
+        if delay is None:
+            self._stopped = True
+        return delay
+
+
+def connect(
+    url: str,
+    protocols: Sequence[str] = (),
+    *,
+    agent: UserAgent | None = None,
+    policy: ReconnectPolicy | None = None,
+) -> Connect:
     """Connect to ``url``: ``async with wsapi.connect(url) as conn: ...`` (see
-    ``Connection``). ``protocols``: the subprotocols to offer (a str is one)."""
-    return Connect(url, protocols, agent=agent)
+    ``Connection``), or ``async for conn in wsapi.connect(url): ...`` to reconnect after
+    each drop, with ``policy`` (a ``wsapi.reconnect.ReconnectPolicy``). ``protocols``: the
+    subprotocols to offer (a str is one)."""
+    return Connect(url, protocols, agent=agent, policy=policy)
 
 
 def ping(target: WebSocket | WebSocketStream | Connection, data: bytes = b"") -> None:
