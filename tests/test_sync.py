@@ -53,10 +53,12 @@ def test_echo_protocol_and_extensions() -> None:
     """send() and recv() round-trip text as str and binary as bytes; protocol and
     extensions are the server's choice; leaving the block closes with 1000."""
     codes: list[int | None] = []
+    handled = threading.Event()
 
     def handler(connection: ServerConnection) -> None:
         echo(connection)
         codes.append(connection.close_code)
+        handled.set()
 
     with server(handler, subprotocols=["chat"]) as url:
         with connect(url, ["chat"], agent=WHATWG) as conn:
@@ -73,6 +75,8 @@ def test_echo_protocol_and_extensions() -> None:
         assert (closed.value.code, closed.value.wasClean) == (1000, True)
         with pytest.raises(ConnectionClosed):
             conn.send("late")
+        # (The server's handler sees the close in its own thread, maybe after this one.)
+        assert handled.wait(WAIT)
     assert codes == [1000]
 
 
