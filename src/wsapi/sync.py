@@ -127,6 +127,12 @@ class _Background:
         done = asyncio.run_coroutine_threadsafe(self._close_all(), self.loop)
         with contextlib.suppress(Exception):  # Exiting: nothing is left to tell it to.
             done.result(EXIT_CLOSE_TIMEOUT + 1.0)
+        # Finalize the loop's async generators (wsapi's end-of-loop guard among them) on
+        # the loop, as asyncio.run() does: left to the garbage collector at exit, their
+        # aclose() would be scheduled on a stopped loop and never run.
+        finalized = asyncio.run_coroutine_threadsafe(self.loop.shutdown_asyncgens(), self.loop)
+        with contextlib.suppress(Exception):
+            finalized.result(EXIT_CLOSE_TIMEOUT + 1.0)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(1.0)
 
