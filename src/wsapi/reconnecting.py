@@ -223,18 +223,9 @@ class ReconnectingWebSocket(WebSocket):
         # Between connections: queue (rule 3), with send()'s checks and conversions.
         self._check_thread()
         message: str | bytes | Blob
+        message, size = self._message_of(data)
         if isinstance(data, str):
-            message, size = data, len(self._encode_text(data, "send()"))
-        elif isinstance(data, Blob):
-            message, size = data, data.size
-        elif isinstance(data, (bytes, bytearray, memoryview)):
-            message = data.tobytes() if isinstance(data, memoryview) else bytes(data)
-            size = len(message)
-        else:
-            raise TypeError(
-                "send() takes str, bytes, bytearray, memoryview or Blob, "
-                f"not {type(data).__name__}"
-            )
+            message = data  # (Queued as text: send() encodes it again when it goes.)
         self._refresh_buffered_amount()
         self._buffered_amount += size
         if (

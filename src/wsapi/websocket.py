@@ -484,24 +484,8 @@ class WebSocket(EventTarget):
                 "send() was called while the WebSocket is still CONNECTING; wait for open",
                 "InvalidStateError",
             )
-        message: bytes | Blob
         text = isinstance(data, str)
-        if isinstance(data, str):
-            # CR: "If the data argument has any unpaired surrogates, then throw a SyntaxError
-            # exception." WHATWG: USVString conversion replaces them by U+FFFD.
-            message = self._encode_text(data, "send()")
-            size = len(message)
-        elif isinstance(data, Blob):
-            message, size = data, data.size
-        elif isinstance(data, (bytes, bytearray, memoryview)):
-            # Copy now: the caller may change a bytearray or the memory under a view later.
-            message = data.tobytes() if isinstance(data, memoryview) else bytes(data)
-            size = len(message)
-        else:
-            raise TypeError(
-                "send() takes str, bytes, bytearray, memoryview or Blob, "
-                f"not {type(data).__name__}"
-            )
+        message, size = self._message_of(data)
         self._refresh_buffered_amount()
         # "Any invocation of this method ... that does not throw an exception must increase
         # the bufferedAmount attribute by the number of bytes" (of UTF-8, of the data).
@@ -533,6 +517,24 @@ class WebSocket(EventTarget):
 
     # The whole of send(), for the compiled twin's (_sending.pyx) every other case.
     _send_any = send
+
+    def _message_of(self, data: object) -> tuple[bytes | Blob, int]:
+        """send()'s argument as the message to send (the UTF-8 of a ``str``, a copy of
+        bytes, a ``Blob`` as it is) and its size in bytes, or send()'s exception."""
+        if isinstance(data, str):
+            # CR: "If the data argument has any unpaired surrogates, then throw a SyntaxError
+            # exception." WHATWG: USVString conversion replaces them by U+FFFD.
+            encoded = self._encode_text(data, "send()")
+            return encoded, len(encoded)
+        if isinstance(data, Blob):
+            return data, data.size
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            # Copy now: the caller may change a bytearray or the memory under a view later.
+            copied = data.tobytes() if isinstance(data, memoryview) else bytes(data)
+            return copied, len(copied)
+        raise TypeError(
+            f"send() takes str, bytes, bytearray, memoryview or Blob, not {type(data).__name__}"
+        )
 
     def close(self, code: int | float | None = None, reason: str | None = None) -> None:
         """Start the closing handshake: ``code`` 1000 or 3000-4999, ``reason`` at most 123
