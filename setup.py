@@ -1,7 +1,8 @@
-"""Builds the optional compiled hot path: the engine, the pump, its timers and the socket
-transport from their own sources (``engine.py``, ``pump.py``, ``timers.py``,
-``socket_transport.py``, with the ``.pxd`` beside each), and the compiled twins
-``wsapi.protocol._speedups``, ``wsapi._reading``, ``wsapi._sending``, ``wsapi._delivery``.
+"""Builds the optional compiled hot path: the engine, the pump, its timers, the socket
+transport, the DOM events and the WebSocket from their own sources (``engine.py``,
+``pump.py``, ``timers.py``, ``socket_transport.py``, ``events.py``, ``websocket.py``, with the
+``.pxd`` beside each), and the compiled twins ``wsapi.protocol._speedups`` and
+``wsapi._reading``.
 
 Everything else is in pyproject.toml. The extension is optional: without Cython or a C
 compiler the build goes on without it, and the pure-Python code runs (same behaviour).
@@ -46,12 +47,12 @@ def extensions() -> list[Extension]:
         Extension("wsapi.timers", ["src/wsapi/timers.py"]),
         Extension("wsapi.socket_transport", ["src/wsapi/socket_transport.py"]),
         Extension("wsapi.pump", ["src/wsapi/pump.py"]),
+        Extension("wsapi.events", ["src/wsapi/events.py"]),
+        Extension("wsapi.websocket", ["src/wsapi/websocket.py"]),
         Extension("wsapi.protocol._speedups", ["src/wsapi/protocol/_speedups.pyx"]),
-        Extension("wsapi._delivery", ["src/wsapi/_delivery.pyx"]),
         Extension("wsapi._reading", ["src/wsapi/_reading.pyx"]),
-        Extension("wsapi._sending", ["src/wsapi/_sending.pyx"]),
     ]
-    # include_path: the others cimport protocol/_speedups.pxd and protocol/engine.pxd.
+    # include_path: the modules cimport one another's .pxd files.
     # annotation_typing off: the .py sources' annotations are for type checkers; their C
     # types are in their .pxd files.
     return list(

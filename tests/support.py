@@ -34,9 +34,8 @@ from wsapi.url import parse_websocket_url
 TIMEOUT = float(os.environ.get("WSAPI_TEST_TIMEOUT_SCALE", "1"))
 """One unit of test time, in seconds; raise WSAPI_TEST_TIMEOUT_SCALE on a slow machine."""
 
-COMPILED = not codec.PURE_PYTHON and importlib.util.find_spec("wsapi._sending") is not None
-"""Whether the compiled twins of the hot path are in use (built, and not refused by
-WSAPI_PURE_PYTHON)."""
+COMPILED = not codec.PURE_PYTHON and importlib.util.find_spec("wsapi._reading") is not None
+"""Whether the compiled hot path is in use (built, and not refused by WSAPI_PURE_PYTHON)."""
 compiled_only = pytest.mark.skipif(not COMPILED, reason="the compiled extensions are not in use")
 
 KEY = b"\x37\xfa\x21\x3d"

@@ -61,8 +61,6 @@ LAYERS: list[tuple[str, list[str]]] = [
             "wsapi.websocket",
             "wsapi.websocketstream",
             "wsapi.connection",
-            "wsapi._sending",
-            "wsapi._delivery",
             "wsapi.reconnecting",
             "wsapi.sync",
         ],

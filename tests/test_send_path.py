@@ -1,5 +1,5 @@
-"""send() and the read path as the compiled twins (_sending.pyx, _reading.pyx) and the Python
-code give them: the same frames on the wire, each with a fresh key, and the same
+"""send() and the read path as the compiled build (websocket.py compiled, _reading.pyx) and
+the Python code give them: the same frames on the wire, each with a fresh key, and the same
 bufferedAmount, inside the pump's callback (onmessage) and outside it (a task), with the
 transport's buffer empty or holding a message. The whole suite runs on both paths (CI sets
 WSAPI_PURE_PYTHON=1 for the second run); the end-of-stream peek is checked in both its
@@ -240,9 +240,8 @@ async def test_send_behind_a_message_held_in_the_transport() -> None:
 
 
 async def test_plain_tcp_frames_may_go_to_the_socket_directly() -> None:
-    """On plain TCP (POSIX) the transport knows its socket's descriptor: the compiled send()
-    writes a frame to it directly while the transport holds nothing (test_sends_* check
-    the bytes on the wire); over TLS it never does (test_tls)."""
+    """On plain TCP (POSIX) the pump knows its socket's descriptor (for the end-of-stream
+    peek; test_sends_* check the bytes on the wire); over TLS it never does (test_tls)."""
     received: list[bytes] = []
     async with recording_server(received) as url:
         ws = WebSocket(url, agent=agent())

@@ -2,8 +2,7 @@
 """Compiled twins of the read path's functions: ``socket_transport.recv_into`` (one
 ``recv(2)`` from C), ``deliver_messages``, the twin of
 ``engine.deliver_messages`` (whole single-frame messages handed over from the engine's buffer,
-or read in place from the bytes just read, uncopied, each handed to a compiled receiver at C
-level), and ``stream_ended``, the twin of ``pump.stream_ended`` (the peek at a socket for its
+or read in place from the bytes just read, uncopied, each handed to the handler), and ``stream_ended``, the twin of ``pump.stream_ended`` (the peek at a socket for its
 end of stream).
 
 Wired in at one place each: the compiled pump cimports ``deliver_messages`` (``pump.pxd``)
@@ -22,7 +21,6 @@ from libc.stdint cimport uint8_t
 
 import os
 
-from .protocol._speedups cimport MessageReceiver
 from .protocol.engine cimport ClientConnection
 
 from .protocol.engine import State
@@ -161,9 +159,6 @@ cdef Py_ssize_t _deliver(
     place from the ``size`` bytes at ``data`` with the buffer empty (what is not handed
     over is then copied into it)."""
     cdef bytearray buffer = engine._buffer
-    cdef MessageReceiver receiver = (
-        on_message if isinstance(on_message, MessageReceiver) else None
-    )
     cdef unsigned long long max_size = engine.max_message_size
     cdef unsigned long long length
     cdef Py_ssize_t pos = 0, delivered = 0, available, header
@@ -198,10 +193,7 @@ cdef Py_ssize_t _deliver(
             pos += header + <Py_ssize_t> length
             delivered += 1
             try:
-                if receiver is not None:
-                    receiver.receive(message)
-                else:
-                    on_message(message)
+                on_message(message)
             except Exception as exc:  # A handler bug must not stop the pump.
                 report_error(exc)
             if engine._pending:

@@ -53,7 +53,6 @@ import functools
 import inspect
 import logging
 import math
-import operator
 import time
 import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -97,6 +96,11 @@ A browser counts from the creation of the page's global object; a process has no
 the import of the event machinery is the nearest equivalent that is the same for all events."""
 _monotonic = time.monotonic  # a global lookup instead of two on the hot path
 
+
+_NONE = 0
+_AT_TARGET = 2
+"""The values of ``Event.NONE`` and ``Event.AT_TARGET``, as module constants (C constants in
+the compiled build: events.pxd)."""
 
 _LISTENER_TASKS: Final[set[asyncio.Task[Any]]] = set()
 """Tasks running ``async def`` listeners. The event loop keeps only weak references to tasks,
@@ -249,9 +253,9 @@ class Event:
         "_type",
     )
 
-    NONE: Final = 0
+    NONE: Final = _NONE
     CAPTURING_PHASE: Final = 1
-    AT_TARGET: Final = 2
+    AT_TARGET: Final = _AT_TARGET
     BUBBLING_PHASE: Final = 3
 
     def __init__(
@@ -272,7 +276,7 @@ class Event:
         self._composed = _boolean(init, "composed")
         self._target: EventTarget | None = None
         self._current_target: EventTarget | None = None
-        self._event_phase = Event.NONE
+        self._event_phase = _NONE
         self._is_trusted = False
         self._time_stamp = (time.monotonic() - _TIME_ORIGIN) * 1000.0
         self._stop_propagation = False
@@ -403,10 +407,9 @@ class Event:
         return ""
 
     def __repr__(self) -> str:
-        try:
-            members = f"type={self._type!r}{self._repr_members()}"
-        except AttributeError:  # created with __new__ alone: nothing to show
+        if not getattr(self, "_initialized", False):  # Made with __new__ alone.
             return f"<{type(self).__name__} (not initialized)>"
+        members = f"type={self._type!r}{self._repr_members()}"
         trusted = " isTrusted=True" if self._is_trusted else ""
         return f"<{type(self).__name__} {members}{trusted}>"
 
@@ -441,21 +444,11 @@ class MessageEvent(Event):
         else:
             self._ports = tuple(ports)
 
-    if TYPE_CHECKING:
-
-        @property
-        def data(self) -> str | bytes | Blob:
-            """The message: ``str`` for text; ``bytes`` or a ``Blob`` for binary data."""
-
-    else:
-        # A property whose getter is C code (attrgetter): the attribute every message
-        # handler reads, at a third less than a ``def`` getter. (The compiled message path,
-        # _delivery, replaces it with the read-only descriptor of the _data slot.) A
-        # MessageEvent made by hand holds whatever its init dictionary's data was (IDL any).
-        data = property(
-            operator.attrgetter("_data"),
-            doc="The message: ``str`` for text; ``bytes`` or a ``Blob`` for binary data.",
-        )
+    @property
+    def data(self) -> str | bytes | Blob:
+        """The message: ``str`` for text; ``bytes`` or a ``Blob`` for binary data. (A
+        MessageEvent made by hand holds whatever its init dictionary's data was: IDL any.)"""
+        return self._data  # type: ignore[return-value]  # (IDL any: see above.)
 
     @property
     def origin(self) -> str:
@@ -574,7 +567,10 @@ def _flatten(method: str, options: object) -> bool:
     raise TypeError(f"{method}: options must be a bool or a mapping, not {type(options).__name__}")
 
 
-_object_setattr = object.__setattr__
+def _set_attribute(target: object, name: str, value: object) -> None:
+    """``object.__setattr__(target, name, value)`` (the compiled build calls the C function
+    behind it directly: events.pxd)."""
+    object.__setattr__(target, name, value)
 
 
 def _settable(cls: type[EventTarget], name: str) -> bool:
@@ -638,7 +634,7 @@ class EventTarget:
             # which every attribute set (the library's own too) pays.
             if name[:2] == "on" and not _settable(type(self), name):
                 raise AttributeError(_not_a_handler(type(self), name), name=name, obj=self)
-            _object_setattr(self, name, value)
+            _set_attribute(self, name, value)
 
     def addEventListener(
         self,
@@ -756,12 +752,12 @@ def _dispatch(event: Event, target: EventTarget) -> bool:
     try:
         # 6.3: the event path is [target]. 13. For each struct, in reverse order: the
         # shadow-adjusted target is non-null, so eventPhase is AT_TARGET; invoke "capturing".
-        event._event_phase = Event.AT_TARGET
+        event._event_phase = _AT_TARGET
         if target._captures.get(event._type):
-            _invoke(event, target, capturing=True)
+            _invoke(event, target, True)
         # 14. For each struct: eventPhase AT_TARGET; invoke "bubbling".
-        event._event_phase = Event.AT_TARGET
-        _invoke(event, target, capturing=False)
+        event._event_phase = _AT_TARGET
+        _invoke(event, target, False)
     finally:
         _end_dispatch(event)
     # 13. Return false if event's canceled flag is set; otherwise true.
@@ -773,14 +769,14 @@ def _end_dispatch(event: Event) -> None:
     # 7. Set event's eventPhase attribute to NONE. 8. Set event's currentTarget to null.
     # 10. Unset event's dispatch flag, stop propagation flag, and stop immediate propagation
     # flag.
-    event._event_phase = Event.NONE
+    event._event_phase = _NONE
     event._current_target = None
     event._dispatch = False
     event._stop_propagation = event._stop_immediate_propagation = False
     event._in_passive_listener = False
 
 
-def _invoke(event: Event, target: EventTarget, *, capturing: bool) -> None:
+def _invoke(event: Event, target: EventTarget, capturing: bool) -> None:
     """DOM 2.9 "invoke" and "inner invoke" for one phase at ``target``."""
     # 1. Set event's target to the shadow-adjusted target.
     event._target = target
@@ -821,7 +817,11 @@ def _call_a_user_objects_operation(callback: Any, event: Event) -> None:
     called; otherwise its ``handleEvent`` is looked up now, at every call. A coroutine
     result is scheduled as a task (module docstring, rule 3)."""
     try:
-        if callable(callback):
+        if type(callback) is _EventHandlerCallback:
+            # An on* handler (the common case): its call, without __call__'s.
+            handler: _EventHandlerCallback = callback
+            result = handler.call(event)
+        elif callable(callback):
             result = callback(event)
         else:
             operation = callback.handleEvent
@@ -921,27 +921,27 @@ def fire_an_event(
     return _dispatch(event, target)
 
 
-def _new_trusted_event(cls: type[E], type: str) -> E:
-    """An event of class ``cls`` as "create an event" and "fire an event" make it, with no
-    init dictionary to convert (the library's values are already of the right types): the
-    members of Event set, those of ``cls`` left for the caller."""
-    event = cls.__new__(cls)
+def _init_trusted_event(event: Event, type: str) -> None:
+    """Set the members of Event of a new ``event`` (made with ``__new__``) as "create an
+    event" and "fire an event" set them, with no init dictionary to convert (the library's
+    values are already of the right types); the members of its class are the caller's."""
     event._type = type
     event._bubbles = event._cancelable = event._composed = False
     event._target = event._current_target = None
-    event._event_phase = Event.NONE
+    event._event_phase = _NONE
     event._is_trusted = True
     event._time_stamp = (_monotonic() - _TIME_ORIGIN) * 1000.0
     event._stop_propagation = event._stop_immediate_propagation = False
     event._canceled = event._in_passive_listener = event._dispatch = False
     event._initialized = True
-    return event
 
 
 def fire_a_simple_event(target: EventTarget, type: str) -> bool:
     """HTML "fire a simple event" (``fire_an_event(target, type)``), for the library's
-    ``open`` and ``error``: the same event, built as ``_new_trusted_event`` builds it."""
-    return _dispatch_trusted(_new_trusted_event(Event, type), target)
+    ``open`` and ``error``: the same event, built without an init dictionary."""
+    event = Event.__new__(Event)
+    _init_trusted_event(event, type)
+    return _dispatch_trusted(event, target)
 
 
 def trusted_close_event(was_clean: bool, code: int, reason: str) -> CloseEvent:
@@ -949,7 +949,8 @@ def trusted_close_event(was_clean: bool, code: int, reason: str) -> CloseEvent:
     event" creates it (``isTrusted`` true), for a code in 0-65535 and a reason of valid
     Unicode: the library's values, which the init dictionary's conversions would leave as
     they are. Dispatch it with ``dispatch_trusted``."""
-    event = _new_trusted_event(CloseEvent, "close")
+    event = CloseEvent.__new__(CloseEvent)
+    _init_trusted_event(event, "close")
     event._was_clean = was_clean
     event._code = code
     event._reason = reason
@@ -960,7 +961,8 @@ def fire_a_message_event(target: EventTarget, data: object, origin: str) -> bool
     """``fire_an_event(target, "message", MessageEvent, data=data, origin=origin)``, for the
     library's hot path: the same event, built without converting an init dictionary (the
     library's values are already of the right types). Return false if it was canceled."""
-    event = _new_trusted_event(MessageEvent, "message")
+    event = MessageEvent.__new__(MessageEvent)
+    _init_trusted_event(event, "message")
     event._data = data
     event._origin = origin
     event._last_event_id = ""
@@ -976,13 +978,12 @@ def _dispatch_trusted(event: Event, target: EventTarget) -> bool:
     if not listeners or len(listeners) != 1 or target._captures.get(event_type):
         return _dispatch(event, target)
     # The common case, one plain listener (the on* handler, say): _dispatch and _invoke
-    # reduced to what they do for it, the same state at every step (the compiled twin of
-    # the message event's, _delivery.MessageDelivery, does the same).
+    # reduced to what they do for it, the same state at every step.
     listener = listeners[0]
     if listener.capture or listener.once or listener.passive or listener.removed:
         return _dispatch(event, target)
     event._dispatch = True
-    event._event_phase = Event.AT_TARGET
+    event._event_phase = _AT_TARGET
     event._target = event._current_target = target
     try:
         _call_a_user_objects_operation(listener.callback, event)
@@ -1013,6 +1014,9 @@ class _EventHandlerCallback:
         self.value = value
 
     def __call__(self, event: Event) -> object:
+        return self.call(event)
+
+    def call(self, event: Event) -> object:
         result = self.value(event)
         # HTML "process return value": if return value is false, set event's canceled flag.
         if result is False:

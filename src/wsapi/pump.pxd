@@ -34,6 +34,10 @@ cdef class ConnectionPump(PumpTimers):
     cpdef _flush(self, Py_ssize_t message_size=*)
     cpdef _pause_reading_if_behind(self)
     cpdef _schedule_pump(self)
+    # The methods of WebSocket.send() (websocket.pxd), called at C level.
+    cpdef bint can_send(self) except -1
+    cpdef send_message(self, payload, bint text)
+    cpdef Py_ssize_t untransmitted(self) except -1
 
 
 cdef dict _PAYLOAD_LOG_CACHE

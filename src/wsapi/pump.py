@@ -321,7 +321,7 @@ class ConnectionPump(PumpTimers):
 
     # Calls from the layer above: they queue work, they never call the handler.
 
-    def send_message(self, payload: bytes | bytearray | memoryview, *, text: bool) -> None:
+    def send_message(self, payload: bytes | bytearray | memoryview, text: bool) -> None:
         """Send a message: ``text`` with ``payload`` the UTF-8 of the string, else binary."""
         self.engine.send_message(payload, text=text)
         self._flush(len(payload))

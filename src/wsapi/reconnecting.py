@@ -213,12 +213,11 @@ class ReconnectingWebSocket(WebSocket):
 
     # WebSocket's steps, extended.
 
-    def _send_any(self, data: str | bytes | bytearray | memoryview | Blob) -> None:
+    def send(self, data: str | bytes | bytearray | memoryview | Blob) -> None:
         """Transmit ``data`` (as ``WebSocket.send()``), or queue it between connections."""
-        # Open, or stopped: a WebSocket's send(). (The compiled send() takes the open case
-        # before it gets here.)
+        # Open, or stopped: a WebSocket's send().
         if self._ready_state == OPEN or self._stopped:
-            WebSocket._send_any(self, data)
+            WebSocket.send(self, data)
             return
         # Between connections: queue (rule 3), with send()'s checks and conversions.
         self._check_thread()
@@ -245,10 +244,6 @@ class ReconnectingWebSocket(WebSocket):
             return
         self._queue.append((message, size))
         self._queue_bytes += size
-
-    # send(): the compiled WebSocket.send(), which hands every case but the open one to
-    # _send_any above; in the pure-Python build, _send_any itself.
-    send = WebSocket.send if WebSocket.send is not WebSocket._send_any else _send_any
 
     def _pending_bytes(self) -> int:
         return super()._pending_bytes() + self._queue_bytes
@@ -307,7 +302,7 @@ class ReconnectingWebSocket(WebSocket):
                     while queue:
                         message, size = queue.popleft()
                         self._queue_bytes -= size
-                        WebSocket._send_any(self, message)
+                        WebSocket.send(self, message)
                 finally:
                     self._ready_state = CONNECTING
         super()._on_open(event)

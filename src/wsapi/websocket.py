@@ -53,7 +53,7 @@ import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Generic, Literal, Protocol, TypeVar, overload
+from typing import Any, Final, Generic, Literal, Protocol, TypeVar, overload
 
 from .agent import UserAgent, default_agent
 from .blob import SPOOL_THRESHOLD, Blob
@@ -74,15 +74,11 @@ from .events import (
 )
 from .loops import PerLoop
 from .opening import establish_a_websocket_connection
-from .protocol._build import compiled
 from .protocol.constants import CloseCode
 from .protocol.events import CloseReceived, Opened
 from .pump import ConnectionPump, fail_without_a_connection
 from .url import parse_websocket_url
 from .webidl import paired_utf8, usv_utf8
-
-if TYPE_CHECKING:
-    from . import _delivery, _sending
 
 __all__ = ["MAKE_DISAPPEAR_TIMEOUT", "BinaryType", "WebSocket", "WebSocketError", "ping"]
 
@@ -120,8 +116,8 @@ class WebSocket(EventTarget):
     CLOSING: Final = CLOSING
     CLOSED: Final = CLOSED
 
-    # Slots: the compiled send() and message task (_sending.pyx, _delivery.pyx) read them at
-    # their offsets. "__dict__": a script may still set attributes of its own on the object.
+    # The fields (websocket.pxd declares them for the compiled build). "__dict__": a script
+    # may still set attributes of its own on the object.
     __slots__ = (
         "__dict__",
         "_abort_reason",
@@ -160,40 +156,40 @@ class WebSocket(EventTarget):
     onclose = EventHandler[CloseEvent]("close")
     onmessage = EventHandler[MessageEvent]("message")
 
-    if TYPE_CHECKING:
-        # For type checkers: each event type's listener takes that type's event class, as
-        # TypeScript's WebSocketEventMap says (EventTarget.addEventListener does the work).
+    # Each event type's listener takes that type's event class, as TypeScript's
+    # WebSocketEventMap says (for type checkers; EventTarget.addEventListener does the work).
 
-        @overload
-        def addEventListener(
-            self,
-            type: Literal["message"],
-            callback: TypedEventListener[MessageEvent] | None,
-            options: AddEventListenerOptions | bool | None = None,
-        ) -> None: ...
+    @overload
+    def addEventListener(
+        self,
+        type: Literal["message"],
+        callback: TypedEventListener[MessageEvent] | None,
+        options: AddEventListenerOptions | bool | None = None,
+    ) -> None: ...
 
-        @overload
-        def addEventListener(
-            self,
-            type: Literal["close"],
-            callback: TypedEventListener[CloseEvent] | None,
-            options: AddEventListenerOptions | bool | None = None,
-        ) -> None: ...
+    @overload
+    def addEventListener(
+        self,
+        type: Literal["close"],
+        callback: TypedEventListener[CloseEvent] | None,
+        options: AddEventListenerOptions | bool | None = None,
+    ) -> None: ...
 
-        @overload
-        def addEventListener(
-            self,
-            type: str,
-            callback: TypedEventListener[Event] | None,
-            options: AddEventListenerOptions | bool | None = None,
-        ) -> None: ...
+    @overload
+    def addEventListener(
+        self,
+        type: str,
+        callback: TypedEventListener[Event] | None,
+        options: AddEventListenerOptions | bool | None = None,
+    ) -> None: ...
 
-        def addEventListener(
-            self,
-            type: str,
-            callback: EventListener | None,
-            options: AddEventListenerOptions | bool | None = None,
-        ) -> None: ...
+    def addEventListener(
+        self,
+        type: str,
+        callback: EventListener | None,
+        options: AddEventListenerOptions | bool | None = None,
+    ) -> None:
+        EventTarget.addEventListener(self, type, callback, options)
 
     def __init__(
         self,
@@ -288,9 +284,7 @@ class WebSocket(EventTarget):
         self._buffered_amount = 0
         self._buffered_stale = True
         # What ends a snapshot, called after each callback that took one (made once).
-        self._mark_stale: Callable[[], None] = (
-            self._mark_buffered_stale if StaleMarker is None else StaleMarker(self)
-        )
+        self._mark_stale: Callable[[], None] = self._mark_buffered_stale
         self._never_sent = 0
         # Sends waiting behind a Blob whose bytes are being read from its file, in order.
         self._outbox: deque[tuple[Literal["text", "data", "close"], Any, int]] = deque()
@@ -515,9 +509,6 @@ class WebSocket(EventTarget):
         else:
             pump.send_message(message, text=text)
 
-    # The whole of send(), for the compiled twin's (_sending.pyx) every other case.
-    _send_any = send
-
     def _message_of(self, data: object) -> tuple[bytes | Blob, int]:
         """send()'s argument as the message to send (the UTF-8 of a ``str``, a copy of
         bytes, a ``Blob`` as it is) and its size in bytes, or send()'s exception."""
@@ -642,13 +633,6 @@ class WebSocket(EventTarget):
         # 5. Dispatch a MessageEvent whose origin is the serialization of the URL's origin.
         fire_a_message_event(self, message, self._message_origin)
 
-    def _message_receiver(self) -> Callable[[str | bytes], object]:
-        """What the pump calls with each message: ``_on_message``, or its compiled twin
-        (``_delivery.MessageDelivery``, the same steps) when that extension is in use."""
-        if MessageDelivery is None:
-            return self._on_message
-        return MessageDelivery(self, self._on_message)
-
     def _on_close_frame(self, event: CloseReceived) -> None:
         """ "When the WebSocket closing handshake is started, the user agent must queue a task
         to change the readyState attribute's value to CLOSING (2)."""
@@ -704,6 +688,10 @@ class WebSocket(EventTarget):
             )
 
     def _encode_text(self, text: str, what: str) -> bytes:
+        try:
+            return text.encode("utf-8")  # No surrogates: the same in both standards.
+        except UnicodeEncodeError:
+            pass
         # WHATWG: a USVString. CR: "If the data argument has any unpaired surrogates, then
         # throw a SyntaxError exception" (a pair is the character it encodes, as in JS).
         if self._whatwg:
@@ -834,21 +822,6 @@ class WebSocket(EventTarget):
             # (the connection never opened, so none was exchanged).
             opened.set_exception(new_websocket_error(failure.reason, failure))
             opened.exception()  # Retrieved: an unawaited failure logs nothing.
-
-
-# The compiled twins, when they were built (imported here, after the class, whose slots they
-# read): the message task (_delivery.pyx, see _message_receiver()), and send() for the common
-# case (_sending.pyx), which hands every other case to _send_any, the Python method above,
-# with _mark_buffered_stale's twin.
-MessageDelivery: type[_delivery.MessageDelivery] | None = None
-StaleMarker: type[_sending.StaleMarker] | None = None
-if compiled("wsapi._delivery"):
-    from ._delivery import MessageDelivery
-if compiled("wsapi._sending"):
-    from ._sending import StaleMarker
-    from ._sending import send as _compiled_send
-
-    WebSocket.send = _compiled_send  # type: ignore[method-assign]
 
 
 class _Outcome(Generic[_T]):

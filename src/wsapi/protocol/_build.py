@@ -47,6 +47,8 @@ SOURCE_BUILDS = (
     "wsapi.timers",
     "wsapi.socket_transport",
     "wsapi.pump",
+    "wsapi.events",
+    "wsapi.websocket",
 )
 """The modules Cython compiles from their own ``.py`` file (``setup.py`` lists the same)."""
 

@@ -1,7 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Compiled twins of the hot functions of ``codec.py`` and ``handshake.py`` (same names and
-behaviour): masking, the masked frame writer, the plain-101 head reader; and the small C
-classes the other compiled modules share (``LoggerCheck``, ``MessageReceiver``).
+behaviour): masking, the masked frame writer, the plain-101 head reader.
 
 ``codec`` and ``handshake`` use them when this extension is built (``pip install`` compiles it with the
 machine's C compiler when Cython is available) and ``WSAPI_PURE_PYTHON`` is not set.
@@ -9,43 +8,11 @@ machine's C compiler when Cython is available) and ``WSAPI_PURE_PYTHON`` is not 
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.dict cimport PyDict_GetItem
-from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
 import os
-import types
-
-cdef extern from "Python.h":
-    ctypedef struct PyMemberDef:
-        int type
-        Py_ssize_t offset
-
-    ctypedef struct PyMemberDescrObject:
-        PyMemberDef* d_member
-
-cdef enum:
-    T_OBJECT_EX = 16  # Py_T_OBJECT_EX: the member type CPython gives every __slots__ entry.
-
-
-cdef Py_ssize_t slot_offset(type cls, str name) except -1:
-    """The offset of the ``__slots__`` field ``name`` in instances of ``cls`` (ImportError
-    if it is not one: the importing module then refuses to load)."""
-    for klass in cls.__mro__:
-        descriptor = klass.__dict__.get(name)
-        if descriptor is not None:
-            break
-    else:
-        raise ImportError(f"{cls.__name__} has no slot {name!r}")
-    if type(descriptor) is not types.MemberDescriptorType:
-        raise ImportError(f"{cls.__name__}.{name} is not a slot")
-    member = (<PyMemberDescrObject*> descriptor).d_member
-    if member.type != T_OBJECT_EX:
-        raise ImportError(f"{cls.__name__}.{name} is not an object slot")
-    return member.offset
-
 
 def apply_mask(data, bytes key):
     """Mask or unmask ``data`` with the 4-byte ``key`` (RFC 6455 5.3)."""
@@ -79,40 +46,6 @@ cdef inline void _mask(const uint8_t* src, uint8_t* out, Py_ssize_t n, const uin
     while i < n:
         out[i] = src[i] ^ k[i & 3]
         i += 1
-
-
-cdef class LoggerCheck:
-    """``logger.isEnabledFor(level)`` for the hot paths, without the Python call: answered
-    from the logger's own cache of that answer (CPython's ``logging`` keeps one per level in
-    ``Logger._cache``, and empties it whenever a level changes) when it holds one, else by
-    calling the method (which fills it)."""
-
-    def __init__(self, logger, int level):
-        self.logger = logger
-        self.level = level
-
-    cdef bint enabled(self) except -1:
-        logger = self.logger
-        if logger.disabled:
-            return False
-        cache = getattr(logger, "_cache", None)
-        cdef PyObject* answer
-        if type(cache) is dict:
-            answer = PyDict_GetItem(cache, self.level)
-            if answer is not NULL:
-                return (<object> answer) is True
-        return bool(logger.isEnabledFor(self.level))
-
-
-cdef class MessageReceiver:
-    """Base of the compiled receivers of messages (``_delivery.MessageDelivery``): calling
-    one from Python, or from ``deliver_messages`` at C level, runs ``receive()``."""
-
-    cdef int receive(self, object message) except -1:
-        raise NotImplementedError
-
-    def __call__(self, message):
-        self.receive(message)
 
 
 # RFC 6455 5.3: a fresh key from a strong source of entropy for every frame. Keys are drawn
