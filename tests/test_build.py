@@ -223,3 +223,30 @@ def test_version_names_the_build_in_use() -> None:
     assert (pump._stream_ended.__module__ == "wsapi._reading") == ("wsapi._reading" in compiled)
     for module in (websocket, events):
         assert (module.__name__ in compiled) == (not (module.__file__ or "").endswith(".py"))
+
+
+def test_a_build_older_than_its_source_is_reported_in_a_checkout(tmp_path: Path) -> None:
+    """In a source checkout, importing a module compiled from its own source whose ``.py``
+    changed after the build warns that the old code runs, naming both files; a fresh build,
+    or an installed package (no checkout around it), imports quietly."""
+    if _build.PURE_PYTHON or not is_built("wsapi.websocket"):
+        pytest.skip("the compiled build of wsapi.websocket is not in use")
+    checkout = tmp_path / "checkout"
+    (checkout / "src").mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text("")
+    shutil.copytree(Path(wsapi.__file__).parent, checkout / "src" / "wsapi")
+    source = checkout / "src" / "wsapi" / "websocket.py"
+    extension = next((checkout / "src" / "wsapi").glob("websocket.*.so"))
+    built = os.stat(extension)
+    os.utime(source, (built.st_atime, built.st_mtime - 10))
+    assert run("import wsapi\n", path=checkout / "src").returncode == 0
+    os.utime(source, (built.st_atime, built.st_mtime + 10))
+    result = run("import wsapi\n", path=checkout / "src")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"RuntimeWarning: wsapi: {extension} was built "
+        f"before {source} last changed, so the old code runs: rebuild it (pip install -e . "
+        "again), or set WSAPI_PURE_PYTHON=1 to run the source"
+    )
+    (checkout / "pyproject.toml").unlink()  # Not a checkout: an installed package.
+    assert run("import wsapi\n", path=checkout / "src").returncode == 0

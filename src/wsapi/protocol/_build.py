@@ -20,12 +20,14 @@ uses it, and so does every layer above).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -70,8 +72,46 @@ class _PythonSourceFinder(importlib.abc.MetaPathFinder):
         return None
 
 
+class _StaleBuildCheck(importlib.abc.MetaPathFinder):
+    """Warns, in a source checkout (``src/wsapi`` beside a ``pyproject.toml``: an editable
+    install), when a module of ``SOURCE_BUILDS`` is about to be imported from an extension
+    built before its ``.py`` file last changed: the old code would run. (An installed
+    package is never rebuilt in place, and its files' times say nothing.)"""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in SOURCE_BUILDS or not path:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        origin = spec.origin if spec is not None else None
+        if origin is None or origin.endswith(".py"):
+            return spec
+        source = os.path.join(os.path.dirname(origin), fullname.rpartition(".")[2] + ".py")
+        with contextlib.suppress(OSError):
+            if os.stat(source).st_mtime > os.stat(origin).st_mtime:
+                warnings.warn(
+                    f"wsapi: {origin} was built before {source} last changed, so the old "
+                    "code runs: rebuild it (pip install -e . again), or set "
+                    "WSAPI_PURE_PYTHON=1 to run the source",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        return spec
+
+
+def _in_a_source_checkout() -> bool:
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    src = os.path.dirname(package)
+    return os.path.basename(src) == "src" and os.path.isfile(
+        os.path.join(os.path.dirname(src), "pyproject.toml")
+    )
+
+
 if PURE_PYTHON:
     sys.meta_path.insert(0, _PythonSourceFinder())
+elif _in_a_source_checkout():
+    sys.meta_path.insert(0, _StaleBuildCheck())
 
 
 def _is_compiled(module: ModuleType) -> bool:
