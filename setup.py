@@ -1,8 +1,8 @@
 """Builds the optional compiled hot path: the engine, the pump, its timers, the socket
 transport, the DOM events and the WebSocket from their own sources (``engine.py``,
 ``pump.py``, ``timers.py``, ``socket_transport.py``, ``events.py``, ``websocket.py``, with the
-``.pxd`` beside each), and the compiled twins ``wsapi.protocol._speedups`` and
-``wsapi._reading``.
+``.pxd`` beside each), and the compiled twins ``wsapi.protocol._speedups``,
+``wsapi.protocol._plain_head``, ``wsapi._reading`` and ``wsapi._socket``.
 
 Everything else is in pyproject.toml. The extension is optional: without Cython or a C
 compiler the build goes on without it, and the pure-Python code runs (same behaviour).
@@ -50,7 +50,9 @@ def extensions() -> list[Extension]:
         Extension("wsapi.events", ["src/wsapi/events.py"]),
         Extension("wsapi.websocket", ["src/wsapi/websocket.py"]),
         Extension("wsapi.protocol._speedups", ["src/wsapi/protocol/_speedups.pyx"]),
+        Extension("wsapi.protocol._plain_head", ["src/wsapi/protocol/_plain_head.pyx"]),
         Extension("wsapi._reading", ["src/wsapi/_reading.pyx"]),
+        Extension("wsapi._socket", ["src/wsapi/_socket.pyx"]),
     ]
     # include_path: the modules cimport one another's .pxd files.
     # annotation_typing off: the .py sources' annotations are for type checkers; their C

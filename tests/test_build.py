@@ -20,8 +20,8 @@ import pytest
 
 import wsapi
 from support import TIMEOUT
-from wsapi import events, pump, websocket
-from wsapi.protocol import _build, codec
+from wsapi import events, socket_transport, websocket
+from wsapi.protocol import _build, codec, handshake
 
 COMPILED_MODULES = (
     "wsapi.protocol.engine",
@@ -31,7 +31,9 @@ COMPILED_MODULES = (
     "wsapi.events",
     "wsapi.websocket",
     "wsapi.protocol._speedups",
+    "wsapi.protocol._plain_head",
     "wsapi._reading",
+    "wsapi._socket",
 )
 """Every compiled module setup.py builds."""
 
@@ -220,7 +222,12 @@ def test_version_names_the_build_in_use() -> None:
     # This interpreter's record tells the truth about what is wired in.
     assert set(_build.in_use()[0]) == compiled
     assert ("wsapi.protocol._speedups" in compiled) == codec.SPEEDUPS
-    assert (pump._stream_ended.__module__ == "wsapi._reading") == ("wsapi._reading" in compiled)
+    assert (socket_transport.peek_end_of_stream.__module__ == "wsapi._socket") == (
+        "wsapi._socket" in compiled
+    )
+    assert (handshake._compiled_read_plain_head is not None) == (
+        "wsapi.protocol._plain_head" in compiled
+    )
     for module in (websocket, events):
         assert (module.__name__ in compiled) == (not (module.__file__ or "").endswith(".py"))
 

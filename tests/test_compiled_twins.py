@@ -1,8 +1,8 @@
-"""Tests that exist only because the hot path is written more than once: compiled twins beside
-the Python code (``_reading``, ``_speedups``) and the one-listener shortcut of message
-dispatch. Which path is in use, the compiled functions' own
-guards, and that the shortcut is taken; the behaviour itself is tested on both paths by the
-rest of the suite."""
+"""Tests that exist only because the hot path is written more than once: compiled twins beside the
+Python code (``_reading``, ``_socket``, ``_speedups``, ``_plain_head``) and the one-listener
+shortcut of message dispatch. Which path is in use, the compiled functions' own guards, and
+that the shortcut is taken; the behaviour itself is tested on both paths by the rest of the
+suite."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 
 import wsapi.events as events_module
 import wsapi.pump as pump_module
+import wsapi.socket_transport as socket_module
 import wsapi.websocket as websocket_module
 from support import COMPILED, agent, burst_server, close_cleanly, compiled_only, texts, until
 from wsapi import Event, MessageEvent, WebSocket
@@ -32,9 +33,9 @@ def test_compiled_path_in_use_iff_built_and_not_refused() -> None:
     extension is built, and so are the compiled builds of the engine, the events and the
     WebSocket; with it, none is."""
     pure = bool(os.environ.get("WSAPI_PURE_PYTHON"))
-    reading_built = importlib.util.find_spec("wsapi._reading") is not None
-    assert (pump_module._stream_ended is not pump_module.stream_ended) == (
-        reading_built and not pure
+    socket_built = importlib.util.find_spec("wsapi._socket") is not None
+    assert (socket_module.peek_end_of_stream is not socket_module.stream_ended) == (
+        socket_built and not pure
     )
     # The engine itself: compiled from engine.py when built, the file itself when refused.
     for module in (engine_module, events_module, websocket_module):
@@ -46,7 +47,7 @@ def test_the_paths_in_use() -> None:
     """The compiled twins are wired in exactly when they are built and not refused
     (WSAPI_PURE_PYTHON); the classes compiled from their own source are extension types
     then, and plain classes otherwise."""
-    peek = pump_module._stream_ended
+    peek = socket_module.peek_end_of_stream
     compiled_from_source: list[type] = [
         pump_module.ConnectionPump,
         SocketTransport,
@@ -57,13 +58,13 @@ def test_the_paths_in_use() -> None:
         websocket_module.WebSocket,
     ]
     if COMPILED:
-        assert peek is importlib.import_module("wsapi._reading").stream_ended
+        assert peek is importlib.import_module("wsapi._socket").stream_ended
         # (An extension type has no instance __dict__ and refuses new class attributes.)
         for cls in compiled_from_source:
             with pytest.raises(TypeError):
                 setattr(cls, "anything", None)  # noqa: B010
     else:
-        assert peek is pump_module.stream_ended
+        assert peek is socket_module.stream_ended
         for cls in compiled_from_source:
             assert (sys.modules[cls.__module__].__file__ or "").endswith(".py")
             setattr(cls, "anything", None)  # noqa: B010  (A Python class takes it.)

@@ -49,6 +49,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "wsapi.proxy",
             "wsapi.deadlines",
             "wsapi._reading",
+            "wsapi._socket",
         ],
     ),
     # 6. The API objects and their compiled twins, and the package that exports them.

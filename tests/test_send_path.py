@@ -1,8 +1,8 @@
-"""send() and the read path as the compiled build (websocket.py compiled, _reading.pyx) and
-the Python code give them: the same frames on the wire, each with a fresh key, and the same
-bufferedAmount, inside the pump's callback (onmessage) and outside it (a task), with the
-transport's buffer empty or holding a message. The whole suite runs on both paths (CI sets
-WSAPI_PURE_PYTHON=1 for the second run); the end-of-stream peek is checked in both its
+"""send() and the read path as the compiled build (websocket.py compiled, _reading.pyx,
+_socket.pyx) and the Python code give them: the same frames on the wire, each with a fresh key,
+and the same bufferedAmount, inside the pump's callback (onmessage) and outside it (a task),
+with the transport's buffer empty or holding a message. The whole suite runs on both paths (CI
+sets WSAPI_PURE_PYTHON=1 for the second run); the end-of-stream peek is checked in both its
 forms, Python and compiled (test_compiled_twins holds the checks of which path is in use)."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pytest
 
 import wsapi.opening as opening_module
 import wsapi.pump as pump_module
+import wsapi.socket_transport as socket_module
 from support import (
     TIMEOUT,
     WAIT,
@@ -332,11 +333,11 @@ async def echo_url() -> AsyncIterator[str]:
 
 
 def peeks() -> list[Callable[[int], bool]]:
-    """The end-of-stream peeks: pump.stream_ended, and _reading's where it is built and not
-    refused (it cimports the compiled engine, which WSAPI_PURE_PYTHON replaces)."""
-    found: list[Callable[[int], bool]] = [pump_module.stream_ended]
-    if importlib.util.find_spec("wsapi._reading") is not None and not PURE_PYTHON:
-        found.append(importlib.import_module("wsapi._reading").stream_ended)
+    """The end-of-stream peeks: socket_transport.stream_ended, and _socket's where it is
+    built and not refused by WSAPI_PURE_PYTHON."""
+    found: list[Callable[[int], bool]] = [socket_module.stream_ended]
+    if importlib.util.find_spec("wsapi._socket") is not None and not PURE_PYTHON:
+        found.append(importlib.import_module("wsapi._socket").stream_ended)
     return found
 
 

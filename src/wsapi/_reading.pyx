@@ -1,22 +1,18 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""Compiled twins of the read path's functions: ``socket_transport.recv_into`` (one
-``recv(2)`` from C), ``deliver_messages``, the twin of
-``engine.deliver_messages`` (whole single-frame messages handed over from the engine's buffer,
-or read in place from the bytes just read, uncopied, each handed to the handler), and ``stream_ended``, the twin of ``pump.stream_ended`` (the peek at a socket for its
-end of stream).
+"""The compiled twin of ``engine.deliver_messages``: whole single-frame messages handed
+over from the engine's buffer, or read in place from the bytes just read, uncopied, each
+handed to the handler.
 
-Wired in at one place each: the compiled pump cimports ``deliver_messages`` (``pump.pxd``)
-and so calls it at C level; ``pump.py`` takes ``stream_ended`` when this extension is built
-and ``WSAPI_PURE_PYTHON`` is not set. ``tests/test_engine_delivery.py`` holds the parser
-twins to each other and to ``next_event``, bytes in, bytes out. It imports nothing from the
-pump (it cimports only the engine).
+Wired in at one place: the compiled pump cimports ``deliver_messages`` (``pump.pxd``) and so
+calls it at C level. ``tests/test_engine_delivery.py`` holds the parser twins to each other
+and to ``next_event``, bytes in, bytes out. It imports nothing from the pump (it cimports
+only the engine).
 """
 
-from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.errno cimport EAGAIN
 from libc.stdint cimport uint8_t
 
 import os
@@ -257,65 +253,3 @@ cdef bint _plain_state(ClientConnection engine, bint partly_validated_ok=False) 
         return False
     state = engine.state
     return state is STATE_OPEN or state is STATE_CLOSING
-
-
-cdef extern from *:
-    """
-    #if defined(_WIN32)
-    static int wsapi_stream_ended(int fd) { (void) fd; return 0; }
-    #else
-    #include <sys/types.h>
-    #include <sys/socket.h>
-    /* A peek (nothing is read): 1 if the peer's end of stream is next in the socket. */
-    static int wsapi_stream_ended(int fd) {
-        char byte;
-        return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
-    }
-    #endif
-    """
-    int wsapi_stream_ended(int fd)
-
-
-def stream_ended(int fd):
-    """Whether the peer's end of stream is the next thing in the TCP socket ``fd``: one
-    non-blocking ``recv(2)`` with ``MSG_PEEK``, which reads nothing (False on data, on
-    nothing yet, on an error)."""
-    return fd >= 0 and wsapi_stream_ended(fd) == 1
-
-
-cdef extern from *:
-    """
-    #if defined(_WIN32)
-    static Py_ssize_t wsapi_recv(int fd, char* buffer, Py_ssize_t size) { return -1; }
-    #else
-    #include <errno.h>
-    #include <sys/types.h>
-    #include <sys/socket.h>
-    /* recv(2); -errno on failure, -EAGAIN for nothing to read yet (EWOULDBLOCK, EINTR). */
-    static Py_ssize_t wsapi_recv(int fd, char* buffer, Py_ssize_t size) {
-        Py_ssize_t n = recv(fd, buffer, (size_t) size, 0);
-        if (n >= 0) return n;
-        if (errno == EWOULDBLOCK || errno == EINTR) return -EAGAIN;
-        return -(Py_ssize_t) errno;
-    }
-    #endif
-    """
-    Py_ssize_t wsapi_recv(int fd, char* buffer, Py_ssize_t size)
-
-
-def recv_into(int fd, buffer):
-    """The compiled twin of ``socket_transport.recv_into``: one ``recv(2)`` from the
-    non-blocking socket ``fd`` into ``buffer``, the GIL held (it cannot block)."""
-    cdef Py_buffer view
-    cdef Py_ssize_t n
-    PyObject_GetBuffer(buffer, &view, PyBUF_WRITABLE)
-    try:
-        n = wsapi_recv(fd, <char*> view.buf, view.len)
-    finally:
-        PyBuffer_Release(&view)
-    if n >= 0:
-        return n
-    if n == -EAGAIN:
-        return -1
-    # (OSError picks the subclass of the code: ConnectionResetError, ...)
-    raise OSError(<int> -n, os.strerror(<int> -n))

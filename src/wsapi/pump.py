@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import sys
 import threading
 from collections import deque
@@ -33,7 +32,6 @@ from collections.abc import Callable
 from typing import Protocol, cast
 
 from .errors import ConnectionFailure, FailureKind
-from .protocol._build import compiled
 from .protocol.constants import CloseCode
 
 # (The compiled build calls the C twin of this function instead: pump.pxd cimports it from
@@ -47,6 +45,7 @@ from .protocol.events import (
     PongReceived,
     RefusalBodyExpected,
 )
+from .socket_transport import peek_end_of_stream
 from .timers import PumpTimers
 
 __all__ = [
@@ -109,8 +108,7 @@ class ConnectionHandler(Protocol):
         """The opening handshake succeeded."""
 
     def _on_message(self, data: str | bytes) -> None:
-        """A message arrived. (A handler may also have a ``_message_receiver()`` method that
-        returns a callable to use instead, with the same behaviour, faster.)"""
+        """A message arrived."""
 
     def _on_close_frame(self, event: CloseReceived) -> None:
         """The peer's Close frame arrived (the closing handshake started, or completed)."""
@@ -187,14 +185,9 @@ class ConnectionPump(PumpTimers):
         """``release_connecting_slot`` is called once the connection leaves CONNECTING (RFC
         6455 4.1 step 2: the next connection to the same address may go)."""
         super().__init__(engine, handler, close_timeout, ping_interval, ping_timeout)
-        # The handler may offer a faster receiver of its messages (a compiled twin of its
-        # on_message); the pump calls it instead.
-        receiver = getattr(handler, "_message_receiver", None)
-        self._on_message: Callable[[str | bytes], object] = (
-            handler._on_message if receiver is None else receiver()
-        )
+        self._on_message: Callable[[str | bytes], object] = handler._on_message
         self.transport: asyncio.Transport | None = None
-        # The socket's file descriptor, for the compiled send()'s direct writes; -1: none.
+        # The socket's file descriptor, for the peek at its end of stream; -1: none.
         self._fd = -1
         self._release_connecting_slot = release_connecting_slot
         # This thread's read buffer (the pump reads on its loop's thread only).
@@ -536,7 +529,7 @@ class ConnectionPump(PumpTimers):
                 if (
                     engine.closing_handshake_complete
                     and not self._lost
-                    and _stream_ended(self._fd)
+                    and peek_end_of_stream(self._fd)
                 ):
                     # The server's end of stream is already there behind its Close: it is
                     # taken now rather than by a read a turn of the loop later (a peek,
@@ -661,43 +654,10 @@ class ConnectionPump(PumpTimers):
         _report_handler_error(self.loop, exc, self)
 
 
-def stream_ended(fd: int) -> bool:
-    """Whether the peer's end of stream is the next thing in the TCP socket ``fd``: one
-    non-blocking ``recv(2)`` with ``MSG_PEEK``, which reads nothing (False on data, on
-    nothing yet, on an error, and for -1: no plain socket)."""
-    if fd < 0:
-        return False
-    try:
-        # A socket object over the descriptor for this one call; detach() leaves it open.
-        sock = socket.socket(fileno=fd)
-    except OSError:
-        return False
-    try:
-        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-    except OSError:
-        return False
-    finally:
-        sock.detach()
-
-
-_stream_ended: Callable[[int], bool] = stream_ended
-"""The peek at a socket for its end of stream after the closing handshake: the compiled
-one (``_reading.stream_ended``, the same steps in C) when the read path is compiled."""
-
-
-# The compiled twin of the function above (_reading.pyx), when it was built.
-if compiled("wsapi._reading"):
-    from ._reading import stream_ended as compiled_stream_ended
-
-    _stream_ended = compiled_stream_ended
-
-
 def _plain_socket_fd(transport: asyncio.BaseTransport) -> int:
     """The file descriptor of the TCP socket under ``transport`` when the transport writes
     to it as it is (no TLS), on a POSIX system; else -1. With it, the end of stream behind
-    the peer's Close is peeked at (``stream_ended``), and the compiled send() writes a
-    frame with send(2) while the transport holds nothing: the write the transport's own
-    ``write()`` starts with."""
+    the peer's Close is peeked at (``socket_transport.peek_end_of_stream``)."""
     if sys.platform == "win32" or transport.get_extra_info("ssl_object") is not None:
         return -1
     # (A TCP socket: the transport is socket_transport's, create_connection's, or a proxy

@@ -166,14 +166,40 @@ def recv_into(fd: int, buffer: Any) -> int:
         return -1
 
 
+def stream_ended(fd: int) -> bool:
+    """Whether the peer's end of stream is the next thing in the TCP socket ``fd``: one
+    non-blocking ``recv(2)`` with ``MSG_PEEK``, which reads nothing (False on data, on
+    nothing yet, on an error, and for -1: no plain socket)."""
+    if fd < 0:
+        return False
+    try:
+        # A socket object over the descriptor for this one call; detach() leaves it open.
+        sock = socket.socket(fileno=fd)
+    except OSError:
+        return False
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except OSError:
+        return False
+    finally:
+        sock.detach()
+
+
 _recv_into: Callable[[int, Any], int] = recv_into
 """The read of ``SocketTransport._read_ready``: ``recv_into``, or its compiled twin
-(``_reading.recv_into``, one ``recv(2)`` from C with the GIL held) when it was built."""
+(``_socket.recv_into``, one ``recv(2)`` from C with the GIL held) when it was built."""
 
-if compiled("wsapi._reading"):
-    from ._reading import recv_into as compiled_recv_into
+peek_end_of_stream: Callable[[int], bool] = stream_ended
+"""The pump's peek at a socket for its end of stream after the closing handshake:
+``stream_ended``, or its compiled twin (``_socket.stream_ended``) when it was built."""
+
+# The compiled twins of the two functions above (_socket.pyx), when they were built.
+if compiled("wsapi._socket"):
+    from ._socket import recv_into as compiled_recv_into
+    from ._socket import stream_ended as compiled_stream_ended
 
     _recv_into = compiled_recv_into
+    peek_end_of_stream = compiled_stream_ended
 
 
 class SocketTransport:

@@ -54,6 +54,10 @@ SOURCE_BUILDS = (
 )
 """The modules Cython compiles from their own ``.py`` file (``setup.py`` lists the same)."""
 
+CIMPORTED_TWINS = ("wsapi._reading",)
+"""The compiled twins wired in by the ``cimport`` of a ``.pxd`` (``pump.pxd``) rather than by
+``compiled()``: imported with the compiled module that cimports them, never on their own."""
+
 
 class _PythonSourceFinder(importlib.abc.MetaPathFinder):
     """Finds the ``.py`` file of a module of ``SOURCE_BUILDS``, never its compiled build:
@@ -111,7 +115,17 @@ def _in_a_source_checkout() -> bool:
 if PURE_PYTHON:
     sys.meta_path.insert(0, _PythonSourceFinder())
 elif _in_a_source_checkout():
-    sys.meta_path.insert(0, _StaleBuildCheck())
+    # Just before the finder of files on sys.path, whose answer it checks (any finder put
+    # before that one, an import hook, keeps its place).
+    _at = next(
+        (
+            index
+            for index, finder in enumerate(sys.meta_path)
+            if finder is importlib.machinery.PathFinder
+        ),
+        len(sys.meta_path),
+    )
+    sys.meta_path.insert(_at, _StaleBuildCheck())
 
 
 def _is_compiled(module: ModuleType) -> bool:
@@ -156,7 +170,8 @@ def compiled(name: str) -> bool:
 
 def in_use() -> tuple[list[str], list[str]]:
     """The compiled modules in use and those not built, among the modules imported so far:
-    those of ``SOURCE_BUILDS`` first, then the twins in the order they were wired in."""
+    those of ``SOURCE_BUILDS`` first, then the twins in the order they were wired in, then
+    those cimported."""
     compiled_now: list[str] = []
     not_built: list[str] = []
     if not PURE_PYTHON:
@@ -164,7 +179,8 @@ def in_use() -> tuple[list[str], list[str]]:
             module = sys.modules.get(name)
             if module is not None:
                 (compiled_now if _is_compiled(module) else not_built).append(name)
-    return compiled_now + list(IN_USE), not_built + NOT_BUILT
+    cimported = [name for name in CIMPORTED_TWINS if name in sys.modules]
+    return compiled_now + list(IN_USE) + cimported, not_built + NOT_BUILT
 
 
 def describe() -> str:

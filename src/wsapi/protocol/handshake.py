@@ -361,8 +361,8 @@ _Headers = tuple[tuple[str, str], ...]
 _FRAMING_HEADERS = (b"content-length", b"transfer-encoding")
 
 _compiled_read_plain_head: Callable[[bytes], tuple[str, _Headers, int] | bool] | None = None
-if compiled("wsapi.protocol._speedups"):
-    from ._speedups import read_plain_head as _compiled_read_plain_head
+if compiled("wsapi.protocol._plain_head"):
+    from ._plain_head import read_plain_head as _compiled_read_plain_head
 
 
 def _read_plain_head(data: bytes) -> tuple[HandshakeResponse, int] | bool:
@@ -379,7 +379,7 @@ def _read_plain_head(data: bytes) -> tuple[HandshakeResponse, int] | bool:
 
 
 def _read_plain_head_py(data: bytes) -> tuple[HandshakeResponse, int] | bool:
-    """``_read_plain_head`` in Python (the compiled twin, ``_speedups.read_plain_head``,
+    """``_read_plain_head`` in Python (the compiled twin, ``_plain_head.read_plain_head``,
     does the same)."""
     end = data.find(b"\r\n\r\n")
     if end < 0:
