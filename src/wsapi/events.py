@@ -44,6 +44,10 @@ must be callable or have a ``handleEvent`` attribute when it is added (JavaScrip
 object there; Python has no primitive/object split to lean on); and listeners are "the same"
 when they compare equal, so that ``obj.method`` (a new bound method object on every access)
 can be removed as it was added.
+
+The compiled build: Cython compiles this file itself, with ``events.pxd`` (the events, the
+target and its listener records as extension types; the dispatch of the library's events
+at C level); ``WSAPI_PURE_PYTHON=1`` runs this file as Python.
 """
 
 from __future__ import annotations

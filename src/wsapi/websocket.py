@@ -40,6 +40,10 @@ Only ``close()`` and make disappear change it at once; every other change waits 
 so a message that arrives in the same read as a Close is still dispatched with readyState
 OPEN. The connection's own state (``protocol.engine``'s) runs ahead of it: what the API
 needs to know of that, it asks the pump (``can_send()``).
+
+The compiled build: Cython compiles this file itself, with ``websocket.pxd`` (WebSocket as
+an extension type, calling its pump and the dispatch of its message events at C level);
+``WSAPI_PURE_PYTHON=1`` runs this file as Python.
 """
 
 from __future__ import annotations
