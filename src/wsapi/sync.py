@@ -351,17 +351,20 @@ class _Stream(WebSocketStream):
     """A WebSocketStream whose messages go straight to its blocking connection's inbox
     (rule 2) rather than through its readable, which stays empty."""
 
-    __slots__ = ("_deliver",)
+    __slots__ = ("_connection",)
 
-    def __init__(self, deliver: Callable[[Message], None], *args: Any, **options: Any) -> None:
-        self._deliver = deliver
+    def __init__(self, connection: Connection, *args: Any, **options: Any) -> None:
+        self._connection = connection
+        connection._stream = self
         super().__init__(*args, **options)
 
     def _on_message(self, data: str | bytes) -> None:
-        # 1. "If stream's ready state is not OPEN (1), then return." (Once this side
-        # closes, the messages still to come are dropped.)
-        if self._ready_state == OPEN:
-            self._deliver(data)
+        self._connection._deliver(data)
+
+    def _message_receiver(self) -> Callable[[str | bytes], object]:
+        """What the pump calls with each message: the connection's ``_deliver``, without
+        this object's ``_on_message`` in between."""
+        return self._connection._deliver
 
 
 class Connection:
@@ -433,10 +436,9 @@ class Connection:
 
     async def _open(self, opening: Connect) -> None:
         """On the loop: open the connection (its messages come to this one's inbox)."""
-        self._conn = await opening._open(functools.partial(_Stream, self._deliver))
-        stream = self._conn.stream
-        assert isinstance(stream, _Stream)
-        self._stream = stream
+        self._conn = await opening._open(functools.partial(_Stream, self))
+        stream = self._stream
+        assert self._conn.stream is stream
         self._background.connections.add(self)
         asyncio.ensure_future(self._conn.closed).add_done_callback(self._on_ended)
         pump = stream._pump
@@ -615,6 +617,10 @@ class Connection:
 
     def _deliver(self, data: Message) -> None:
         """From the pump: a message into the inbox; past the mark, the pump pauses."""
+        # 1. "If stream's ready state is not OPEN (1), then return." (Once this side
+        # closes, the messages still to come are dropped.)
+        if self._stream._ready_state != OPEN:
+            return
         size = _message_size(data)
         with self._mutex:
             self._inbox.append((data, size))
