@@ -72,7 +72,7 @@ import selectors
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from types import TracebackType
@@ -360,11 +360,6 @@ class _Stream(WebSocketStream):
 
     def _on_message(self, data: str | bytes) -> None:
         self._connection._deliver(data)
-
-    def _message_receiver(self) -> Callable[[str | bytes], object]:
-        """What the pump calls with each message: the connection's ``_deliver``, without
-        this object's ``_on_message`` in between."""
-        return self._connection._deliver
 
 
 class Connection:
