@@ -208,6 +208,96 @@ def test_close_from_another_thread_wakes_recv() -> None:
         assert (outcome[0].code, outcome[0].wasClean) == (1000, True)
 
 
+def test_send_while_another_thread_reads_the_socket() -> None:
+    """While one thread waits on the socket in recv() (reading it in its own thread), sends
+    from another thread go out at once: 50 round trips take far less than 50 polls."""
+    with server(echo) as url, connect(url, agent=WHATWG) as conn:
+        conn.send("first")
+        assert conn.recv(timeout=WAIT) == "first"  # (Reading is the program's now.)
+        received: list[str | bytes] = []
+
+        def receive() -> None:
+            for _ in range(50):
+                received.append(conn.recv(timeout=WAIT))
+
+        thread = threading.Thread(target=receive)
+        thread.start()
+        started = time.monotonic()
+        for n in range(50):
+            deadline = time.monotonic() + WAIT
+            while len(received) < n and time.monotonic() < deadline:
+                time.sleep(0.001)  # The receiving thread is back in recv(), on the socket.
+            conn.send(f"m{n}")
+        thread.join(WAIT)
+        took = time.monotonic() - started
+        assert received == [f"m{n}" for n in range(50)]
+        assert took < 50 * wsapi.sync.WAIT_SLICE / 4, took
+
+
+def test_a_ping_is_answered_while_no_thread_reads() -> None:
+    """Once no thread is in recv(), the loop reads the socket again: a Ping the server
+    sends then is answered within a few RECLAIM_AFTER, with nobody calling recv()."""
+    read_once = threading.Event()
+    answered: list[bool] = []
+
+    def handler(connection: ServerConnection) -> None:
+        connection.send(connection.recv())
+        read_once.wait(WAIT)
+        time.sleep(0.1)  # The client is not in recv() any more.
+        pong = connection.ping()
+        started = time.monotonic()
+        answered.append(pong.wait(SHORT))
+        answered.append(time.monotonic() - started < 4 * wsapi.sync.RECLAIM_AFTER + SHORT / 3)
+        with contextlib.suppress(ServerSideClosed):
+            connection.recv()
+
+    with server(handler) as url, connect(url, agent=WHATWG) as conn:
+        conn.send("hello")
+        assert conn.recv(timeout=WAIT) == "hello"  # Read in this thread.
+        read_once.set()
+        deadline = time.monotonic() + WAIT
+        while len(answered) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert answered == [True, True]
+
+
+FALLBACK = """
+import sys, threading
+import wsapi.sync
+from wsapi import UserAgent
+
+wsapi.sync._unlocking_selector = lambda lock: None  # As where there is no poll (Windows).
+conn = wsapi.sync.connect(sys.argv[1], agent=UserAgent(proxy=None))
+assert conn._loop_lock is None
+for n in range(3):
+    conn.send(f"m{n}")
+    print(conn.recv(timeout=5), flush=True)
+woke = []
+
+def receive():
+    try:
+        conn.recv(timeout=5)
+    except wsapi.sync.ConnectionClosed as closed:
+        woke.append(closed.code)
+
+thread = threading.Thread(target=receive)
+thread.start()
+conn.close(4000)
+thread.join(5)
+print(woke, flush=True)
+"""
+
+
+def test_the_loop_does_the_io_where_threads_cannot() -> None:
+    """Where the loop's selector cannot let go of the loop lock, the loop's thread does all
+    the I/O: send and recv through it, and close() from one thread wakes a recv()."""
+    with server(echo) as url:
+        result = run_program(FALLBACK, url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["m0", "m1", "m2", "[4000]"]
+    assert result.stderr == ""
+
+
 def test_send_blocks_above_the_high_water_mark() -> None:
     """A server that stops reading: a sending thread ends up blocked in send(), having
     handed over a bounded amount (the mark, the stream's, the kernel's buffers)."""

@@ -19,22 +19,46 @@ and never keeps the interpreter alive; at exit, an ``atexit`` hook closes the co
 still open with 1001 (going away), waiting at most ``EXIT_CLOSE_TIMEOUT`` for them.
 
 Rule 2: receiving. The connection's stream (a ``WebSocketStream`` whose messages skip its
-readable) hands each message to the connection's inbox, on the loop; once the inbox holds
+readable) hands each message to the connection's inbox; once the inbox holds
 ``RECEIVE_HIGH_WATER_MARK`` bytes the pump stops handing messages over, and stops reading
 the socket past its own mark, so a program that reads slowly slows the server. ``recv()``
-takes from the inbox (resuming the pump once it is below the mark), waiting on a condition
-variable in slices of ``WAIT_SLICE`` (so that Ctrl-C interrupts it everywhere).
+takes from the inbox (resuming the pump once it is below the mark); with the inbox empty it
+reads the socket itself (rule 5), or waits on a condition variable in slices of
+``WAIT_SLICE`` (so that Ctrl-C interrupts it everywhere).
 
-Rule 3: sending. ``send()`` puts its message in the connection's outbox and returns; the
-loop hands the outbox to the stream's write algorithm in order, and stops while the stream
-holds more than its ``SEND_HIGH_WATER_MARK`` unsent. ``send()`` blocks first while the
-outbox holds more than ``SEND_HIGH_WATER_MARK`` bytes (text counted in characters). So a
-producer faster than the network waits, and holds about twice the mark of unsent data.
+Rule 3: sending. ``send()`` hands its message to the stream's write algorithm (rule 5),
+which frames and writes it; while the stream holds more than its ``SEND_HIGH_WATER_MARK``
+unsent, the next messages wait in the connection's outbox, which the loop hands over as
+the connection drains, and ``send()`` blocks while the outbox holds more than
+``SEND_HIGH_WATER_MARK`` bytes (text counted in characters). So a producer faster than the
+network waits, and holds about twice the mark of unsent data.
 
 Rule 4: any thread. Any thread may call any method: one may ``recv()`` while others
 ``send()``; ``close()`` from any thread closes the connection, and the end of the
 connection wakes every ``recv()`` with ``ConnectionClosed``. A thread that is inside a
 running event loop may not block it: ``connect()`` there raises ``RuntimeError``.
+
+Rule 5: the program's threads do the I/O. A round trip handed from thread to thread (a
+message to the loop's thread through its self-pipe, the answer back through a condition
+variable) costs two thread wake-ups and most of the time of a round trip; so the program's
+threads write and read the socket themselves, with the loop's engine and pump, under the
+loop lock. The loop's thread holds that lock except while it waits in its selector (whose
+poll lets go of it), so the pump, the engine and the transport are only ever worked by the
+thread holding it; a callback or timer a program's thread schedules wakes the loop.
+``send()`` runs the stream's write algorithm in its own thread (one ``send(2)`` when the
+socket takes the frame). ``recv()`` with an empty inbox takes the socket's reading over:
+the loop's reader goes off, one thread at a time polls the socket (without the lock) and
+reads it into the pump (with it), which delivers to the inbox as the loop would (the others
+wait on the condition); its reads land in the loop thread's read buffer, which the lock
+keeps to one thread at a time. A poll is interrupted by Ctrl-C as a wait is; it lasts at
+most ``WAIT_SLICE``, so a socket the loop closed meanwhile is seen. Reading stays with the
+program's threads between calls, so a round trip costs no change of the loop's
+registrations; once no thread has called ``recv()`` for ``RECLAIM_AFTER``, or on
+``close()``, the loop reads the socket again, so that Pings, the server's Close and
+keepalive are answered while the program does not read. This is for plain TCP on the socket
+transport of the default loop (with epoll or poll); elsewhere (TLS, proxies, Windows) the
+loop's thread does all the I/O and the program's threads hand messages to it (the outbox,
+``call_soon_threadsafe``) and take them from the inbox.
 """
 
 from __future__ import annotations
@@ -43,10 +67,12 @@ import asyncio
 import atexit
 import contextlib
 import functools
+import select
+import selectors
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from types import TracebackType
@@ -56,11 +82,13 @@ from .agent import UserAgent
 from .connection import Connect, ConnectionClosed
 from .connection import Connection as AsyncConnection
 from .protocol.constants import CloseCode
+from .socket_transport import SocketTransport
 from .websocketstream import OPEN, WebSocketStream, _message_size
 
 __all__ = [
     "EXIT_CLOSE_TIMEOUT",
     "RECEIVE_HIGH_WATER_MARK",
+    "RECLAIM_AFTER",
     "SEND_HIGH_WATER_MARK",
     "WAIT_SLICE",
     "Connection",
@@ -92,6 +120,11 @@ EXIT_CLOSE_TIMEOUT: Final = 2.0
 handshake (1001) before the interpreter goes on exiting: a server that does not answer
 delays the exit by this much at most."""
 
+RECLAIM_AFTER: Final = 0.05
+"""Seconds after which the loop reads a connection's socket again once no thread has
+called ``recv()`` (rule 5): how long a Ping, or the server's Close, may wait unread while
+the program does not read (twice this at most)."""
+
 THREAD_START_TIMEOUT: Final = 10.0
 """Seconds ``connect()`` waits for the background thread's loop to start (it takes
 milliseconds; the bound only turns a broken interpreter into an error)."""
@@ -100,11 +133,124 @@ milliseconds; the bound only turns a broken interpreter into an error)."""
 # -- The background loop --------------------------------------------------------------------
 
 
+class _LoopLock:
+    """The lock of the background loop (rule 5): the loop's thread holds ``lock`` except
+    while it waits in its selector, and a program's thread that works a connection's
+    engine itself holds it meanwhile. A turnstile lets the loop's thread in first once it
+    waits for the lock, so that a thread sending in a tight loop cannot keep it from its
+    callbacks: a program's thread calls ``let_the_loop_first()`` before it takes the lock
+    while ``loop_waits``."""
+
+    __slots__ = ("gate", "lock", "loop_waits")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.gate = threading.Lock()
+        self.loop_waits = False
+
+    def let_the_loop_first(self) -> None:
+        with self.gate:
+            pass
+
+    def acquire_for_loop(self) -> None:
+        """The loop's thread, back from its selector: ahead of the program's threads."""
+        with self.gate:
+            self.loop_waits = True
+            self.lock.acquire()
+            self.loop_waits = False
+
+
+class _UnlockingPoll:
+    """A selector's poll object (``select.epoll`` or ``select.poll``) whose ``poll()`` lets
+    go of the loop lock while it waits: the loop's selector registrations, like the rest
+    of the loop, change only under the lock."""
+
+    __slots__ = ("_lock", "_poll")
+
+    def __init__(self, poll: Any, lock: _LoopLock) -> None:
+        self._poll = poll
+        self._lock = lock
+
+    def poll(self, *args: Any) -> Any:
+        lock = self._lock
+        lock.lock.release()
+        try:
+            return self._poll.poll(*args)
+        finally:
+            lock.acquire_for_loop()
+
+    def __getattr__(self, name: str) -> Any:
+        # register, modify, unregister, fileno, close: the poll object's own.
+        return getattr(self._poll, name)
+
+
+def _unlocking_selector(lock: _LoopLock) -> selectors.BaseSelector | None:
+    """A selector for the background loop whose waits let go of ``lock`` (epoll, else
+    poll); None where the platform has neither (Windows): connections then do all their
+    I/O on the loop's thread."""
+    kind = getattr(selectors, "EpollSelector", None) or getattr(selectors, "PollSelector", None)
+    if kind is None:
+        return None
+    selector: selectors.BaseSelector = kind()
+    # (The poll-like selectors keep their poll object in _selector, on every supported
+    # Python; they call its poll() from select(), after which they read their fd map.)
+    poll = getattr(selector, "_selector", None)
+    if poll is None or not hasattr(poll, "poll"):
+        selector.close()
+        return None
+    selector._selector = _UnlockingPoll(poll, lock)  # type: ignore[attr-defined,unused-ignore]
+    return selector
+
+
+def _nothing() -> None:
+    """A callback that only wakes the loop."""
+
+
+class _Loop(asyncio.SelectorEventLoop):
+    """The background event loop, run under its ``_LoopLock`` (rule 5). A program's thread
+    holding the lock may schedule callbacks and timers: they wake the loop's selector."""
+
+    def __init__(self, selector: selectors.BaseSelector, lock: _LoopLock) -> None:
+        super().__init__(selector)
+        self.lock = lock
+        self.thread_ident = 0
+
+    # (Typed loosely: the stubs' signatures use a TypeVarTuple, which Python 3.10 lacks.)
+    def call_soon(  # type: ignore[override]
+        self, callback: Any, *args: Any, context: Any = None
+    ) -> asyncio.Handle:
+        if threading.get_ident() != self.thread_ident:
+            return self.call_soon_threadsafe(callback, *args, context=context)
+        return super().call_soon(callback, *args, context=context)
+
+    def call_at(  # type: ignore[override]
+        self, when: float, callback: Any, *args: Any, context: Any = None
+    ) -> asyncio.TimerHandle:
+        handle = super().call_at(when, callback, *args, context=context)
+        if threading.get_ident() != self.thread_ident:
+            self.call_soon_threadsafe(_nothing)  # (The selector's wait may end later.)
+        return handle
+
+    def _check_thread(self) -> None:
+        # (Debug mode: a program's thread may call what the loop's may while it holds the
+        # loop lock.)
+        if not self.lock.lock.locked():
+            super()._check_thread()  # type: ignore[misc]
+
+
 class _Background:
     """The event loop thread the process's blocking connections share (rule 1)."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        lock = _LoopLock()
+        selector = _unlocking_selector(lock)
+        # The lock of the loop (rule 5), or None: no thread but the loop's touches it.
+        self.lock: _LoopLock | None = None
+        if selector is None:
+            self.loop: asyncio.AbstractEventLoop = asyncio.new_event_loop()
+        else:
+            self.loop = _Loop(selector, lock)
+            self.lock = lock
         self.connections: set[Connection] = set()
         started = threading.Event()
         self.thread = threading.Thread(
@@ -115,9 +261,19 @@ class _Background:
             raise RuntimeError("wsapi.sync: the background event loop did not start")
 
     def _run(self, started: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.call_soon(started.set)
-        self.loop.run_forever()
+        loop = self.loop
+        asyncio.set_event_loop(loop)
+        if not isinstance(loop, _Loop):
+            loop.call_soon(started.set)
+            loop.run_forever()
+            return
+        loop.thread_ident = threading.get_ident()
+        loop.call_soon(started.set)
+        loop.lock.acquire_for_loop()
+        try:
+            loop.run_forever()
+        finally:
+            loop.lock.lock.release()
 
     def at_exit(self) -> None:
         """Close the connections still open with 1001, bounded by EXIT_CLOSE_TIMEOUT, then
@@ -139,7 +295,7 @@ class _Background:
     async def _close_all(self) -> None:
         waits = []
         for connection in list(self.connections):
-            connection._stream._start_closing(int(CloseCode.GOING_AWAY), "")
+            connection._start_closing(int(CloseCode.GOING_AWAY))
             waits.append(asyncio.ensure_future(connection._conn.closed))
         if waits:
             _, pending = await asyncio.wait(waits, timeout=EXIT_CLOSE_TIMEOUT)
@@ -177,6 +333,17 @@ def _wait_future(future: Future[Any]) -> Any:
         raise
 
 
+def _wait_time(timeout: float | None, deadline: float | None) -> float:
+    """How long a blocked recv() waits before it looks again: ``WAIT_SLICE``, or less
+    before its ``deadline`` (``TimeoutError`` once that has passed)."""
+    if deadline is None:
+        return WAIT_SLICE
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError(f"no message within {timeout} s")
+    return min(WAIT_SLICE, left)
+
+
 # -- Connections ----------------------------------------------------------------------------
 
 
@@ -184,17 +351,15 @@ class _Stream(WebSocketStream):
     """A WebSocketStream whose messages go straight to its blocking connection's inbox
     (rule 2) rather than through its readable, which stays empty."""
 
-    __slots__ = ("_deliver",)
+    __slots__ = ("_connection",)
 
-    def __init__(self, deliver: Callable[[Message], None], *args: Any, **options: Any) -> None:
-        self._deliver = deliver
+    def __init__(self, connection: Connection, *args: Any, **options: Any) -> None:
+        self._connection = connection
+        connection._stream = self
         super().__init__(*args, **options)
 
     def _on_message(self, data: str | bytes) -> None:
-        # 1. "If stream's ready state is not OPEN (1), then return." (Once this side
-        # closes, the messages still to come are dropped.)
-        if self._ready_state == OPEN:
-            self._deliver(data)
+        self._connection._deliver(data)
 
 
 class Connection:
@@ -213,9 +378,19 @@ class Connection:
         "_inbox",
         "_inbox_bytes",
         "_loop",
+        "_loop_lock",
+        "_mutex",
         "_outbox",
         "_outgoing_bytes",
+        "_owned",
+        "_poller",
+        "_polling",
+        "_reclaim_timer",
+        "_recvs",
+        "_recvs_seen",
         "_stream",
+        "_transport",
+        "_waiting",
         "_writing_scheduled",
     )
 
@@ -225,27 +400,50 @@ class Connection:
     def __init__(self, background: _Background) -> None:
         self._background = background
         self._loop = background.loop
-        self._condition = threading.Condition(threading.Lock())
+        # The lock of the inbox and the outbox, and its condition (notified only while a
+        # thread waits: ``_waiting``).
+        self._mutex = threading.Lock()
+        self._condition = threading.Condition(self._mutex)
         # Received and not yet recv()'d (rule 2); how the connection closed, once it has.
         self._inbox: deque[tuple[Message, int]] = deque()
         self._inbox_bytes = 0
         self._delivery_paused = False
         self._ended: ConnectionClosed | None = None
-        # Handed to the loop and not yet to the stream (rule 3); whether the stream holds
-        # a write back until the connection's buffer drains.
+        # Not yet handed to the stream, behind a write that waits for the connection's
+        # buffer to drain (rule 3); whether one does.
         self._outbox: deque[tuple[Message, int]] = deque()
         self._outgoing_bytes = 0
         self._writing_scheduled = False
         self._draining = False
+        # Rule 5: the loop lock, the socket transport and a poll object for its socket,
+        # when the program's threads do this connection's I/O themselves (else None).
+        self._loop_lock: _LoopLock | None = None
+        self._transport: SocketTransport | None = None
+        self._poller: Any = None
+        # Rule 5: the loop's reader is off and recv() reads the socket; a thread does now;
+        # recv() calls made, and their count at the loop's last look.
+        self._owned = False
+        self._polling = False
+        self._recvs = 0
+        self._recvs_seen = 0
+        self._waiting = 0  # Threads waiting on the condition for a message.
+        self._reclaim_timer: asyncio.TimerHandle | None = None
 
     async def _open(self, opening: Connect) -> None:
         """On the loop: open the connection (its messages come to this one's inbox)."""
-        self._conn = await opening._open(functools.partial(_Stream, self._deliver))
-        stream = self._conn.stream
-        assert isinstance(stream, _Stream)
-        self._stream = stream
+        self._conn = await opening._open(functools.partial(_Stream, self))
+        stream = self._stream
+        assert self._conn.stream is stream
         self._background.connections.add(self)
         asyncio.ensure_future(self._conn.closed).add_done_callback(self._on_ended)
+        pump = stream._pump
+        transport = None if pump is None else pump.transport
+        lock = self._background.lock
+        if lock is not None and isinstance(transport, SocketTransport):
+            self._poller = select.poll()
+            self._poller.register(transport._fd, select.POLLIN)
+            self._transport = transport
+            self._loop_lock = lock
 
     @property
     def protocol(self) -> str:
@@ -257,34 +455,145 @@ class Connection:
         """The extensions in use."""
         return self._conn.extensions
 
-    # Receiving (rule 2).
+    # Receiving (rules 2 and 5).
 
     def recv(self, timeout: float | None = None) -> Message:
         """The next message: ``str`` for text, ``bytes`` for binary. Waits at most
         ``timeout`` seconds (None: no limit) and raises ``TimeoutError`` then, leaving the
         connection open; ``ConnectionClosed`` once every message has been read and the
         connection is closed."""
-        condition = self._condition
-        with condition:
-            inbox = self._inbox
-            if not inbox:
-                deadline = None if timeout is None else time.monotonic() + timeout
-                while not inbox:
-                    if self._ended is not None:
-                        raise self._closed()
-                    wait = WAIT_SLICE
-                    if deadline is not None:
-                        left = deadline - time.monotonic()
-                        if left <= 0:
-                            raise TimeoutError(f"no message within {timeout} s")
-                        wait = min(wait, left)
-                    condition.wait(wait)
-            message, size = inbox.popleft()
-            self._inbox_bytes -= size
-            resume = self._delivery_paused and self._inbox_bytes < RECEIVE_HIGH_WATER_MARK
-            if resume:
-                self._delivery_paused = False
-        if resume:
+        with self._mutex:
+            message = self._take()
+        if message is not None:
+            self._recvs += 1
+            return message
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self._loop_lock is not None:
+            return self._recv_in_thread(timeout, deadline)
+        with self._mutex:
+            while True:
+                message = self._take()
+                if message is not None:
+                    return message
+                self._wait(_wait_time(timeout, deadline))
+
+    def _recv_in_thread(self, timeout: float | None, deadline: float | None) -> Message:
+        """recv() with an empty inbox where the program's threads read the socket (rule
+        5): this one does, unless another thread is at it (whose messages then come
+        through the inbox)."""
+        loop_lock = self._loop_lock
+        transport = self._transport
+        assert loop_lock is not None
+        assert transport is not None
+        lock = loop_lock.lock
+        mutex = self._mutex
+        polling = False  # This thread is the one that waits on the socket and reads it.
+        try:
+            while True:
+                if loop_lock.loop_waits:
+                    loop_lock.let_the_loop_first()
+                with lock:
+                    if not polling and not self._polling:
+                        if transport._reading:
+                            self._take_reading_over()
+                        polling = self._polling = self._owned
+                    # Nothing to read while the pump holds reading back, or at the end.
+                    can_read = polling and not (
+                        transport._paused or transport._eof or transport._closing
+                    )
+                    if can_read:
+                        if transport._reading:
+                            transport._stop_reading()  # (The pump resumed it meanwhile.)
+                        # One read (it does not block) into the pump, which hands its
+                        # messages to the inbox.
+                        transport._read_ready()
+                    with mutex:
+                        message = self._take()
+                    if message is not None:
+                        self._recvs += 1
+                        if polling:
+                            polling = False
+                            self._stop_polling()
+                        return message
+                wait = _wait_time(timeout, deadline)
+                if can_read:
+                    self._poller.poll(wait * 1000.0)
+                else:
+                    with mutex:
+                        if not self._inbox and self._ended is None:
+                            self._wait(wait)
+        finally:
+            if polling:
+                with lock:
+                    self._stop_polling()
+
+    def _stop_polling(self) -> None:
+        """Under the loop lock: this thread leaves the socket; a thread waiting in recv()
+        may poll it in its turn."""
+        self._polling = False
+        if self._waiting:
+            with self._mutex:
+                self._condition.notify()
+
+    def _wait(self, wait: float) -> None:
+        """With the condition held: wait at most ``wait`` seconds for it to be notified
+        (counted in ``_waiting``, so that a message delivered with no one waiting skips
+        the notification)."""
+        self._waiting += 1
+        try:
+            self._condition.wait(wait)
+        finally:
+            self._waiting -= 1
+
+    def _take_reading_over(self) -> None:
+        """Under the loop lock: the loop's reader off, the program's threads read the
+        socket from now on, until ``_reclaim`` finds none did for ``RECLAIM_AFTER``."""
+        assert self._transport is not None
+        self._transport._stop_reading()
+        self._owned = True
+        self._recvs_seen = self._recvs
+        self._reclaim_timer = self._loop.call_later(RECLAIM_AFTER, self._reclaim)
+
+    def _reclaim(self) -> None:
+        """On the loop: read the socket again unless a thread called recv() since the last
+        look (rule 5), so that Pings and the server's Close are taken while none does."""
+        if not self._owned:
+            return
+        if self._polling or self._recvs != self._recvs_seen:
+            self._recvs_seen = self._recvs
+            self._reclaim_timer = self._loop.call_later(RECLAIM_AFTER, self._reclaim)
+            return
+        self._give_reading_back()
+
+    def _give_reading_back(self) -> None:
+        """On the loop: the loop reads the socket again (unless the pump holds reading
+        back, or the stream ended), unless a thread is waiting on it in recv() now."""
+        transport = self._transport
+        if self._owned and not self._polling and transport is not None:
+            self._owned = False
+            if self._reclaim_timer is not None:
+                self._reclaim_timer.cancel()
+                self._reclaim_timer = None
+            transport.start_reading()
+
+    def _start_closing(self, code: int) -> None:
+        """On the loop: start the closing handshake with ``code``; the loop reads the
+        server's answer unless a thread in recv() does."""
+        self._give_reading_back()
+        self._stream._start_closing(code, "")
+
+    def _take(self) -> Message | None:
+        """With the condition held: the inbox's next message; None while it is empty and
+        the connection open; ``ConnectionClosed`` once it is empty and closed."""
+        inbox = self._inbox
+        if not inbox:
+            if self._ended is not None:
+                raise self._closed()
+            return None
+        message, size = inbox.popleft()
+        self._inbox_bytes -= size
+        if self._delivery_paused and self._inbox_bytes < RECEIVE_HIGH_WATER_MARK:
+            self._delivery_paused = False
             self._loop.call_soon_threadsafe(self._resume_delivery)
         return message
 
@@ -302,16 +611,20 @@ class Connection:
             raise
 
     def _deliver(self, data: Message) -> None:
-        """On the loop: a message into the inbox; past the mark, the pump pauses."""
+        """From the pump: a message into the inbox; past the mark, the pump pauses."""
+        # 1. "If stream's ready state is not OPEN (1), then return." (Once this side
+        # closes, the messages still to come are dropped.)
+        if self._stream._ready_state != OPEN:
+            return
         size = _message_size(data)
-        condition = self._condition
-        with condition:
+        with self._mutex:
             self._inbox.append((data, size))
             self._inbox_bytes += size
             pause = self._inbox_bytes >= RECEIVE_HIGH_WATER_MARK
             if pause:
                 self._delivery_paused = True
-            condition.notify()
+            if self._waiting:
+                self._condition.notify()
         if pause:
             pump = self._stream._pump
             if pump is not None:
@@ -334,7 +647,7 @@ class Connection:
         assert ended is not None
         return ConnectionClosed(ended.code, ended.reason, ended.wasClean, ended.failure)
 
-    # Sending (rule 3).
+    # Sending (rules 3 and 5).
 
     def send(self, message: str | bytes | bytearray | memoryview) -> None:
         """Send ``message`` (``str`` as text, bytes-like as binary). Blocks while more than
@@ -349,6 +662,33 @@ class Connection:
             raise TypeError(
                 f"send() takes str, bytes, bytearray or memoryview, not {type(message).__name__}"
             )
+        loop_lock = self._loop_lock
+        if loop_lock is None:
+            self._send_through_the_loop(message, size)
+            return
+        stream = self._stream
+        while True:
+            if loop_lock.loop_waits:
+                loop_lock.let_the_loop_first()
+            with loop_lock.lock:
+                if stream._ready_state != OPEN:
+                    break  # The close is on its way: ConnectionClosed once it is.
+                if self._outgoing_bytes <= SEND_HIGH_WATER_MARK:
+                    if self._draining:
+                        # Behind the write that waits: the loop hands it over (_drained).
+                        self._outbox.append((message, size))
+                        self._outgoing_bytes += size
+                    else:
+                        self._hand_over(message)  # Framed and written in this thread.
+                    return
+            with self._mutex:
+                if self._outgoing_bytes > SEND_HIGH_WATER_MARK and self._ended is None:
+                    self._condition.wait(WAIT_SLICE)
+        self._wait_closed()
+        raise self._closed()
+
+    def _send_through_the_loop(self, message: Message, size: int) -> None:
+        """send() where the loop's thread does the writing: through the outbox."""
         condition = self._condition
         stream = self._stream
         with condition:
@@ -373,7 +713,6 @@ class Connection:
     def _write(self) -> None:
         """On the loop: hand the outbox to the stream in order, until a write waits for
         the connection's buffer to drain."""
-        stream = self._stream
         condition = self._condition
         outbox = self._outbox
         with condition:
@@ -387,12 +726,16 @@ class Connection:
                 self._outgoing_bytes -= size
                 if was_full and self._outgoing_bytes <= SEND_HIGH_WATER_MARK:
                     condition.notify_all()
-            # The stream's write algorithm (its writable's sink), which sends the message
-            # and says when its buffer is above the stream's mark; once closing, nothing.
-            waiter = stream._write(message, None)
-            if waiter is not None:
-                self._draining = True
-                waiter.add_done_callback(self._drained)
+            self._hand_over(message)
+
+    def _hand_over(self, message: Message) -> None:
+        """On the loop, or under its lock: the stream's write algorithm (its writable's
+        sink), which sends the message (once closing, nothing) and says when its buffer is
+        above the stream's mark: the next messages wait until it drains."""
+        waiter = self._stream._write(message, None)
+        if waiter is not None:
+            self._draining = True
+            waiter.add_done_callback(self._drained)
 
     def _drained(self, waiter: asyncio.Future[None]) -> None:
         self._draining = False
@@ -406,10 +749,16 @@ class Connection:
         """Close with ``code`` (1000 or 3000-4999) and ``reason`` (at most 123 bytes of
         UTF-8), wait until the connection is closed (bounded by the agent's
         ``close_timeout``), and return how it closed."""
-        future = asyncio.run_coroutine_threadsafe(self._conn.close(code, reason), self._loop)
+        future = asyncio.run_coroutine_threadsafe(self._close(code, reason), self._loop)
         closed: ConnectionClosed = _wait_future(future)
         self._wait_closed()
         return closed
+
+    async def _close(self, code: int | None, reason: str) -> ConnectionClosed:
+        """On the loop: close (the loop reads the server's answer unless a thread in recv()
+        does)."""
+        self._give_reading_back()
+        return await self._conn.close(code, reason)
 
     def _wait_closed(self) -> None:
         """Until the loop has told the close (rule 4); bounded by the agent's
@@ -429,7 +778,7 @@ class Connection:
     ) -> None:
         # 1000 when the block ends normally; 1001 "going away" when it ends by an exception.
         code = CloseCode.NORMAL_CLOSURE if exc_type is None else CloseCode.GOING_AWAY
-        self._loop.call_soon_threadsafe(self._stream._start_closing, int(code), "")
+        self._loop.call_soon_threadsafe(self._start_closing, int(code))
         self._wait_closed()
 
     def __repr__(self) -> str:
