@@ -509,6 +509,7 @@ class ConnectionPump(PumpTimers):
                 ):
                     self._reading_paused = False
                     self.transport.resume_reading()
+                    self._reading_resumed()
                 if self._lost:
                     self._the_connection_is_closed()
                 elif engine.state is State.CLOSED and self.transport is not None:

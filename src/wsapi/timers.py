@@ -200,6 +200,15 @@ class PumpTimers:
             self._ping_deadline.cancel()
             self._ping_deadline = None
 
+    def _reading_resumed(self) -> None:
+        """Reading resumes after a pause: the outstanding Ping's deadline starts again, a
+        full ``ping_timeout`` from now. What the peer sent meanwhile (its Pong, perhaps) is
+        read only from the loop's next turn, after a deadline already due would have run."""
+        deadline = self._ping_deadline
+        if deadline is not None and self.ping_timeout is not None:
+            deadline.cancel()
+            self._ping_deadline = self.loop.call_later(self.ping_timeout, self._keepalive_expired)
+
     def _keepalive_expired(self) -> None:
         self._ping_deadline = None
         reason = f"no Pong (nor any data) arrived within {self.ping_timeout} s of a Ping"
