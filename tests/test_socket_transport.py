@@ -9,17 +9,22 @@ import asyncio
 import contextlib
 import errno
 import hashlib
+import importlib
+import importlib.util
 import logging
 import os
 import socket
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
+import wsapi.socket_transport as socket_module
 from support import TIMEOUT, RawHandler, connect, raw_server, read_request, switching_protocols
 from wsapi import WebSocket
 from wsapi.echo import start_echo_server
+from wsapi.protocol import _build
 from wsapi.socket_transport import SocketTransport, open_connection, socket_transport_used_on
 
 
@@ -496,3 +501,51 @@ async def test_write_buffer_limits_are_checked() -> None:
             transport.set_protocol(asyncio.Protocol())  # type: ignore[arg-type]
         transport.close()
         await probe.lost
+
+
+def system_calls() -> list[tuple[Callable[[int, Any], int], Callable[[int, Any], int]]]:
+    """The transport's socket calls (send, recv_into): the Python ones, and the compiled
+    twins where they are built and not refused."""
+    found: list[tuple[Callable[[int, Any], int], Callable[[int, Any], int]]] = [
+        (socket_module.send, socket_module.recv_into)
+    ]
+    if importlib.util.find_spec("wsapi._socket") is not None and not _build.PURE_PYTHON:
+        twin = importlib.import_module("wsapi._socket")
+        found.append((twin.send, twin.recv_into))
+    return found
+
+
+@pytest.mark.parametrize("calls", system_calls(), ids=lambda calls: calls[0].__module__)
+def test_socket_calls_send_and_read_a_non_blocking_socket(
+    calls: tuple[Callable[[int, Any], int], Callable[[int, Any], int]],
+) -> None:
+    """send and recv_into (Python and compiled): the bytes taken and read; -1 from a read of
+    nothing yet; BlockingIOError from a send to a full socket; 0 at the end of the stream;
+    the peer's reset as the matching OSError."""
+    send, recv_into = calls
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.setblocking(False)
+        buffer = bytearray(16)
+        assert recv_into(ours.fileno(), buffer) == -1
+        assert send(ours.fileno(), b"hello") == 5
+        assert theirs.recv(16) == b"hello"
+        theirs.send(b"world")
+        assert recv_into(ours.fileno(), memoryview(buffer)) == 5
+        assert buffer[:5] == b"world"
+        chunk = memoryview(b"x" * 65536)
+        for _ in range(1000):  # (A socket buffer holds a few MB at most.)
+            try:
+                send(ours.fileno(), chunk)
+            except BlockingIOError:
+                break
+        else:
+            pytest.fail("the socket took 64 MB without blocking")
+        theirs.shutdown(socket.SHUT_WR)
+        assert recv_into(ours.fileno(), buffer) == 0
+    ours, theirs = socket.socketpair()
+    with ours:
+        ours.setblocking(False)
+        theirs.close()
+        with pytest.raises((BrokenPipeError, ConnectionResetError)):
+            send(ours.fileno(), b"late")

@@ -1,13 +1,13 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """Compiled twins of the socket transport's system calls (``socket_transport.py``, same names
-and behaviour): ``recv_into``, one ``recv(2)`` from C with the GIL held, and
-``stream_ended``, the peek at a socket for its end of stream.
+and behaviour): ``recv_into``, one ``recv(2)`` from C with the GIL held, ``send``, one
+``send(2)``, and ``stream_ended``, the peek at a socket for its end of stream.
 
 Wired in at one place: ``socket_transport.py`` takes both when this extension is built and
 ``WSAPI_PURE_PYTHON`` is not set.
 """
 
-from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from libc.errno cimport EAGAIN
 
 import os
@@ -73,3 +73,43 @@ def recv_into(int fd, buffer):
         return -1
     # (OSError picks the subclass of the code: ConnectionResetError, ...)
     raise OSError(<int> -n, os.strerror(<int> -n))
+
+
+cdef extern from *:
+    """
+    #if defined(_WIN32)
+    static Py_ssize_t wsapi_send(int fd, const char* data, Py_ssize_t size) { return -1; }
+    #else
+    #include <errno.h>
+    #include <sys/types.h>
+    #include <sys/socket.h>
+    #ifndef MSG_NOSIGNAL
+    #define MSG_NOSIGNAL 0
+    #endif
+    /* send(2); -errno on failure, -EAGAIN when the socket takes nothing now. */
+    static Py_ssize_t wsapi_send(int fd, const char* data, Py_ssize_t size) {
+        Py_ssize_t n = send(fd, data, (size_t) size, MSG_NOSIGNAL);
+        if (n >= 0) return n;
+        if (errno == EWOULDBLOCK || errno == EINTR) return -EAGAIN;
+        return -(Py_ssize_t) errno;
+    }
+    #endif
+    """
+    Py_ssize_t wsapi_send(int fd, const char* data, Py_ssize_t size)
+
+
+def send(int fd, data):
+    """The compiled twin of ``socket_transport.send``: one ``send(2)`` of ``data`` to the
+    non-blocking socket ``fd``, the GIL held (it cannot block)."""
+    cdef Py_buffer view
+    cdef Py_ssize_t n
+    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+    try:
+        n = wsapi_send(fd, <const char*> view.buf, view.len)
+    finally:
+        PyBuffer_Release(&view)
+    if n >= 0:
+        return n
+    # (OSError picks the subclass of the code: BlockingIOError, BrokenPipeError, ...)
+    code = EAGAIN if n == -EAGAIN else <int> -n
+    raise OSError(code, os.strerror(code))

@@ -3,7 +3,10 @@
 
 # The engine's fast path for whole messages, in its compiled twin (in place, C receivers);
 # pump.py imports the engine's, which the pure-Python build runs.
+cimport cython
+
 from wsapi._reading cimport deliver_messages
+from wsapi.socket_transport cimport SocketTransport
 from wsapi.timers cimport PumpTimers
 
 
@@ -15,22 +18,24 @@ cdef class ConnectionPump(PumpTimers):
     cdef public object _failure_kind
     cdef public int _fd
     cdef public object _in_flight
-    cdef public object _in_flight_total
+    cdef public Py_ssize_t _in_flight_total
     cdef public bint _log_payload
     cdef public object _on_message
+    cdef public SocketTransport _own_transport
     cdef public Py_ssize_t _pong_backlog
     cdef public bint _pump_scheduled
     cdef public bint _pumping
     cdef public bint _reading_paused
     cdef public object _release_connecting_slot
     cdef public object _report_error
-    cdef public object _wire_written
+    cdef public Py_ssize_t _wire_written
     cdef public object transport
 
     # The methods of the read path, called at C level from one another.
     cpdef _received(self, data, Py_ssize_t size)
     cpdef _pump(self, data=*, Py_ssize_t size=*)
     cpdef _pump_events(self, data, Py_ssize_t size, Py_ssize_t budget=*)
+    @cython.locals(start=Py_ssize_t)
     cpdef _flush(self, Py_ssize_t message_size=*)
     cpdef _pause_reading_if_behind(self)
     cpdef _schedule_pump(self)
@@ -38,8 +43,13 @@ cdef class ConnectionPump(PumpTimers):
     cpdef bint can_send(self) except -1
     cpdef send_message(self, payload, bint text)
     cpdef Py_ssize_t untransmitted(self) except -1
+    cpdef bint pumping(self) except -1
+    cpdef call_after_pump(self, callback)
 
 
 cdef dict _PAYLOAD_LOG_CACHE
 cdef int _DEBUG
 cdef bint _payloads_logged() except -1
+
+
+cdef object _OPEN, _CLOSED

@@ -45,7 +45,7 @@ from .protocol.events import (
     PongReceived,
     RefusalBodyExpected,
 )
-from .socket_transport import peek_end_of_stream
+from .socket_transport import SocketTransport, peek_end_of_stream
 from .timers import PumpTimers
 
 __all__ = [
@@ -58,6 +58,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger("wsapi")
+
+# The engine's states as module globals (a global read, not an enum class attribute).
+_OPEN = State.OPEN
+_CLOSED = State.CLOSED
 payload_logger = logging.getLogger("wsapi.payload")
 """Messages, truncated, at DEBUG: silent unless a program enables this logger on purpose
 (``logging.getLogger("wsapi.payload").setLevel(logging.DEBUG)``); the "wsapi" logger itself
@@ -161,6 +165,7 @@ class ConnectionPump(PumpTimers):
         "_in_flight_total",
         "_log_payload",
         "_on_message",
+        "_own_transport",
         "_pong_backlog",
         "_pump_scheduled",
         "_pumping",
@@ -189,6 +194,8 @@ class ConnectionPump(PumpTimers):
         self.transport: asyncio.Transport | None = None
         # The socket's file descriptor, for the peek at its end of stream; -1: none.
         self._fd = -1
+        # The transport when it is wsapi's own socket transport (see _flush), else None.
+        self._own_transport: SocketTransport | None = None
         self._release_connecting_slot = release_connecting_slot
         # This thread's read buffer (the pump reads on its loop's thread only).
         self._read_view = _read_buffer.view
@@ -216,6 +223,7 @@ class ConnectionPump(PumpTimers):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
+        self._own_transport = transport if isinstance(transport, SocketTransport) else None
         # pause_writing() as soon as anything stays buffered, resume_writing() once the buffer
         # is empty: exact drain notifications for bufferedAmount and drained().
         self.transport.set_write_buffer_limits(high=0, low=0)
@@ -316,7 +324,7 @@ class ConnectionPump(PumpTimers):
 
     def send_message(self, payload: bytes | bytearray | memoryview, text: bool) -> None:
         """Send a message: ``text`` with ``payload`` the UTF-8 of the string, else binary."""
-        self.engine.send_message(payload, text=text)
+        self.engine.send_message(payload, text)
         self._flush(len(payload))
         if self._log_payload if self._pumping else payload_logger.isEnabledFor(logging.DEBUG):
             _log_payload(">", bytes(payload).decode() if text else bytes(payload))
@@ -330,9 +338,7 @@ class ConnectionPump(PumpTimers):
         (RFC 6455 7.1.3: neither Close frame has been sent or received)."""
         engine = self.engine
         return (
-            engine.state is State.OPEN
-            and engine.close_sent is None
-            and engine.close_received is None
+            engine.state is _OPEN and engine.close_sent is None and engine.close_received is None
         )
 
     def start_the_closing_handshake(self, code: int | None = None, reason: str = "") -> None:
@@ -352,7 +358,7 @@ class ConnectionPump(PumpTimers):
         close() while connecting, the end of the program); the engine does the same for the
         peer's violations. The report comes from the pump's next callback (``kind`` says
         what failed), then the connection closes."""
-        if self.engine.state is State.CLOSED:
+        if self.engine.state is _CLOSED:
             return
         self._failure_kind = kind
         # "If _The WebSocket Connection is Established_ ..., the endpoint SHOULD send a Close
@@ -453,7 +459,6 @@ class ConnectionPump(PumpTimers):
                 after_pump, self._after_pump = self._after_pump, None
                 after_pump()
 
-    @property
     def pumping(self) -> bool:
         """Whether the current callback is the pump's (the handler's calls come from it)."""
         return self._pumping
@@ -512,7 +517,7 @@ class ConnectionPump(PumpTimers):
                     self._reading_resumed()
                 if self._lost:
                     self._the_connection_is_closed()
-                elif engine.state is State.CLOSED and self.transport is not None:
+                elif engine.state is _CLOSED and self.transport is not None:
                     # End of stream after the closing handshake: close our side too.
                     self.transport.close()
                 return
@@ -615,6 +620,15 @@ class ConnectionPump(PumpTimers):
         start = self._wire_written
         for chunk in data:
             self._wire_written += len(chunk)
+        own = self._own_transport
+        if own is not None and len(data) == 1:
+            # One frame to wsapi's own socket transport, the common case: what follows,
+            # with the transport's methods called at C level in the compiled build.
+            own.write(data[0])
+            if message_size and (own.get_write_buffer_size() or own.is_closing()):
+                self._in_flight.append((start, self._wire_written, message_size))
+                self._in_flight_total += message_size
+            return
         # write(), not writelines(): from Python 3.12 the default loop's writelines() never
         # calls pause_writing(), and without it resume_writing() (our drain signal) never
         # comes. Small chunks are joined into one write (one send() system call); a large

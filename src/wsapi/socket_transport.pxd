@@ -18,3 +18,7 @@ cdef class SocketTransport:
     cdef public object _sock
 
     cpdef _received(self, Py_ssize_t nbytes)
+    # The write path, called at C level by the compiled pump.
+    cpdef write(self, data)
+    cpdef Py_ssize_t get_write_buffer_size(self) except -1
+    cpdef bint is_closing(self) except -1

@@ -185,20 +185,33 @@ def stream_ended(fd: int) -> bool:
         sock.detach()
 
 
+def send(fd: int, data: bytes | bytearray | memoryview) -> int:
+    """One write to the non-blocking TCP socket ``fd``: the bytes the socket took; an error
+    raises ``OSError`` (``BlockingIOError`` when it takes nothing now). (``write(2)`` on a
+    socket is ``send(2)`` without flags.)"""
+    return os.write(fd, data)
+
+
 _recv_into: Callable[[int, Any], int] = recv_into
 """The read of ``SocketTransport._read_ready``: ``recv_into``, or its compiled twin
 (``_socket.recv_into``, one ``recv(2)`` from C with the GIL held) when it was built."""
+
+_send: Callable[[int, bytes | bytearray | memoryview], int] = send
+"""The writes of ``SocketTransport``: ``send``, or its compiled twin (``_socket.send``, one
+``send(2)`` from C) when it was built."""
 
 peek_end_of_stream: Callable[[int], bool] = stream_ended
 """The pump's peek at a socket for its end of stream after the closing handshake:
 ``stream_ended``, or its compiled twin (``_socket.stream_ended``) when it was built."""
 
-# The compiled twins of the two functions above (_socket.pyx), when they were built.
+# The compiled twins of the functions above (_socket.pyx), when they were built.
 if compiled("wsapi._socket"):
     from ._socket import recv_into as compiled_recv_into
+    from ._socket import send as compiled_send
     from ._socket import stream_ended as compiled_stream_ended
 
     _recv_into = compiled_recv_into
+    _send = compiled_send
     peek_end_of_stream = compiled_stream_ended
 
 
@@ -312,7 +325,7 @@ class SocketTransport:
         sent = 0
         if not self._buffer:
             try:
-                sent = self._sock.send(data)
+                sent = _send(self._fd, data)
             except (BlockingIOError, InterruptedError):
                 pass
             except OSError as exc:
@@ -341,7 +354,7 @@ class SocketTransport:
         try:
             while buffer:
                 chunk = buffer[0]
-                sent = self._sock.send(chunk)
+                sent = _send(self._fd, chunk)
                 self._buffer_size -= sent
                 if sent < len(chunk):
                     buffer[0] = memoryview(chunk)[sent:]

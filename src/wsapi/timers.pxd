@@ -18,3 +18,6 @@ cdef class PumpTimers:
     cdef public object last_pong
     cdef public object ping_interval
     cdef public object ping_timeout
+
+
+cdef object _CONNECTING, _OPEN

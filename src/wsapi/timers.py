@@ -37,6 +37,10 @@ __all__ = ["REFUSAL_BODY_WAIT", "PumpTimers"]
 
 logger = logging.getLogger("wsapi")
 
+# The engine's states as module globals (a global read, not an enum class attribute).
+_CONNECTING = State.CONNECTING
+_OPEN = State.OPEN
+
 REFUSAL_BODY_WAIT = 0.25
 """Seconds the failure of a handshake answered with a status other than 101 waits for the
 rest of that response's body (its start is ``ConnectionFailure.body``), at most: a body sent
@@ -134,7 +138,7 @@ class PumpTimers:
 
     def open_timed_out(self, open_timeout: float) -> None:
         """Fail the connection if the opening handshake has not completed yet."""
-        if self.engine.state is State.CONNECTING:
+        if self.engine.state is _CONNECTING:
             reason = f"the connection did not open within {open_timeout} s"
             self.fail_the_websocket_connection(None, reason, "timeout")
 
@@ -181,7 +185,7 @@ class PumpTimers:
     def _send_keepalive(self) -> None:
         self._keepalive = None
         engine = self.engine
-        if self._lost or engine.state is not State.OPEN or engine.close_sent is not None:
+        if self._lost or engine.state is not _OPEN or engine.close_sent is not None:
             return
         if self._ping_deadline is None:
             self._pings_sent = (self._pings_sent + 1) % 2**32

@@ -98,6 +98,8 @@ _SEPARATORS = frozenset('()<>@,;:\\"/[]?={} \t')
 
 _T = TypeVar("_T")
 
+_get_ident = threading.get_ident  # (One global read per call of send(), not two lookups.)
+
 CONNECTING: Final = 0
 OPEN: Final = 1
 CLOSING: Final = 2
@@ -263,7 +265,7 @@ class WebSocket(EventTarget):
         # script, converted to ASCII lowercase." (UserAgent.origin is already serialized.)
         self._agent = agent
         self._loop = loop
-        self._thread = threading.get_ident()
+        self._thread = _get_ident()
         self._url = parsed
         self._whatwg = whatwg
         self._protocols = tuple(protocol_list)
@@ -503,7 +505,7 @@ class WebSocket(EventTarget):
             self._never_sent += size
             self._close_with_prejudice()
             return
-        if isinstance(message, Blob):
+        if not isinstance(message, bytes):  # A Blob.
             if self._outbox or message._file_backed:
                 self._enqueue("data", message, size)
                 return
@@ -685,7 +687,7 @@ class WebSocket(EventTarget):
     # Internals.
 
     def _check_thread(self) -> None:
-        if threading.get_ident() != self._thread:
+        if _get_ident() != self._thread:
             raise RuntimeError(
                 "a WebSocket is used from its event loop's thread only; use "
                 "loop.call_soon_threadsafe() to reach it from another thread"
@@ -712,7 +714,7 @@ class WebSocket(EventTarget):
             # The value holds until the current callback ends. Inside one of our tasks (each
             # marks it stale when it starts) the pump says when that is.
             pump = self._pump
-            if pump is not None and pump.pumping:
+            if pump is not None and pump.pumping():
                 pump.call_after_pump(self._mark_stale)
             else:
                 self._loop.call_soon(self._mark_stale)

@@ -29,7 +29,11 @@ cdef class ClientConnection:
     cpdef next_event(self)
     cpdef list data_to_send(self)
     cpdef bint may_have_events(self)
+    # The steps of sending a message, called at C level by the pump's send_message().
+    cpdef send_message(self, payload, bint text)
+    cpdef _send_data(self, int opcode, payload)
+    cpdef _write_frame(self, int opcode, payload)
 
 
-cdef object _OPEN, _CLOSING
+cdef object _CONNECTING, _OPEN, _CLOSING, _CLOSED
 cdef int _TEXT, _BINARY

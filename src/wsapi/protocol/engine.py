@@ -233,7 +233,7 @@ class ClientConnection:
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Take bytes read from the network."""
-        if self._eof or self.state is State.CLOSED or self.close_received is not None:
+        if self._eof or self.state is _CLOSED or self.close_received is not None:
             return  # Nothing more is read after a failure or after the peer's Close.
         if self._reader is not None:
             if data:  # (An empty read is no end of stream: the reader takes b"" as one.)
@@ -246,7 +246,7 @@ class ClientConnection:
         if self._eof:
             return
         self._eof = True
-        if self._reader is not None and self.state is State.CONNECTING:
+        if self._reader is not None and self.state is _CONNECTING:
             self._receive_handshake(b"")
         elif self.close_received is not None:
             self.state = State.CLOSED
@@ -279,7 +279,7 @@ class ClientConnection:
         (or nothing more will ever come)."""
         if self._pending:
             return self._pending.popleft()
-        if self.state is State.CONNECTING or self.state is State.CLOSED:
+        if self.state is _CONNECTING or self.state is _CLOSED:
             return None
         if self.close_received is not None:
             return None
@@ -303,7 +303,7 @@ class ClientConnection:
         """Send a binary message."""
         self._send_data(_BINARY, data)
 
-    def send_message(self, payload: bytes | bytearray | memoryview, *, text: bool) -> None:
+    def send_message(self, payload: bytes | bytearray | memoryview, text: bool) -> None:
         """Send a message whose payload is ready: for ``text``, bytes of valid UTF-8 (the
         API layer has encoded the string already)."""
         self._send_data(_TEXT if text else _BINARY, payload)
@@ -319,7 +319,7 @@ class ClientConnection:
     def send_close(self, code: int | None = None, reason: str = "") -> None:
         """Start the closing handshake (RFC 6455 5.5.1, 7.1.2). ``code`` None sends a Close
         frame with no body; a reason needs a code and is at most 123 bytes of UTF-8."""
-        if self.state is not State.OPEN and self.state is not State.CLOSING:
+        if self.state is not _OPEN and self.state is not _CLOSING:
             raise InvalidStateError(f"cannot send a Close frame in state {self.state.name}")
         if self.close_sent is not None:
             raise InvalidStateError("a Close frame was already sent")
@@ -346,7 +346,7 @@ class ClientConnection:
         above enforces): send a Close with ``code`` when still possible, then CLOSED. The
         ``Failed`` event comes out of ``next_event`` like any other, so that the layer above
         reports it from its own callback."""
-        if self.state is not State.CLOSED:
+        if self.state is not _CLOSED:
             self._pending.append(self._fail(code, reason, "local"))
 
     # Internals: the handshake.
@@ -667,8 +667,8 @@ class ClientConnection:
             code is not None
             and self.close_sent is None
             and not self._eof
-            and self.state is not State.CONNECTING
-            and self.state is not State.CLOSED
+            and self.state is not _CONNECTING
+            and self.state is not _CLOSED
         ):
             self._write_frame(_CLOSE, _close_payload(code, ""))
             self.close_sent = (code, "")
@@ -683,7 +683,7 @@ class ClientConnection:
         return self.failure
 
     def _send_data(self, opcode: int, payload: bytes | bytearray | memoryview) -> None:
-        if self.state is not State.OPEN or self.close_sent is not None:
+        if self.state is not _OPEN or self.close_sent is not None:
             raise InvalidStateError(f"cannot send a message in state {self.state.name}")
         deflate = self.deflate
         if deflate is not None and len(payload) >= COMPRESSION_THRESHOLD:
@@ -696,7 +696,7 @@ class ClientConnection:
     def _send_control(self, opcode: int, payload: bytes) -> None:
         if len(payload) > MAX_CONTROL_PAYLOAD:
             raise ValueError(f"a control frame payload is at most 125 bytes, not {len(payload)}")
-        if self.state is not State.OPEN or self.close_sent is not None:
+        if self.state is not _OPEN or self.close_sent is not None:
             raise InvalidStateError(f"cannot send a control frame in state {self.state.name}")
         self._write_frame(opcode, payload)
 
@@ -791,8 +791,12 @@ def deliver_messages(  # noqa: PLR0917  (positional: the pump calls it per read)
     return delivered
 
 
+# The states as module globals: comparisons read them, not attributes of the enum class (an
+# enum's class attribute goes through its metaclass, slowly).
+_CONNECTING = State.CONNECTING
 _OPEN = State.OPEN
 _CLOSING = State.CLOSING
+_CLOSED = State.CLOSED
 _LARGEST_LENGTH = 2**63 - 1
 """The largest frame length RFC 6455 5.2 allows (the most significant bit is 0)."""
 
