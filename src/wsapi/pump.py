@@ -45,7 +45,7 @@ from .protocol.events import (
     PongReceived,
     RefusalBodyExpected,
 )
-from .socket_transport import SocketTransport, peek_end_of_stream
+from .socket_transport import SocketTransport, peek_end_of_stream, write_to_socket
 from .timers import PumpTimers
 
 __all__ = [
@@ -634,7 +634,21 @@ class ConnectionPump(PumpTimers):
         # comes. Small chunks are joined into one write (one send() system call); a large
         # payload is written as it is rather than copied.
         if len(data) == 1:
-            transport.write(data[0])
+            frame = data[0]
+            if (
+                self._fd >= 0
+                and not transport.get_write_buffer_size()
+                and not transport.is_closing()
+            ):
+                # Another loop's transport (uvloop's, asyncio's) of a plain TCP socket that
+                # holds nothing and is not closing (so the socket is still its own): the
+                # send(2) its write() would start with, made here (one call less); only what
+                # the socket did not take goes to the transport.
+                sent = _try_send(self._fd, frame)
+                if sent == len(frame):
+                    return
+                frame = frame[sent:]
+            transport.write(frame)
         elif self._wire_written - start <= JOIN_WRITES_UP_TO:
             transport.write(b"".join(data))
         else:
@@ -667,6 +681,15 @@ class ConnectionPump(PumpTimers):
 
     def _report_handler_error(self, exc: Exception) -> None:
         _report_handler_error(self.loop, exc, self)
+
+
+def _try_send(fd: int, frame: bytes) -> int:
+    """The bytes of ``frame`` the socket ``fd`` takes now: 0 when it takes none, or on an
+    error, which the transport then meets itself as its own write's."""
+    try:
+        return write_to_socket(fd, frame)
+    except OSError:
+        return 0
 
 
 def _plain_socket_fd(transport: asyncio.BaseTransport) -> int:

@@ -196,9 +196,10 @@ _recv_into: Callable[[int, Any], int] = recv_into
 """The read of ``SocketTransport._read_ready``: ``recv_into``, or its compiled twin
 (``_socket.recv_into``, one ``recv(2)`` from C with the GIL held) when it was built."""
 
-_send: Callable[[int, bytes | bytearray | memoryview], int] = send
-"""The writes of ``SocketTransport``: ``send``, or its compiled twin (``_socket.send``, one
-``send(2)`` from C) when it was built."""
+write_to_socket: Callable[[int, bytes | bytearray | memoryview], int] = send
+"""The writes of ``SocketTransport`` (and the pump's first write to another loop's transport
+of a plain socket): ``send``, or its compiled twin (``_socket.send``, one ``send(2)`` from C)
+when it was built."""
 
 peek_end_of_stream: Callable[[int], bool] = stream_ended
 """The pump's peek at a socket for its end of stream after the closing handshake:
@@ -211,7 +212,7 @@ if compiled("wsapi._socket"):
     from ._socket import stream_ended as compiled_stream_ended
 
     _recv_into = compiled_recv_into
-    _send = compiled_send
+    write_to_socket = compiled_send
     peek_end_of_stream = compiled_stream_ended
 
 
@@ -325,7 +326,7 @@ class SocketTransport:
         sent = 0
         if not self._buffer:
             try:
-                sent = _send(self._fd, data)
+                sent = write_to_socket(self._fd, data)
             except (BlockingIOError, InterruptedError):
                 pass
             except OSError as exc:
@@ -354,7 +355,7 @@ class SocketTransport:
         try:
             while buffer:
                 chunk = buffer[0]
-                sent = _send(self._fd, chunk)
+                sent = write_to_socket(self._fd, chunk)
                 self._buffer_size -= sent
                 if sent < len(chunk):
                     buffer[0] = memoryview(chunk)[sent:]
