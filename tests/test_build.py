@@ -243,7 +243,12 @@ def test_a_build_older_than_its_source_is_reported_in_a_checkout(tmp_path: Path)
     (checkout / "pyproject.toml").write_text("")
     shutil.copytree(Path(wsapi.__file__).parent, checkout / "src" / "wsapi")
     source = checkout / "src" / "wsapi" / "websocket.py"
-    extension = next((checkout / "src" / "wsapi").glob("websocket.*.so"))
+    # (The extension this interpreter imports: others, built for other Pythons, may sit beside.)
+    extension = next(
+        path
+        for suffix in EXTENSION_SUFFIXES
+        if (path := checkout / "src" / "wsapi" / ("websocket" + suffix)).exists()
+    )
     built = os.stat(extension)
     os.utime(source, (built.st_atime, built.st_mtime - 10))
     assert run("import wsapi\n", path=checkout / "src").returncode == 0
