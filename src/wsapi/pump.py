@@ -192,7 +192,8 @@ class ConnectionPump(PumpTimers):
         super().__init__(engine, handler, close_timeout, ping_interval, ping_timeout)
         self._on_message: Callable[[str | bytes], object] = handler._on_message
         self.transport: asyncio.Transport | None = None
-        # The socket's file descriptor, for the peek at its end of stream; -1: none.
+        # The plain TCP socket's file descriptor, for the peek at its end of stream and the
+        # first send(2) of a frame to another loop's transport (_flush); -1: none.
         self._fd = -1
         # The transport when it is wsapi's own socket transport (see _flush), else None.
         self._own_transport: SocketTransport | None = None
@@ -695,7 +696,8 @@ def _try_send(fd: int, frame: bytes) -> int:
 def _plain_socket_fd(transport: asyncio.BaseTransport) -> int:
     """The file descriptor of the TCP socket under ``transport`` when the transport writes
     to it as it is (no TLS), on a POSIX system; else -1. With it, the end of stream behind
-    the peer's Close is peeked at (``socket_transport.peek_end_of_stream``)."""
+    the peer's Close is peeked at (``socket_transport.peek_end_of_stream``), and a frame to
+    another loop's transport that holds nothing goes to the socket first (``_flush``)."""
     if sys.platform == "win32" or transport.get_extra_info("ssl_object") is not None:
         return -1
     # (A TCP socket: the transport is socket_transport's, create_connection's, or a proxy
