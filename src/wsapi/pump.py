@@ -627,8 +627,7 @@ class ConnectionPump(PumpTimers):
             # with the transport's methods called at C level in the compiled build.
             own.write(data[0])
             if message_size and (own.get_write_buffer_size() or own.is_closing()):
-                self._in_flight.append((start, self._wire_written, message_size))
-                self._in_flight_total += message_size
+                self._remember_in_flight(start, message_size)
             return
         # write(), not writelines(): from Python 3.12 the default loop's writelines() never
         # calls pause_writing(), and without it resume_writing() (our drain signal) never
@@ -656,11 +655,14 @@ class ConnectionPump(PumpTimers):
             for chunk in data:
                 transport.write(chunk)
         if message_size and (transport.get_write_buffer_size() or transport.is_closing()):
-            # Part of it waits in the transport (or the write failed): remember where it
-            # lies on the wire. Otherwise all of it went to the OS, and untransmitted()
-            # would drop the record at once.
-            self._in_flight.append((start, self._wire_written, message_size))
-            self._in_flight_total += message_size
+            self._remember_in_flight(start, message_size)
+
+    def _remember_in_flight(self, start: int, message_size: int) -> None:
+        """Part of the message just written (its bytes from ``start`` on the wire) waits in
+        the transport, or the write failed: remember where it lies, for ``untransmitted()``.
+        (When all of it went to the OS, untransmitted() would drop the record at once.)"""
+        self._in_flight.append((start, self._wire_written, message_size))
+        self._in_flight_total += message_size
 
     def _left_connecting(self) -> None:
         """The connection left CONNECTING: let the next one to the same address go."""
