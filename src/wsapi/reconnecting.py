@@ -52,7 +52,7 @@ from .reconnect import (
     ReconnectPolicy,
 )
 from .reconnect import should_reconnect as default_should_reconnect
-from .websocket import CLOSING, CONNECTING, OPEN, WebSocket, _Outcome
+from .websocket import CLOSING, CONNECTING, OPEN, WebSocket, _Outcome, _size_of
 
 __all__ = [
     "DEFAULT_CONNECTION_TIMEOUT",
@@ -221,10 +221,10 @@ class ReconnectingWebSocket(WebSocket):
             return
         # Between connections: queue (rule 3), with send()'s checks and conversions.
         self._check_thread()
-        message: str | bytes | Blob
-        message, size = self._message_of(data)
-        if isinstance(data, str):
-            message = data  # (Queued as text: send() encodes it again when it goes.)
+        converted = self._message_of(data)
+        size = _size_of(converted)
+        # (Text is queued as text: send() encodes it again when it goes.)
+        message: str | bytes | Blob = data if isinstance(data, str) else converted
         self._refresh_buffered_amount()
         self._buffered_amount += size
         if (

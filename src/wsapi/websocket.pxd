@@ -5,8 +5,15 @@
 # subclasses (ReconnectingWebSocket) and the tests read them as attributes. ``__dict__``:
 # a script may still set attributes of its own on the object.
 
+cimport cython
+
 from wsapi.events cimport EventTarget, fire_a_message_event
 from wsapi.pump cimport ConnectionPump
+
+# _get_ident, in the compiled build: CPython's thread identifier itself (what
+# threading.get_ident returns, without a call through Python and an int to compare).
+cdef extern from "pythread.h":
+    unsigned long _get_ident "PyThread_get_thread_ident" ()
 
 
 cdef class WebSocket(EventTarget):
@@ -36,14 +43,18 @@ cdef class WebSocket(EventTarget):
     cdef public ConnectionPump _pump
     cdef public int _ready_state
     cdef public object _registry
-    cdef public object _thread
+    cdef public unsigned long _thread
     cdef public object _url
     cdef public bint _was_opened
     cdef public bint _whatwg
 
     # The steps of send() for every message, called at C level.
     cpdef _check_thread(self)
-    cpdef tuple _message_of(self, data)
+    cpdef object _message_of(self, data)
     cpdef bytes _encode_text(self, str text, what)
     cpdef _refresh_buffered_amount(self)
+    @cython.locals(in_pump=Py_ssize_t)
     cpdef Py_ssize_t _pending_bytes(self) except -1
+
+
+cpdef Py_ssize_t _size_of(message) except -1

@@ -98,7 +98,11 @@ _SEPARATORS = frozenset('()<>@,;:\\"/[]?={} \t')
 
 _T = TypeVar("_T")
 
-_get_ident = threading.get_ident  # (One global read per call of send(), not two lookups.)
+
+def _get_ident() -> int:
+    """``threading.get_ident()`` (the compiled build calls CPython's own: websocket.pxd)."""
+    return threading.get_ident()
+
 
 CONNECTING: Final = 0
 OPEN: Final = 1
@@ -485,7 +489,8 @@ class WebSocket(EventTarget):
                 "InvalidStateError",
             )
         text = isinstance(data, str)
-        message, size = self._message_of(data)
+        message = self._message_of(data)
+        size = _size_of(message)
         self._refresh_buffered_amount()
         # "Any invocation of this method ... that does not throw an exception must increase
         # the bufferedAmount attribute by the number of bytes" (of UTF-8, of the data).
@@ -515,20 +520,18 @@ class WebSocket(EventTarget):
         else:
             pump.send_message(message, text=text)
 
-    def _message_of(self, data: object) -> tuple[bytes | Blob, int]:
+    def _message_of(self, data: object) -> bytes | Blob:
         """send()'s argument as the message to send (the UTF-8 of a ``str``, a copy of
-        bytes, a ``Blob`` as it is) and its size in bytes, or send()'s exception."""
+        bytes, a ``Blob`` as it is), or send()'s exception."""
         if isinstance(data, str):
             # CR: "If the data argument has any unpaired surrogates, then throw a SyntaxError
             # exception." WHATWG: USVString conversion replaces them by U+FFFD.
-            encoded = self._encode_text(data, "send()")
-            return encoded, len(encoded)
+            return self._encode_text(data, "send()")
         if isinstance(data, Blob):
-            return data, data.size
+            return data
         if isinstance(data, (bytes, bytearray, memoryview)):
             # Copy now: the caller may change a bytearray or the memory under a view later.
-            copied = data.tobytes() if isinstance(data, memoryview) else bytes(data)
-            return copied, len(copied)
+            return data.tobytes() if isinstance(data, memoryview) else bytes(data)
         raise TypeError(
             f"send() takes str, bytes, bytearray, memoryview or Blob, not {type(data).__name__}"
         )
@@ -845,6 +848,11 @@ class _Outcome(Generic[_T]):
         if not future.done():
             yield from asyncio.shield(future).__await__()
         return future.result()
+
+
+def _size_of(message: bytes | Blob) -> int:
+    """The bytes a message adds to ``bufferedAmount``."""
+    return len(message) if isinstance(message, bytes) else message.size
 
 
 def _clamp_unsigned_short(value: object) -> int:
