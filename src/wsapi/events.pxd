@@ -15,6 +15,7 @@ cdef class Event:
     cdef public bint _cancelable
     cdef public bint _canceled
     cdef public bint _composed
+    cdef public double _created  # time.monotonic() when the event was created
     cdef public object _current_target
     cdef public bint _dispatch
     cdef public int _event_phase
@@ -24,7 +25,6 @@ cdef class Event:
     cdef public bint _stop_immediate_propagation
     cdef public bint _stop_propagation
     cdef public object _target
-    cdef public double _time_stamp
     cdef public object _type
 
     cpdef _set_the_canceled_flag(self)

@@ -244,6 +244,7 @@ class Event:
         "_cancelable",
         "_canceled",
         "_composed",
+        "_created",
         "_current_target",
         "_dispatch",
         "_event_phase",
@@ -253,7 +254,6 @@ class Event:
         "_stop_immediate_propagation",
         "_stop_propagation",
         "_target",
-        "_time_stamp",
         "_type",
     )
 
@@ -282,7 +282,7 @@ class Event:
         self._current_target: EventTarget | None = None
         self._event_phase = _NONE
         self._is_trusted = False
-        self._time_stamp = (time.monotonic() - _TIME_ORIGIN) * 1000.0
+        self._created = time.monotonic()
         self._stop_propagation = False
         self._stop_immediate_propagation = False
         self._canceled = False
@@ -345,7 +345,7 @@ class Event:
     @property
     def timeStamp(self) -> float:
         """When the event was created, in milliseconds since the time origin."""
-        return self._time_stamp
+        return (self._created - _TIME_ORIGIN) * 1000.0
 
     @property
     def returnValue(self) -> bool:
@@ -934,7 +934,7 @@ def _init_trusted_event(event: Event, type: str) -> None:
     event._target = event._current_target = None
     event._event_phase = _NONE
     event._is_trusted = True
-    event._time_stamp = (_monotonic() - _TIME_ORIGIN) * 1000.0
+    event._created = _monotonic()
     event._stop_propagation = event._stop_immediate_propagation = False
     event._canceled = event._in_passive_listener = event._dispatch = False
     event._initialized = True
