@@ -31,7 +31,10 @@ cdef class ConnectionPump(PumpTimers):
     cdef public Py_ssize_t _wire_written
     cdef public object transport
 
-    # The methods of the read path, called at C level from one another.
+    # The methods of the read path, called at C level from one another (and from the
+    # socket transport: BufferedReceiver, socket_transport.pxd).
+    cpdef get_buffer(self, Py_ssize_t sizehint)
+    cpdef buffer_updated(self, Py_ssize_t nbytes)
     cpdef _received(self, data, Py_ssize_t size)
     cpdef _pump(self, data=*, Py_ssize_t size=*)
     cpdef _pump_events(self, data, Py_ssize_t size, Py_ssize_t budget=*)

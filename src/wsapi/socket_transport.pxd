@@ -1,6 +1,11 @@
 # The compiled build of socket_transport.py (see protocol/engine.pxd): SocketTransport as an
 # extension type with these fields.
 
+cdef class BufferedReceiver:
+    cpdef get_buffer(self, Py_ssize_t sizehint)
+    cpdef buffer_updated(self, Py_ssize_t nbytes)
+
+
 cdef class SocketTransport:
     cdef public object _buffer
     cdef public Py_ssize_t _buffer_size
@@ -15,6 +20,7 @@ cdef class SocketTransport:
     cdef public object _protocol
     cdef public bint _protocol_paused
     cdef public bint _reading
+    cdef public BufferedReceiver _receiver
     cdef public object _sock
 
     cpdef _received(self, Py_ssize_t nbytes)

@@ -41,6 +41,7 @@ from .protocol._build import compiled
 
 __all__ = [
     "BufferedProtocolLike",
+    "BufferedReceiver",
     "SocketTransport",
     "open_connection",
     "socket_transport_used_on",
@@ -63,6 +64,21 @@ class BufferedProtocolLike(Protocol):
     def connection_lost(self, exc: Exception | None) -> None: ...
     def pause_writing(self) -> None: ...
     def resume_writing(self) -> None: ...
+
+
+class BufferedReceiver:
+    """A base class for a protocol whose reads a ``SocketTransport`` hands over: the read
+    methods of ``asyncio.BufferedProtocol``. The compiled transport calls them at C level
+    (``socket_transport.pxd``) on a protocol of this class, the pump; any other buffered
+    protocol is called through Python."""
+
+    __slots__ = ()
+
+    def get_buffer(self, sizehint: int) -> Any:
+        raise NotImplementedError
+
+    def buffer_updated(self, nbytes: int) -> None:
+        raise NotImplementedError
 
 
 _P = TypeVar("_P", bound=BufferedProtocolLike)
@@ -237,6 +253,7 @@ class SocketTransport:
         "_protocol",
         "_protocol_paused",
         "_reading",
+        "_receiver",
         "_sock",
     )
 
@@ -250,7 +267,7 @@ class SocketTransport:
         self._loop = loop
         self._sock = sock
         self._fd = sock.fileno()
-        self._protocol = protocol
+        self._set_protocol(protocol)
         # Chunks not yet sent, and their total size. A chunk is bytes, or a memoryview of
         # what is left of a bytes object.
         self._buffer: deque[bytes | memoryview] = deque()
@@ -280,7 +297,12 @@ class SocketTransport:
 
     def _read_ready(self) -> None:
         try:
-            nbytes = _recv_into(self._fd, self._protocol.get_buffer(-1))
+            receiver = self._receiver
+            if receiver is not None:
+                buffer = receiver.get_buffer(-1)
+            else:
+                buffer = self._protocol.get_buffer(-1)
+            nbytes = _recv_into(self._fd, buffer)
         except OSError as exc:
             self._fatal_error(exc)
             return
@@ -292,7 +314,11 @@ class SocketTransport:
         protocol = self._protocol
         try:
             if nbytes:
-                protocol.buffer_updated(nbytes)
+                receiver = self._receiver
+                if receiver is not None:
+                    receiver.buffer_updated(nbytes)
+                else:
+                    protocol.buffer_updated(nbytes)
                 return
             self._eof = True
             self._stop_reading()
@@ -459,7 +485,7 @@ class SocketTransport:
             self._sock.close()
             # The protocol holds this transport: let go of it, so that neither waits for
             # the cycle collector.
-            self._protocol = _DETACHED
+            self._set_protocol(_DETACHED)
 
     # The rest of asyncio.Transport.
 
@@ -478,7 +504,12 @@ class SocketTransport:
     def set_protocol(self, protocol: BufferedProtocolLike) -> None:
         if not (hasattr(protocol, "get_buffer") and hasattr(protocol, "buffer_updated")):
             raise TypeError("a SocketTransport carries a buffered protocol (get_buffer)")
+        self._set_protocol(protocol)
+
+    def _set_protocol(self, protocol: BufferedProtocolLike) -> None:
         self._protocol = protocol
+        # The same protocol, as the class whose reads are handed over at C level, or None.
+        self._receiver = protocol if isinstance(protocol, BufferedReceiver) else None
 
     def get_protocol(self) -> BufferedProtocolLike:
         return self._protocol

@@ -2,9 +2,10 @@
 # ConnectionPump, as an extension type with these fields.
 
 from wsapi.protocol.engine cimport ClientConnection
+from wsapi.socket_transport cimport BufferedReceiver
 
 
-cdef class PumpTimers:
+cdef class PumpTimers(BufferedReceiver):
     cdef public ClientConnection engine
     cdef public object handler
     cdef public object loop

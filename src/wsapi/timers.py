@@ -27,6 +27,7 @@ from .deadlines import Deadlines, Timer, deadlines_of
 from .errors import ConnectionFailure
 from .protocol.constants import CloseCode
 from .protocol.engine import State
+from .socket_transport import BufferedReceiver
 
 if TYPE_CHECKING:
     from .errors import FailureKind
@@ -51,9 +52,10 @@ DROP_AFTER_CLOSE = 10.0
 None: a peer that stopped reading would otherwise hold the connection open forever."""
 
 
-class PumpTimers:
+class PumpTimers(BufferedReceiver):
     """The timer state and callbacks of ``pump.ConnectionPump`` (its base class), with the
-    pump's fields they read: the engine, the handler, the loop, whether TCP is lost."""
+    pump's fields they read: the engine, the handler, the loop, whether TCP is lost. (On a
+    ``BufferedReceiver``: the socket transport hands the pump its reads at C level.)"""
 
     # (In the compiled build, timers.pxd declares these fields, typed.)
     __slots__ = (
