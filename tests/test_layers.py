@@ -46,6 +46,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "wsapi.pump",
             "wsapi.opening",
             "wsapi.socket_transport",
+            "wsapi.socket_calls",
             "wsapi.proxy",
             "wsapi.deadlines",
             "wsapi._reading",

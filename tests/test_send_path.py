@@ -2,16 +2,13 @@
 _socket.pyx) and the Python code give them: the same frames on the wire, each with a fresh key,
 and the same bufferedAmount, inside the pump's callback (onmessage) and outside it (a task),
 with the transport's buffer empty or holding a message. The whole suite runs on both paths (CI
-sets WSAPI_PURE_PYTHON=1 for the second run); the end-of-stream peek is checked in both its
-forms, Python and compiled (test_compiled_twins holds the checks of which path is in use)."""
+sets WSAPI_PURE_PYTHON=1 for the second run); test_socket_transport checks the socket calls
+themselves in both forms, and test_compiled_twins which path is in use."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import logging
-import os
 import socket
 import sys
 import threading
@@ -22,7 +19,6 @@ import pytest
 
 import wsapi.opening as opening_module
 import wsapi.pump as pump_module
-import wsapi.socket_transport as socket_module
 from support import (
     TIMEOUT,
     WAIT,
@@ -37,7 +33,6 @@ from support import (
 )
 from wsapi import MessageEvent, WebSocket
 from wsapi.deadlines import deadlines_of
-from wsapi.protocol._build import PURE_PYTHON
 
 
 def wire_frames(data: bytes) -> list[tuple[int, bytes, bytes]]:
@@ -330,37 +325,6 @@ async def echo_url() -> AsyncIterator[str]:
 
     async with raw_server(handler) as url:
         yield url
-
-
-def peeks() -> list[Callable[[int], bool]]:
-    """The end-of-stream peeks: socket_transport.stream_ended, and _socket's where it is
-    built and not refused by WSAPI_PURE_PYTHON."""
-    found: list[Callable[[int], bool]] = [socket_module.stream_ended]
-    if importlib.util.find_spec("wsapi._socket") is not None and not PURE_PYTHON:
-        found.append(importlib.import_module("wsapi._socket").stream_ended)
-    return found
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX peek")
-@pytest.mark.parametrize("stream_ended", peeks(), ids=lambda peek: peek.__module__)
-def test_stream_ended_peeks_for_the_end_of_stream(stream_ended: Callable[[int], bool]) -> None:
-    """stream_ended (Python and compiled): true only when the peer's end of stream is next
-    in the socket; it reads nothing (the data stays for the transport)."""
-    ours, theirs = socket.socketpair()
-    with ours, theirs:
-        ours.setblocking(False)
-        assert not stream_ended(ours.fileno())  # Nothing yet.
-        theirs.sendall(b"close frame")
-        theirs.shutdown(socket.SHUT_WR)
-        assert not stream_ended(ours.fileno())  # Data first, then the end.
-        assert ours.recv(100) == b"close frame"  # The peek took nothing.
-        assert stream_ended(ours.fileno())
-        assert stream_ended(ours.fileno())  # Still there: a peek.
-        assert ours.fileno() >= 0  # The socket is still open.
-        closed = theirs.detach()
-        os.close(closed)
-        assert not stream_ended(closed)  # (A closed descriptor: no end of stream seen.)
-    assert not stream_ended(-1)
 
 
 def receive_exactly(connection: socket.socket, size: int) -> bytes:

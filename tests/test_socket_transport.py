@@ -15,14 +15,14 @@ import logging
 import os
 import socket
 import struct
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+import sys
+from collections.abc import AsyncIterator
+from types import ModuleType
 
 import pytest
 
-import wsapi.socket_transport as socket_module
 from support import TIMEOUT, RawHandler, connect, raw_server, read_request, switching_protocols
-from wsapi import WebSocket
+from wsapi import WebSocket, socket_calls
 from wsapi.echo import start_echo_server
 from wsapi.protocol import _build
 from wsapi.socket_transport import SocketTransport, open_connection, socket_transport_used_on
@@ -503,26 +503,21 @@ async def test_write_buffer_limits_are_checked() -> None:
         await probe.lost
 
 
-def system_calls() -> list[tuple[Callable[[int, Any], int], Callable[[int, Any], int]]]:
-    """The transport's socket calls (send, recv_into): the Python ones, and the compiled
-    twins where they are built and not refused."""
-    found: list[tuple[Callable[[int, Any], int], Callable[[int, Any], int]]] = [
-        (socket_module.send, socket_module.recv_into)
-    ]
+def socket_call_modules() -> list[ModuleType]:
+    """The socket transport's system calls: socket_calls, and its compiled twin _socket
+    where it is built and not refused (WSAPI_PURE_PYTHON)."""
+    found = [socket_calls]
     if importlib.util.find_spec("wsapi._socket") is not None and not _build.PURE_PYTHON:
-        twin = importlib.import_module("wsapi._socket")
-        found.append((twin.send, twin.recv_into))
+        found.append(importlib.import_module("wsapi._socket"))
     return found
 
 
-@pytest.mark.parametrize("calls", system_calls(), ids=lambda calls: calls[0].__module__)
-def test_socket_calls_send_and_read_a_non_blocking_socket(
-    calls: tuple[Callable[[int, Any], int], Callable[[int, Any], int]],
-) -> None:
+@pytest.mark.parametrize("calls", socket_call_modules(), ids=lambda module: module.__name__)
+def test_socket_calls_send_and_read_a_non_blocking_socket(calls: ModuleType) -> None:
     """send and recv_into (Python and compiled): the bytes taken and read; -1 from a read of
     nothing yet; BlockingIOError from a send to a full socket; 0 at the end of the stream;
     the peer's reset as the matching OSError."""
-    send, recv_into = calls
+    send, recv_into = calls.send, calls.recv_into
     ours, theirs = socket.socketpair()
     with ours, theirs:
         ours.setblocking(False)
@@ -549,3 +544,26 @@ def test_socket_calls_send_and_read_a_non_blocking_socket(
         theirs.close()
         with pytest.raises((BrokenPipeError, ConnectionResetError)):
             send(ours.fileno(), b"late")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX peek")
+@pytest.mark.parametrize("calls", socket_call_modules(), ids=lambda module: module.__name__)
+def test_stream_ended_peeks_for_the_end_of_stream(calls: ModuleType) -> None:
+    """stream_ended (Python and compiled): true only when the peer's end of stream is next
+    in the socket; it reads nothing (the data stays for the transport)."""
+    stream_ended = calls.stream_ended
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.setblocking(False)
+        assert not stream_ended(ours.fileno())  # Nothing yet.
+        theirs.sendall(b"close frame")
+        theirs.shutdown(socket.SHUT_WR)
+        assert not stream_ended(ours.fileno())  # Data first, then the end.
+        assert ours.recv(100) == b"close frame"  # The peek took nothing.
+        assert stream_ended(ours.fileno())
+        assert stream_ended(ours.fileno())  # Still there: a peek.
+        assert ours.fileno() >= 0  # The socket is still open.
+        closed = theirs.detach()
+        os.close(closed)
+        assert not stream_ended(closed)  # (A closed descriptor: no end of stream seen.)
+    assert not stream_ended(-1)

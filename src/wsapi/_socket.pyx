@@ -1,10 +1,10 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""Compiled twins of the socket transport's system calls (``socket_transport.py``, same names
+"""The compiled twin of the socket transport's system calls (``socket_calls.py``, same names
 and behaviour): ``recv_into``, one ``recv(2)`` from C with the GIL held, ``send``, one
 ``send(2)``, and ``stream_ended``, the peek at a socket for its end of stream.
 
-Wired in at one place: ``socket_transport.py`` takes both when this extension is built and
-``WSAPI_PURE_PYTHON`` is not set.
+Wired in at one place: ``socket_transport.pxd`` cimports them (``_socket.pxd``), so the
+compiled socket transport calls them at C level.
 """
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
@@ -30,7 +30,7 @@ cdef extern from *:
     int wsapi_stream_ended(int fd)
 
 
-def stream_ended(int fd):
+cpdef bint stream_ended(int fd) except -1:
     """Whether the peer's end of stream is the next thing in the TCP socket ``fd``: one
     non-blocking ``recv(2)`` with ``MSG_PEEK``, which reads nothing (False on data, on
     nothing yet, on an error)."""
@@ -57,8 +57,8 @@ cdef extern from *:
     Py_ssize_t wsapi_recv(int fd, char* buffer, Py_ssize_t size)
 
 
-def recv_into(int fd, buffer):
-    """The compiled twin of ``socket_transport.recv_into``: one ``recv(2)`` from the
+cpdef Py_ssize_t recv_into(int fd, buffer) except -2:
+    """The compiled twin of ``socket_calls.recv_into``: one ``recv(2)`` from the
     non-blocking socket ``fd`` into ``buffer``, the GIL held (it cannot block)."""
     cdef Py_buffer view
     cdef Py_ssize_t n
@@ -98,8 +98,8 @@ cdef extern from *:
     Py_ssize_t wsapi_send(int fd, const char* data, Py_ssize_t size)
 
 
-def send(int fd, data):
-    """The compiled twin of ``socket_transport.send``: one ``send(2)`` of ``data`` to the
+cpdef Py_ssize_t send(int fd, data) except -1:
+    """The compiled twin of ``socket_calls.send``: one ``send(2)`` of ``data`` to the
     non-blocking socket ``fd``, the GIL held (it cannot block)."""
     cdef Py_buffer view
     cdef Py_ssize_t n

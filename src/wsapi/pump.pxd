@@ -6,7 +6,7 @@
 cimport cython
 
 from wsapi._reading cimport deliver_messages
-from wsapi.socket_transport cimport SocketTransport
+from wsapi.socket_transport cimport SocketTransport, peek_end_of_stream, write_to_socket
 from wsapi.timers cimport PumpTimers
 
 

@@ -1,6 +1,9 @@
 # The compiled build of socket_transport.py (see protocol/engine.pxd): SocketTransport as an
 # extension type with these fields.
 
+# The system calls: the compiled twin of socket_calls.py, which socket_transport.py imports.
+from wsapi._socket cimport recv_into, send, stream_ended
+
 cdef class BufferedReceiver:
     cpdef get_buffer(self, Py_ssize_t sizehint)
     cpdef buffer_updated(self, Py_ssize_t nbytes)
@@ -28,3 +31,8 @@ cdef class SocketTransport:
     cpdef write(self, data)
     cpdef Py_ssize_t get_write_buffer_size(self) except -1
     cpdef bint is_closing(self) except -1
+
+
+# The pump's calls (pump.pxd cimports them).
+cpdef Py_ssize_t write_to_socket(int fd, data) except -1
+cpdef bint peek_end_of_stream(int fd) except -1

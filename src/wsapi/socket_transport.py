@@ -37,7 +37,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from .protocol._build import compiled
+from .socket_calls import recv_into, send, stream_ended
 
 __all__ = [
     "BufferedProtocolLike",
@@ -172,64 +172,16 @@ def _start(
     return transport, protocol
 
 
-def recv_into(fd: int, buffer: Any) -> int:
-    """One read of the non-blocking TCP socket ``fd`` into ``buffer``: the bytes read (0:
-    the peer's end of stream), or -1 when nothing is there yet; an error raises
-    ``OSError``. (``readv(2)`` on a socket is ``recv(2)`` without flags.)"""
-    try:
-        return os.readv(fd, [buffer])
-    except (BlockingIOError, InterruptedError):
-        return -1
+def write_to_socket(fd: int, data: bytes | bytearray | memoryview) -> int:
+    """One ``send(2)`` to the plain TCP socket of another loop's transport (the pump's first
+    write there): ``socket_calls.send``, compiled as the transport's own writes are."""
+    return send(fd, data)
 
 
-def stream_ended(fd: int) -> bool:
-    """Whether the peer's end of stream is the next thing in the TCP socket ``fd``: one
-    non-blocking ``recv(2)`` with ``MSG_PEEK``, which reads nothing (False on data, on
-    nothing yet, on an error, and for -1: no plain socket)."""
-    if fd < 0:
-        return False
-    try:
-        # A socket object over the descriptor for this one call; detach() leaves it open.
-        sock = socket.socket(fileno=fd)
-    except OSError:
-        return False
-    try:
-        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-    except OSError:
-        return False
-    finally:
-        sock.detach()
-
-
-def send(fd: int, data: bytes | bytearray | memoryview) -> int:
-    """One write to the non-blocking TCP socket ``fd``: the bytes the socket took; an error
-    raises ``OSError`` (``BlockingIOError`` when it takes nothing now). (``write(2)`` on a
-    socket is ``send(2)`` without flags.)"""
-    return os.write(fd, data)
-
-
-_recv_into: Callable[[int, Any], int] = recv_into
-"""The read of ``SocketTransport._read_ready``: ``recv_into``, or its compiled twin
-(``_socket.recv_into``, one ``recv(2)`` from C with the GIL held) when it was built."""
-
-write_to_socket: Callable[[int, bytes | bytearray | memoryview], int] = send
-"""The writes of ``SocketTransport`` (and the pump's first write to another loop's transport
-of a plain socket): ``send``, or its compiled twin (``_socket.send``, one ``send(2)`` from C)
-when it was built."""
-
-peek_end_of_stream: Callable[[int], bool] = stream_ended
-"""The pump's peek at a socket for its end of stream after the closing handshake:
-``stream_ended``, or its compiled twin (``_socket.stream_ended``) when it was built."""
-
-# The compiled twins of the functions above (_socket.pyx), when they were built.
-if compiled("wsapi._socket"):
-    from ._socket import recv_into as compiled_recv_into
-    from ._socket import send as compiled_send
-    from ._socket import stream_ended as compiled_stream_ended
-
-    _recv_into = compiled_recv_into
-    write_to_socket = compiled_send
-    peek_end_of_stream = compiled_stream_ended
+def peek_end_of_stream(fd: int) -> bool:
+    """The pump's peek at a socket for its end of stream after the closing handshake:
+    ``socket_calls.stream_ended``, compiled as the transport's own calls are."""
+    return stream_ended(fd)
 
 
 class SocketTransport:
@@ -302,7 +254,7 @@ class SocketTransport:
                 buffer = receiver.get_buffer(-1)
             else:
                 buffer = self._protocol.get_buffer(-1)
-            nbytes = _recv_into(self._fd, buffer)
+            nbytes = recv_into(self._fd, buffer)
         except OSError as exc:
             self._fatal_error(exc)
             return
@@ -352,7 +304,7 @@ class SocketTransport:
         sent = 0
         if not self._buffer:
             try:
-                sent = write_to_socket(self._fd, data)
+                sent = send(self._fd, data)
             except (BlockingIOError, InterruptedError):
                 pass
             except OSError as exc:
@@ -381,7 +333,7 @@ class SocketTransport:
         try:
             while buffer:
                 chunk = buffer[0]
-                sent = write_to_socket(self._fd, chunk)
+                sent = send(self._fd, chunk)
                 self._buffer_size -= sent
                 if sent < len(chunk):
                     buffer[0] = memoryview(chunk)[sent:]
