@@ -405,6 +405,44 @@ async def test_a_send_on_an_idle_connection_reaches_the_socket_at_once(size: int
     ]
 
 
+async def test_a_send_behind_bytes_the_transport_holds_goes_after_them() -> None:
+    """On every loop: a frame sent while the transport still holds part of an earlier
+    message goes behind that part, even when the socket has room again by then (the server
+    read some while the client's loop was blocked, so the transport has not written since):
+    the server reads both messages whole and in order."""
+    big = b"\x01" * (32 << 20)  # more than the socket buffers take
+    big_frame_size = 2 + 8 + 4 + len(big)
+    sent_big, made_room = threading.Event(), threading.Event()
+    data: list[bytes] = []
+
+    def answer(connection: socket.socket) -> None:
+        assert sent_big.wait(WAIT)
+        start = receive_exactly(connection, 1 << 20)  # Room in the client's socket.
+        made_room.set()
+        rest = receive_exactly(connection, big_frame_size - len(start) + 2 + 4 + 5 + 6)
+        data.append(start + rest)  # The big frame, "after" and our Close.
+        connection.sendall(b"\x88\x02\x03\xe8")
+        connection.shutdown(socket.SHUT_WR)
+
+    with blocking_server(answer) as url:
+        ws = WebSocket(url, agent=agent())
+        await asyncio.wait_for(ws.opened, WAIT)
+        ws.send(big)
+        assert ws._pump.transport.get_write_buffer_size() > 0  # type: ignore[union-attr]
+        sent_big.set()
+        assert made_room.wait(WAIT)  # (The loop blocked: the transport wrote nothing since.)
+        ws.send("after")
+        ws.close()
+        assert (await asyncio.wait_for(ws.closed, WAIT)).wasClean
+    frames = wire_frames(data[0])
+    assert [(first, len(payload)) for first, _, payload in frames] == [
+        (0x82, len(big)),
+        (0x81, 5),
+        (0x88, 0),
+    ]
+    assert frames[1][2] == b"after"
+
+
 async def test_the_end_of_stream_behind_a_close_frame_closes_cleanly() -> None:
     """A server that sends its Close and its end of stream together (the compiled path then
     takes the end of stream at once): a clean close, every event once, no timer left."""

@@ -29,6 +29,7 @@ cdef class ConnectionPump(PumpTimers):
     cdef public object _release_connecting_slot
     cdef public object _report_error
     cdef public Py_ssize_t _wire_written
+    cdef public bint _written_to_transport
     cdef public object transport
 
     # The methods of the read path, called at C level from one another (and from the
@@ -40,6 +41,7 @@ cdef class ConnectionPump(PumpTimers):
     cpdef _pump_events(self, data, Py_ssize_t size, Py_ssize_t budget=*)
     @cython.locals(start=Py_ssize_t)
     cpdef _flush(self, Py_ssize_t message_size=*)
+    cpdef bint _transport_holds_data(self, transport) except -1
     cpdef _pause_reading_if_behind(self)
     cpdef _schedule_pump(self)
     # The methods of WebSocket.send() (websocket.pxd), called at C level.
@@ -53,6 +55,7 @@ cdef class ConnectionPump(PumpTimers):
 cdef dict _PAYLOAD_LOG_CACHE
 cdef int _DEBUG
 cdef bint _payloads_logged() except -1
+cpdef Py_ssize_t _try_send(int fd, frame) except -1
 
 
 cdef object _OPEN, _CLOSED

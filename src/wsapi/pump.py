@@ -174,6 +174,7 @@ class ConnectionPump(PumpTimers):
         "_release_connecting_slot",
         "_report_error",
         "_wire_written",
+        "_written_to_transport",
         "transport",
     )
 
@@ -197,6 +198,8 @@ class ConnectionPump(PumpTimers):
         self._fd = -1
         # The transport when it is wsapi's own socket transport (see _flush), else None.
         self._own_transport: SocketTransport | None = None
+        # Whether another loop's transport may still hold bytes we gave it (see _flush).
+        self._written_to_transport = False
         self._release_connecting_slot = release_connecting_slot
         # This thread's read buffer (the pump reads on its loop's thread only).
         self._read_view = _read_buffer.view
@@ -637,7 +640,7 @@ class ConnectionPump(PumpTimers):
             frame = data[0]
             if (
                 self._fd >= 0
-                and not transport.get_write_buffer_size()
+                and not self._transport_holds_data(transport)
                 and not transport.is_closing()
             ):
                 # Another loop's transport (uvloop's, asyncio's) of a plain TCP socket that
@@ -654,8 +657,17 @@ class ConnectionPump(PumpTimers):
         else:
             for chunk in data:
                 transport.write(chunk)
+        self._written_to_transport = True
         if message_size and (transport.get_write_buffer_size() or transport.is_closing()):
             self._remember_in_flight(start, message_size)
+
+    def _transport_holds_data(self, transport: asyncio.Transport) -> bool:
+        """Whether ``transport`` (another loop's) holds bytes not yet sent: asked of it only
+        after a write to it, until it says none (the frames sent to the socket directly
+        never pass through it)."""
+        if self._written_to_transport:
+            self._written_to_transport = transport.get_write_buffer_size() > 0
+        return self._written_to_transport
 
     def _remember_in_flight(self, start: int, message_size: int) -> None:
         """Part of the message just written (its bytes from ``start`` on the wire) waits in
