@@ -181,6 +181,18 @@ def check_wire(data: bytes) -> None:
     assert b"\x00\x00\x00\x00" not in keys
 
 
+def check_big_then_after(data: bytes, size: int) -> None:
+    """``data`` holds a binary message of ``size`` bytes, the text "after", then a Close,
+    each whole."""
+    frames = wire_frames(data)
+    assert [(first, len(payload)) for first, _, payload in frames] == [
+        (0x82, size),
+        (0x81, 5),
+        (0x88, 0),
+    ]
+    assert frames[1][2] == b"after"
+
+
 async def test_sends_inside_onmessage() -> None:
     """Sends in the pump's callback: each counted at once, all gone a callback later."""
     seen, data = await run_sends(send_all)  # (send_all returns None: no task)
@@ -226,13 +238,7 @@ async def test_send_behind_a_message_held_in_the_transport() -> None:
         assert ws.bufferedAmount == 0
         ws.close()
         assert (await asyncio.wait_for(ws.closed, WAIT)).wasClean
-    frames = wire_frames(received[0])
-    assert [(first, len(payload)) for first, _, payload in frames] == [
-        (0x82, len(big)),
-        (0x81, 5),
-        (0x88, 0),
-    ]
-    assert frames[1][2] == b"after"
+    check_big_then_after(received[0], len(big))
 
 
 async def test_plain_tcp_frames_may_go_to_the_socket_directly() -> None:
@@ -434,13 +440,7 @@ async def test_a_send_behind_bytes_the_transport_holds_goes_after_them() -> None
         ws.send("after")
         ws.close()
         assert (await asyncio.wait_for(ws.closed, WAIT)).wasClean
-    frames = wire_frames(data[0])
-    assert [(first, len(payload)) for first, _, payload in frames] == [
-        (0x82, len(big)),
-        (0x81, 5),
-        (0x88, 0),
-    ]
-    assert frames[1][2] == b"after"
+    check_big_then_after(data[0], len(big))
 
 
 async def test_the_end_of_stream_behind_a_close_frame_closes_cleanly() -> None:
