@@ -2,7 +2,8 @@
 transport, the DOM events and the WebSocket from their own sources (``engine.py``,
 ``pump.py``, ``timers.py``, ``socket_transport.py``, ``events.py``, ``websocket.py``, with the
 ``.pxd`` beside each), and the compiled twins ``wsapi.protocol._speedups``,
-``wsapi.protocol._plain_head``, ``wsapi._reading`` and ``wsapi._socket``.
+``wsapi.protocol._plain_head``, ``wsapi._reading``, ``wsapi._socket`` and
+``wsapi._cpython_calls``.
 
 Everything else is in pyproject.toml. The extension is optional: without Cython or a C
 compiler the build goes on without it, and the pure-Python code runs (same behaviour).
@@ -53,6 +54,7 @@ def extensions() -> list[Extension]:
         Extension("wsapi.protocol._plain_head", ["src/wsapi/protocol/_plain_head.pyx"]),
         Extension("wsapi._reading", ["src/wsapi/_reading.pyx"]),
         Extension("wsapi._socket", ["src/wsapi/_socket.pyx"]),
+        Extension("wsapi._cpython_calls", ["src/wsapi/_cpython_calls.pyx"]),
     ]
     # include_path: the modules cimport one another's .pxd files.
     # annotation_typing off: the .py sources' annotations are for type checkers; their C

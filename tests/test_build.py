@@ -34,6 +34,7 @@ COMPILED_MODULES = (
     "wsapi.protocol._plain_head",
     "wsapi._reading",
     "wsapi._socket",
+    "wsapi._cpython_calls",
 )
 """Every compiled module setup.py builds."""
 
@@ -261,3 +262,31 @@ def test_a_build_older_than_its_source_is_reported_in_a_checkout(tmp_path: Path)
     )
     (checkout / "pyproject.toml").unlink()  # Not a checkout: an installed package.
     assert run("import wsapi\n", path=checkout / "src").returncode == 0
+
+
+def this_interpreters_extension(name: str) -> Path | None:
+    """The file of the compiled module ``name`` built for this interpreter, if any."""
+    folder = Path(wsapi.__file__).parent.joinpath(*name.split(".")[1:-1])
+    path = folder / (name.rpartition(".")[2] + EXTENSION_SUFFIXES[0])
+    return path if path.exists() else None
+
+
+@pytest.mark.skipif(shutil.which("nm") is None, reason="needs binutils' nm (with the compiler)")
+@pytest.mark.parametrize("name", COMPILED_MODULES)
+def test_a_compiled_module_exports_its_init_function_only(name: str) -> None:
+    """An extension defines no global function but ``PyInit_<module>``. (A ``.pxd`` that
+    declares a C function under the name of a function of the ``.py`` file makes Cython
+    compile the Python body as that C function: named like one of CPython's, it would stand
+    in for the interpreter's own wherever the platform binds a call to its own image.)"""
+    path = this_interpreters_extension(name)
+    if path is None:
+        pytest.skip(f"{name} is not built for this interpreter")
+    listing = subprocess.run(
+        ["nm", "-D", "--defined-only", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60 * TIMEOUT,
+        check=True,
+    ).stdout
+    functions = [line.split()[2] for line in listing.splitlines() if line.split()[1:2] == ["T"]]
+    assert functions == [f"PyInit_{name.rpartition('.')[2]}"]

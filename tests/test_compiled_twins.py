@@ -11,6 +11,9 @@ import importlib
 import importlib.util
 import os
 import sys
+import threading
+import time
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -19,7 +22,7 @@ import wsapi.events as events_module
 import wsapi.pump as pump_module
 import wsapi.websocket as websocket_module
 from support import COMPILED, agent, burst_server, close_cleanly, compiled_only, texts, until
-from wsapi import Event, MessageEvent, WebSocket
+from wsapi import Event, EventTarget, MessageEvent, WebSocket, cpython_calls
 from wsapi.protocol import engine as engine_module
 from wsapi.protocol.engine import ClientConnection
 from wsapi.socket_transport import SocketTransport
@@ -81,6 +84,43 @@ def test_compiled_functions_check_their_objects() -> None:
     with pytest.raises(TypeError, match="ClientConnection"):
         deliver(object(), print, print, 1)  # type: ignore[arg-type]
     assert deliver(ClientConnection("example.com", "/"), print, print, 1) == 0
+
+
+# --- the calls into the interpreter -------------------------------------------------------------
+
+
+def cpython_call_modules() -> list[ModuleType]:
+    """cpython_calls, and its compiled twin where it is built and not refused."""
+    found = [cpython_calls]
+    if importlib.util.find_spec("wsapi._cpython_calls") is not None and COMPILED:
+        found.append(importlib.import_module("wsapi._cpython_calls"))
+    return found
+
+
+@pytest.mark.parametrize("calls", cpython_call_modules(), ids=lambda module: module.__name__)
+def test_the_calls_into_the_interpreter_give_what_python_gives(calls: ModuleType) -> None:
+    """get_ident and monotonic (Python and compiled): this thread's identifier, and a
+    reading of time.monotonic()'s clock, between two of its own."""
+    assert calls.get_ident() == threading.get_ident()
+    before = time.monotonic()
+    now = calls.monotonic()
+    assert before <= now <= time.monotonic()
+
+
+def test_the_attribute_assignment_in_use_goes_past_event_target_s_own() -> None:
+    """The generic assignment events.py uses (compiled where EventTarget is) sets an
+    attribute on a Python subclass of EventTarget, past the check of EventTarget's
+    __setattr__, which refuses a misspelt event handler."""
+
+    class Target(EventTarget):
+        pass
+
+    target = Target()
+    with pytest.raises(AttributeError):
+        target.onmesage = print  # type: ignore[attr-defined]
+    calls = sys.modules["wsapi._cpython_calls" if COMPILED else "wsapi.cpython_calls"]
+    calls.set_attribute(target, "onmesage", print)
+    assert target.onmesage is print  # type: ignore[attr-defined]
 
 
 # --- the one-listener shortcut of message dispatch ---------------------------------------------

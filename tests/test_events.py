@@ -1605,12 +1605,14 @@ def _imports(module: str) -> tuple[set[str], set[str]]:
 
 
 def test_events_module_imports_only_stdlib_errors_and_webidl() -> None:
-    """events.py imports the standard library, .errors and .webidl (string conversions)
-    only: no network layer; and .webidl imports nothing of the package."""
+    """events.py imports the standard library, .errors, .webidl (string conversions) and
+    .cpython_calls (the clock, setattr) only: no network layer; and .webidl and
+    .cpython_calls import nothing of the package."""
     absolute, relative = _imports("events.py")
     # .blob is imported only for the type checker (MessageEvent.data's type), and itself
     # imports nothing of the package but .webidl.
-    assert relative == {".errors", ".webidl", ".blob"}
+    assert relative == {".errors", ".webidl", ".blob", ".cpython_calls"}
+    assert _imports("cpython_calls.py")[1] == set()
     assert "Blob" not in vars(sys.modules["wsapi.events"])
     assert _imports("blob.py")[1] == {".webidl"}
     # typing_extensions is imported only for the type checker (under TYPE_CHECKING).

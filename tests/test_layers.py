@@ -24,6 +24,8 @@ LAYERS: list[tuple[str, list[str]]] = [
         "dom",
         [
             "wsapi.errors",
+            "wsapi.cpython_calls",
+            "wsapi._cpython_calls",
             "wsapi.events",
             "wsapi.abort",
             "wsapi.blob",

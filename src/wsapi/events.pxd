@@ -4,11 +4,11 @@
 # level. websocket.pxd cimports them. Every field is public: Python code (subclasses, the
 # tests) reads them as attributes.
 
-# _set_attribute, in the compiled build: CPython's generic attribute assignment itself (what
-# object.__setattr__ does, which refuses to run past EventTarget's own __setattr__ for the
-# instance of a Python subclass).
-cdef extern from "Python.h":
-    int _set_attribute "PyObject_GenericSetAttr" (object, object, object) except -1
+# The calls into the interpreter (events.py imports them from cpython_calls.py): their
+# compiled twin, which makes each from C. websocket.pxd takes _get_ident from here.
+from wsapi._cpython_calls cimport get_ident as _get_ident
+from wsapi._cpython_calls cimport monotonic as _monotonic
+from wsapi._cpython_calls cimport set_attribute as _set_attribute
 
 cdef class Event:
     cdef public bint _bubbles

@@ -57,11 +57,12 @@ import functools
 import inspect
 import logging
 import math
-import time
 import weakref
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypedDict, TypeVar, overload
 
+from .cpython_calls import monotonic as _monotonic
+from .cpython_calls import set_attribute as _set_attribute
 from .errors import DOMException
 from .webidl import usv_string
 
@@ -94,11 +95,10 @@ __all__ = [
 
 logger = logging.getLogger("wsapi")
 
-_TIME_ORIGIN: Final = time.monotonic()
+_TIME_ORIGIN: Final = _monotonic()
 """The "time origin" that ``Event.timeStamp`` counts from: when this module was imported.
 A browser counts from the creation of the page's global object; a process has no page, and
 the import of the event machinery is the nearest equivalent that is the same for all events."""
-_monotonic = time.monotonic  # a global lookup instead of two on the hot path
 
 
 _NONE = 0
@@ -282,7 +282,7 @@ class Event:
         self._current_target: EventTarget | None = None
         self._event_phase = _NONE
         self._is_trusted = False
-        self._created = time.monotonic()
+        self._created = _monotonic()
         self._stop_propagation = False
         self._stop_immediate_propagation = False
         self._canceled = False
@@ -569,12 +569,6 @@ def _flatten(method: str, options: object) -> bool:
     if isinstance(options, Mapping):
         return _boolean(options, "capture")
     raise TypeError(f"{method}: options must be a bool or a mapping, not {type(options).__name__}")
-
-
-def _set_attribute(target: object, name: str, value: object) -> None:
-    """``object.__setattr__(target, name, value)`` (the compiled build calls the C function
-    behind it directly: events.pxd)."""
-    object.__setattr__(target, name, value)
 
 
 def _settable(cls: type[EventTarget], name: str) -> bool:

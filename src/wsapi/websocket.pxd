@@ -7,13 +7,9 @@
 
 cimport cython
 
-from wsapi.events cimport EventTarget, fire_a_message_event
+# (_get_ident: the compiled twin of cpython_calls.get_ident, which events.pxd cimports.)
+from wsapi.events cimport EventTarget, _get_ident, fire_a_message_event
 from wsapi.pump cimport ConnectionPump
-
-# _get_ident, in the compiled build: CPython's thread identifier itself (what
-# threading.get_ident returns, without a call through Python and an int to compare).
-cdef extern from "pythread.h":
-    unsigned long _get_ident "PyThread_get_thread_ident" ()
 
 
 cdef class WebSocket(EventTarget):

@@ -52,7 +52,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import threading
 import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
@@ -61,6 +60,7 @@ from typing import Any, Final, Generic, Literal, Protocol, TypeVar, overload
 
 from .agent import UserAgent, default_agent
 from .blob import SPOOL_THRESHOLD, Blob
+from .cpython_calls import get_ident as _get_ident
 from .errors import ConnectionFailure, DOMException, WebSocketError, new_websocket_error
 from .events import (
     AddEventListenerOptions,
@@ -97,11 +97,6 @@ short enough not to hold up a program's exit on a dead one."""
 _SEPARATORS = frozenset('()<>@,;:\\"/[]?={} \t')
 
 _T = TypeVar("_T")
-
-
-def _get_ident() -> int:
-    """``threading.get_ident()`` (the compiled build calls CPython's own: websocket.pxd)."""
-    return threading.get_ident()
 
 
 CONNECTING: Final = 0

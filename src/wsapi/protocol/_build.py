@@ -54,7 +54,11 @@ SOURCE_BUILDS = (
 )
 """The modules Cython compiles from their own ``.py`` file (``setup.py`` lists the same)."""
 
-CIMPORTED_TWINS = {"wsapi._reading": "wsapi.pump", "wsapi._socket": "wsapi.socket_transport"}
+CIMPORTED_TWINS = {
+    "wsapi._cpython_calls": "wsapi.events",
+    "wsapi._reading": "wsapi.pump",
+    "wsapi._socket": "wsapi.socket_transport",
+}
 """The compiled twins wired in by the ``cimport`` of a ``.pxd`` rather than by ``compiled()``,
 each with the module compiled from its own source that cimports it: imported with that
 module, never on their own."""
