@@ -8,6 +8,7 @@ Each figure is the difference between two runs of different lengths, divided by 
 difference in length, so start-up and the handshake cancel out.
 
     python bench/instructions.py              # needs valgrind
+    python bench/instructions.py --loop uvloop
 """
 
 from __future__ import annotations
@@ -49,13 +50,13 @@ async def client(port: int, mode: str, n: int) -> None:
     await ws.closed
 
 
-def count(port: int, mode: str, n: int) -> int:
+def count(port: int, mode: str, n: int, loop: str) -> int:
     """Instructions of one client run under cachegrind."""
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, "cachegrind.out")
         command = ["valgrind", "--tool=cachegrind", "--cache-sim=no"]
         command += [f"--cachegrind-out-file={out}", sys.executable, __file__]
-        command += ["--client", mode, str(port), str(n)]
+        command += ["--loop", loop, "--client", mode, str(port), str(n)]
         result = subprocess.run(command, capture_output=True, text=True, check=True)
     found = re.search(r"I\s+refs:\s+([\d,]+)", result.stderr)
     assert found is not None, result.stderr
@@ -64,11 +65,17 @@ def count(port: int, mode: str, n: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--client", nargs=3, metavar=("MODE", "PORT", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
         mode, port, n = args.client
-        asyncio.run(client(int(port), mode, int(n)))
+        if args.loop == "uvloop":
+            import uvloop  # noqa: PLC0415 (only when asked for)
+
+            uvloop.run(client(int(port), mode, int(n)))
+        else:
+            asyncio.run(client(int(port), mode, int(n)))
         return
     server = subprocess.Popen(
         [sys.executable, os.path.join(HERE, "server.py"), "--loop", "asyncio"],
@@ -78,12 +85,12 @@ def main() -> None:
     try:
         assert server.stdout is not None
         port = int(server.stdout.readline().split()[1])
-        a = (count(port, "A", 2500) - count(port, "A", 500)) // 2000
-        b = (count(port, "B", 120000) - count(port, "B", 20000)) // 100000
+        a = (count(port, "A", 2500, args.loop) - count(port, "A", 500, args.loop)) // 2000
+        b = (count(port, "B", 120000, args.loop) - count(port, "B", 20000, args.loop)) // 100000
     finally:
         server.terminate()
         server.wait()
-    print(f"A: {a} instructions per round trip; B64: {b} per message received")
+    print(f"{args.loop}: A: {a} instructions per round trip; B64: {b} per message received")
 
 
 if __name__ == "__main__":
