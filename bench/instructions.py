@@ -85,7 +85,7 @@ def main() -> None:
     try:
         assert server.stdout is not None
         port = int(server.stdout.readline().split()[1])
-        a = (count(port, "A", 2500, args.loop) - count(port, "A", 500, args.loop)) // 2000
+        a = (count(port, "A", 12000, args.loop) - count(port, "A", 2000, args.loop)) // 10000
         b = (count(port, "B", 120000, args.loop) - count(port, "B", 20000, args.loop)) // 100000
     finally:
         server.terminate()
