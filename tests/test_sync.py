@@ -234,6 +234,72 @@ def test_send_while_another_thread_reads_the_socket() -> None:
         assert took < 50 * wsapi.sync.WAIT_SLICE / 4, took
 
 
+def test_text_with_a_lone_surrogate_goes_out_with_a_replacement() -> None:
+    """send() of a str with a lone surrogate sends U+FFFD in its place (a USVString), as
+    the browser API's send() does."""
+    with server(echo) as url, connect(url, agent=WHATWG) as conn:
+        conn.send("a\ud800b")
+        assert conn.recv(timeout=WAIT) == "a\ufffdb"
+        conn.send("\U0001f600")  # (A pair, not lone: kept.)
+        assert conn.recv(timeout=WAIT) == "\U0001f600"
+
+
+def switches(thread: threading.Thread) -> int:
+    """The context switches ``thread`` has made so far, from Linux's /proc."""
+    with open(f"/proc/self/task/{thread.native_id}/status") as status:
+        fields = dict(line.split(":", 1) for line in status)
+    return int(fields["voluntary_ctxt_switches"]) + int(fields["nonvoluntary_ctxt_switches"])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts from Linux's /proc")
+def test_round_trips_leave_the_loop_thread_asleep() -> None:
+    """On plain TCP a round trip runs in the calling thread alone: 1,000 of them wake the
+    loop's thread only for its reclaim timer (each RECLAIM_AFTER), not per message."""
+    with server(echo, compression=None) as url, connect(url, agent=WHATWG) as conn:
+        conn.send("warm-up")
+        assert conn.recv(timeout=WAIT) == "warm-up"
+        (loop_thread,) = [t for t in threading.enumerate() if t.name == "wsapi.sync"]
+        before = switches(loop_thread)
+        started = time.monotonic()
+        for n in range(1000):
+            conn.send(str(n))
+            assert conn.recv(timeout=WAIT) == str(n)
+        ticks = (time.monotonic() - started) / wsapi.sync.RECLAIM_AFTER
+        woke = switches(loop_thread) - before
+    # Each reclaim look may switch a few times (its poll, the GIL, the loop lock).
+    assert woke <= 10 + 6 * ticks, (woke, ticks)
+
+
+def test_an_answer_that_comes_late_costs_one_read() -> None:
+    """Once a read found nothing yet, recv() polls the socket before it reads: against a
+    server that answers each message after 5 ms, a round trip reads the socket once
+    (and once per POLL_FIRST_RUN again first, to see whether answers come sooner)."""
+
+    def late_echo(connection: ServerConnection) -> None:
+        with contextlib.suppress(ServerSideClosed):
+            for message in connection:
+                time.sleep(0.005)
+                connection.send(message)
+
+    with server(late_echo, compression=None) as url, connect(url, agent=WHATWG) as conn:
+        conn.send("warm-up")
+        assert conn.recv(timeout=WAIT) == "warm-up"
+        reads = 0
+        read_ready = conn._read_ready
+        assert read_ready is not None
+
+        def counted() -> None:
+            nonlocal reads
+            reads += 1
+            read_ready()
+
+        conn._read_ready = counted
+        for n in range(64):
+            conn.send(str(n))
+            assert conn.recv(timeout=WAIT) == str(n)
+    assert 64 <= reads <= 64 + 64 // wsapi.sync.POLL_FIRST_RUN + 2, reads
+
+
 def test_a_ping_is_answered_while_no_thread_reads() -> None:
     """Once no thread is in recv(), the loop reads the socket again: a Ping the server
     sends then is answered within a few RECLAIM_AFTER, with nobody calling recv()."""
