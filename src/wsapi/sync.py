@@ -51,8 +51,9 @@ the loop's reader goes off, one thread at a time polls the socket (without the l
 reads it into the pump (with it), which delivers to the inbox as the loop would (the others
 wait on the condition); its reads land in the loop thread's read buffer, which the lock
 keeps to one thread at a time. It reads before it polls, unless a read found nothing lately
-(``POLL_FIRST_RUN``): a round trip is then one ``send(2)``, one ``poll(2)`` and one
-``recv(2)``, and no other thread runs. A poll is interrupted by Ctrl-C as a wait is; it
+(``POLL_FIRST_RUN``): then it first waits on the socket without the lock (for less than
+``RECLAIM_AFTER``), and a round trip is one ``send(2)``, one ``poll(2)`` and one
+``recv(2)``, with no other thread woken. A poll is interrupted by Ctrl-C as a wait is; it
 lasts at most ``WAIT_SLICE``, so a socket the loop closed meanwhile is seen. Reading stays
 with the program's threads between calls, so a round trip costs no change of the loop's
 registrations; once no thread has called ``recv()`` for ``RECLAIM_AFTER``, or on
@@ -132,6 +133,10 @@ POLL_FIRST_RUN: Final = 16
 """recv() calls that poll the socket before they read it once a read found nothing yet
 (rule 5): a program that waits for each answer then makes one system call fewer per
 message; the next read that comes first finds out whether that still holds."""
+
+_PRE_POLL: Final = RECLAIM_AFTER / 2
+"""Seconds recv() waits on the socket before it takes the loop lock, when it polls first
+(``POLL_FIRST_RUN``): less than ``RECLAIM_AFTER``, as it waits without saying so."""
 
 THREAD_START_TIMEOUT: Final = 10.0
 """Seconds ``connect()`` waits for the background thread's loop to start (it takes
@@ -501,6 +506,15 @@ class Connection:
         assert transport is not None
         assert read_ready is not None
         lock = loop_lock.lock
+        if self._polls_first and self._owned and not self._polling:
+            # The answer is seldom there yet (a read found nothing lately): wait for it
+            # before the lock, for less than RECLAIM_AFTER, so that the loop does not take
+            # reading back meanwhile. (A look without the lock: whether the socket may be
+            # read is seen under it, below.)
+            self._polls_first -= 1
+            left = _PRE_POLL if deadline is None else deadline - time.monotonic()
+            if left > 0:
+                self._poller.poll(min(left, _PRE_POLL) * 1000.0)
         polling = False  # This thread is the one that waits on the socket.
         try:
             while True:
@@ -509,7 +523,6 @@ class Connection:
                 lock.acquire()
                 try:
                     can_read = polling or not self._polling
-                    read = False
                     if can_read:
                         if transport._reading:
                             if self._owned:
@@ -521,13 +534,9 @@ class Connection:
                             transport._paused or transport._eof or transport._closing
                         )
                         if can_read:
-                            if polling or not self._polls_first:
-                                # One read (it does not block) into the pump, which hands
-                                # its messages to the inbox.
-                                read_ready()
-                                read = True
-                            else:
-                                self._polls_first -= 1  # (The answer is seldom there yet.)
+                            # One read (it does not block) into the pump, which hands its
+                            # messages to the inbox.
+                            read_ready()
                     if inbox or self._ended is not None:
                         message = self._take()
                         if message is not None:
@@ -538,8 +547,8 @@ class Connection:
                             return message
                     if can_read and not polling:
                         polling = self._polling = True
-                        if read:  # It found nothing yet: the next calls poll first.
-                            self._polls_first = POLL_FIRST_RUN
+                        # It found nothing yet: the next calls wait before they read.
+                        self._polls_first = POLL_FIRST_RUN
                 finally:
                     lock.release()
                 wait = WAIT_SLICE if deadline is None else _wait_time(timeout, deadline)
