@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -298,6 +299,41 @@ def test_an_answer_that_comes_late_costs_one_read() -> None:
             conn.send(str(n))
             assert conn.recv(timeout=WAIT) == str(n)
     assert 64 <= reads <= 64 + 64 // wsapi.sync.POLL_FIRST_RUN + 2, reads
+
+
+def test_ctrl_c_as_a_read_delivers_loses_no_message() -> None:
+    """Ctrl-C that lands as recv()'s own read of the socket hands it a message: recv()
+    raises KeyboardInterrupt, and the next recv() returns that message, then the next."""
+    with server(echo, compression=None) as url, connect(url, agent=WHATWG) as conn:
+        conn.send("warm-up")
+        assert conn.recv(timeout=WAIT) == "warm-up"
+        read_ready = conn._read_ready
+        transport = conn._transport
+        assert read_ready is not None
+        assert transport is not None
+
+        def interrupted() -> None:
+            read_ready()
+            if conn._inbox or conn._caught is not None:
+                raise KeyboardInterrupt
+
+        interruptions = 0
+        for n in range(5):  # (Should the loop take the socket back meanwhile: again.)
+            conn.send(f"m{n}")
+            select.select([transport._fd], [], [], WAIT)  # The echo waits in the socket.
+            conn._read_ready = interrupted
+            try:
+                received = conn.recv(timeout=WAIT)
+            except KeyboardInterrupt:
+                interruptions += 1
+                conn._read_ready = read_ready
+                conn.send(f"after m{n}")
+                select.select([transport._fd], [], [], WAIT)
+                received = conn.recv(timeout=WAIT)
+                assert conn.recv(timeout=WAIT) == f"after m{n}"
+            conn._read_ready = read_ready
+            assert received == f"m{n}"
+    assert interruptions > 0
 
 
 def test_a_ping_is_answered_while_no_thread_reads() -> None:

@@ -48,7 +48,8 @@ thread holding it; a callback or timer a program's thread schedules wakes the lo
 ``send()`` runs the stream's write algorithm in its own thread (one ``send(2)`` when the
 socket takes the frame). ``recv()`` with an empty inbox takes the socket's reading over:
 the loop's reader goes off, one thread at a time polls the socket (without the lock) and
-reads it into the pump (with it), which delivers to the inbox as the loop would (the others
+reads it into the pump (with it), which delivers to the inbox as the loop would (the first
+message of a read made with the inbox empty goes straight to the reading thread; the others
 wait on the condition); its reads land in the loop thread's read buffer, which the lock
 keeps to one thread at a time. It reads before it polls, unless a read found nothing lately
 (``POLL_FIRST_RUN``): then it first waits on the socket without the lock (for less than
@@ -384,6 +385,8 @@ class Connection:
     __slots__ = (
         "__weakref__",
         "_background",
+        "_catching",
+        "_caught",
         "_condition",
         "_conn",
         "_delivery_paused",
@@ -444,6 +447,10 @@ class Connection:
         self._recvs = 0
         self._recvs_seen = 0
         self._waiting = 0  # Threads waiting on the condition for a message.
+        # Under the loop lock, while a thread in recv() reads the socket with the inbox
+        # empty: the next message goes to that thread (_caught), not through the inbox.
+        self._catching = False
+        self._caught: Message | None = None
         # recv() calls left that poll the socket before they read it (POLL_FIRST_RUN).
         self._polls_first = 0
         self._reclaim_timer: asyncio.TimerHandle | None = None
@@ -533,18 +540,32 @@ class Connection:
                         can_read = self._owned and not (
                             transport._paused or transport._eof or transport._closing
                         )
-                        if can_read:
-                            # One read (it does not block) into the pump, which hands its
-                            # messages to the inbox.
+                    message = None
+                    if can_read:
+                        # One read (it does not block) into the pump, which hands its
+                        # messages to the inbox; with the inbox empty, the first straight
+                        # to this thread (_deliver).
+                        if inbox:
                             read_ready()
-                    if inbox or self._ended is not None:
+                        else:
+                            self._catching = True
+                            try:
+                                read_ready()
+                            except BaseException:  # (Ctrl-C.)
+                                self._catching = False
+                                self._keep_caught()
+                                raise
+                            self._catching = False
+                            message = self._caught
+                            self._caught = None
+                    if message is None and (inbox or self._ended is not None):
                         message = self._take()
-                        if message is not None:
-                            if polling:
-                                polling = self._polling = False
-                                if self._waiting:
-                                    self._wake_one()  # (As _stop_polling.)
-                            return message
+                    if message is not None:
+                        if polling:
+                            polling = self._polling = False
+                            if self._waiting:
+                                self._wake_one()  # (As _stop_polling.)
+                        return message
                     if can_read and not polling:
                         polling = self._polling = True
                         # It found nothing yet: the next calls wait before they read.
@@ -562,6 +583,17 @@ class Connection:
             if polling:
                 with lock:
                     self._stop_polling()
+
+    def _keep_caught(self) -> None:
+        """Under the loop lock, as an exception leaves recv(): the message the pump handed
+        it goes to the front of the inbox (it was empty then), for the next call."""
+        caught = self._caught
+        if caught is not None:
+            self._caught = None
+            size = caught.__sizeof__() + QUEUE_ENTRY_SIZE
+            with self._mutex:
+                self._inbox.appendleft((caught, size))
+                self._inbox_bytes += size
 
     def _stop_polling(self) -> None:
         """Under the loop lock: this thread leaves the socket; a thread waiting in recv()
@@ -660,6 +692,10 @@ class Connection:
         # 1. "If stream's ready state is not OPEN (1), then return." (Once this side
         # closes, the messages still to come are dropped.)
         if self._stream._ready_state != OPEN:
+            return
+        if self._catching:  # The thread reading the socket in recv() takes it.
+            self._catching = False
+            self._caught = data
             return
         # The stream's _message_size: sys.getsizeof(), which is __sizeof__() for str and
         # bytes (the garbage collector does not track them).
