@@ -181,6 +181,36 @@ def test_several_threads_send_while_one_receives() -> None:
             assert mine == [f"{name}:{n}" for n in range(200)]
 
 
+def test_two_threads_receive_while_two_send() -> None:
+    """Two threads in recv() at once (one waits on the socket, the other for what it
+    reads) while two threads send 1,000 messages each: every message comes back once."""
+    with server(echo, compression=None) as url, connect(url, agent=WHATWG) as conn:
+        received: list[str | bytes] = []
+        failures: list[BaseException] = []
+
+        def receive() -> None:
+            try:
+                for _ in range(1000):
+                    received.append(conn.recv(timeout=WAIT))
+            except BaseException as exc:  # (Reported below, in the test's thread.)
+                failures.append(exc)
+
+        def send(name: int) -> None:
+            for n in range(1000):
+                conn.send(f"{name}:{n}")
+                if n % 100 == 99:
+                    time.sleep(0.01)  # (The receivers catch up and wait on the socket.)
+
+        threads = [threading.Thread(target=receive) for _ in range(2)]
+        threads += [threading.Thread(target=send, args=(name,)) for name in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT)
+        assert failures == []
+        assert sorted(received) == sorted(f"{name}:{n}" for name in range(2) for n in range(1000))
+
+
 def test_close_from_another_thread_wakes_recv() -> None:
     """close() from another thread wakes a recv() blocked in its own thread, which raises
     ConnectionClosed (the clean close)."""

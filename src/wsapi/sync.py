@@ -52,17 +52,16 @@ reads it into the pump (with it), which delivers to the inbox as the loop would 
 message of a read made with the inbox empty goes straight to the reading thread; the others
 wait on the condition); its reads land in the loop thread's read buffer, which the lock
 keeps to one thread at a time. It reads before it polls, unless a read found nothing lately
-(``POLL_FIRST_RUN``): then it first waits on the socket without the lock (for less than
-``RECLAIM_AFTER``), and a round trip is one ``send(2)``, one ``poll(2)`` and one
-``recv(2)``, with no other thread woken. A poll is interrupted by Ctrl-C as a wait is; it
-lasts at most ``WAIT_SLICE``, so a socket the loop closed meanwhile is seen. Reading stays
-with the program's threads between calls, so a round trip costs no change of the loop's
-registrations; once no thread has called ``recv()`` for ``RECLAIM_AFTER``, or on
-``close()``, the loop reads the socket again, so that Pings, the server's Close and
-keepalive are answered while the program does not read. This is for plain TCP on the socket
-transport of the default loop (with epoll or poll); elsewhere (TLS, proxies, Windows) the
-loop's thread does all the I/O and the program's threads hand messages to it (the outbox,
-``call_soon_threadsafe``) and take them from the inbox.
+(``POLL_FIRST_RUN``): then it polls first, and a round trip is one ``send(2)``, one
+``poll(2)`` and one ``recv(2)``, with no other thread woken. A poll is interrupted by
+Ctrl-C as a wait is; it lasts at most ``WAIT_SLICE``, so a socket the loop closed meanwhile
+is seen. Reading stays with the program's threads between calls, so a round trip costs no
+change of the loop's registrations; once no thread has called ``recv()`` for
+``RECLAIM_AFTER``, or on ``close()``, the loop reads the socket again, so that Pings, the
+server's Close and keepalive are answered while the program does not read. This is for
+plain TCP on the socket transport of the default loop (with epoll or poll); elsewhere (TLS,
+proxies, Windows) the loop's thread does all the I/O and the program's threads hand
+messages to it (the outbox, ``call_soon_threadsafe``) and take them from the inbox.
 """
 
 from __future__ import annotations
@@ -134,10 +133,6 @@ POLL_FIRST_RUN: Final = 16
 """recv() calls that poll the socket before they read it once a read found nothing yet
 (rule 5): a program that waits for each answer then makes one system call fewer per
 message; the next read that comes first finds out whether that still holds."""
-
-_PRE_POLL: Final = RECLAIM_AFTER / 2
-"""Seconds recv() waits on the socket before it takes the loop lock, when it polls first
-(``POLL_FIRST_RUN``): less than ``RECLAIM_AFTER``, as it waits without saying so."""
 
 THREAD_START_TIMEOUT: Final = 10.0
 """Seconds ``connect()`` waits for the background thread's loop to start (it takes
@@ -513,15 +508,6 @@ class Connection:
         assert transport is not None
         assert read_ready is not None
         lock = loop_lock.lock
-        if self._polls_first and self._owned and not self._polling:
-            # The answer is seldom there yet (a read found nothing lately): wait for it
-            # before the lock, for less than RECLAIM_AFTER, so that the loop does not take
-            # reading back meanwhile. (A look without the lock: whether the socket may be
-            # read is seen under it, below.)
-            self._polls_first -= 1
-            left = _PRE_POLL if deadline is None else deadline - time.monotonic()
-            if left > 0:
-                self._poller.poll(min(left, _PRE_POLL) * 1000.0)
         polling = False  # This thread is the one that waits on the socket.
         try:
             while True:
@@ -541,7 +527,8 @@ class Connection:
                             transport._paused or transport._eof or transport._closing
                         )
                     message = None
-                    if can_read:
+                    read = can_read and (polling or not self._polls_first)
+                    if read:
                         # One read (it does not block) into the pump, which hands its
                         # messages to the inbox; with the inbox empty, the first straight
                         # to this thread (_deliver).
@@ -558,6 +545,8 @@ class Connection:
                             self._catching = False
                             message = self._caught
                             self._caught = None
+                    elif can_read:
+                        self._polls_first -= 1  # (The answer is seldom there yet: poll.)
                     if message is None and (inbox or self._ended is not None):
                         message = self._take()
                     if message is not None:
@@ -568,8 +557,8 @@ class Connection:
                         return message
                     if can_read and not polling:
                         polling = self._polling = True
-                        # It found nothing yet: the next calls wait before they read.
-                        self._polls_first = POLL_FIRST_RUN
+                        if read:  # It found nothing yet: the next calls poll first.
+                            self._polls_first = POLL_FIRST_RUN
                 finally:
                     lock.release()
                 wait = WAIT_SLICE if deadline is None else _wait_time(timeout, deadline)
