@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -180,6 +181,36 @@ def test_several_threads_send_while_one_receives() -> None:
             assert mine == [f"{name}:{n}" for n in range(200)]
 
 
+def test_two_threads_receive_while_two_send() -> None:
+    """Two threads in recv() at once (one waits on the socket, the other for what it
+    reads) while two threads send 1,000 messages each: every message comes back once."""
+    with server(echo, compression=None) as url, connect(url, agent=WHATWG) as conn:
+        received: list[str | bytes] = []
+        failures: list[BaseException] = []
+
+        def receive() -> None:
+            try:
+                for _ in range(1000):
+                    received.append(conn.recv(timeout=WAIT))
+            except BaseException as exc:  # (Reported below, in the test's thread.)
+                failures.append(exc)
+
+        def send(name: int) -> None:
+            for n in range(1000):
+                conn.send(f"{name}:{n}")
+                if n % 100 == 99:
+                    time.sleep(0.01)  # (The receivers catch up and wait on the socket.)
+
+        threads = [threading.Thread(target=receive) for _ in range(2)]
+        threads += [threading.Thread(target=send, args=(name,)) for name in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT)
+        assert failures == []
+        assert sorted(received) == sorted(f"{name}:{n}" for name in range(2) for n in range(1000))
+
+
 def test_close_from_another_thread_wakes_recv() -> None:
     """close() from another thread wakes a recv() blocked in its own thread, which raises
     ConnectionClosed (the clean close)."""
@@ -232,6 +263,107 @@ def test_send_while_another_thread_reads_the_socket() -> None:
         took = time.monotonic() - started
         assert received == [f"m{n}" for n in range(50)]
         assert took < 50 * wsapi.sync.WAIT_SLICE / 4, took
+
+
+def test_text_with_a_lone_surrogate_goes_out_with_a_replacement() -> None:
+    """send() of a str with a lone surrogate sends U+FFFD in its place (a USVString), as
+    the browser API's send() does."""
+    with server(echo) as url, connect(url, agent=WHATWG) as conn:
+        conn.send("a\ud800b")
+        assert conn.recv(timeout=WAIT) == "a\ufffdb"
+        conn.send("\U0001f600")  # (A pair, not lone: kept.)
+        assert conn.recv(timeout=WAIT) == "\U0001f600"
+
+
+def switches(thread: threading.Thread) -> int:
+    """The context switches ``thread`` has made so far, from Linux's /proc."""
+    with open(f"/proc/self/task/{thread.native_id}/status") as status:
+        fields = dict(line.split(":", 1) for line in status)
+    return int(fields["voluntary_ctxt_switches"]) + int(fields["nonvoluntary_ctxt_switches"])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts from Linux's /proc")
+def test_round_trips_leave_the_loop_thread_asleep() -> None:
+    """On plain TCP a round trip runs in the calling thread alone: 1,000 of them wake the
+    loop's thread only for its reclaim timer (each RECLAIM_AFTER), not per message."""
+    with server(echo, compression=None) as url, connect(url, agent=WHATWG) as conn:
+        conn.send("warm-up")
+        assert conn.recv(timeout=WAIT) == "warm-up"
+        (loop_thread,) = [t for t in threading.enumerate() if t.name == "wsapi.sync"]
+        before = switches(loop_thread)
+        started = time.monotonic()
+        for n in range(1000):
+            conn.send(str(n))
+            assert conn.recv(timeout=WAIT) == str(n)
+        ticks = (time.monotonic() - started) / wsapi.sync.RECLAIM_AFTER
+        woke = switches(loop_thread) - before
+    # Each reclaim look may switch a few times (its poll, the GIL, the loop lock).
+    assert woke <= 10 + 6 * ticks, (woke, ticks)
+
+
+def test_an_answer_that_comes_late_costs_one_read() -> None:
+    """Once a read found nothing yet, recv() polls the socket before it reads: against a
+    server that answers each message after 5 ms, a round trip reads the socket once
+    (and once per POLL_FIRST_RUN again first, to see whether answers come sooner)."""
+
+    def late_echo(connection: ServerConnection) -> None:
+        with contextlib.suppress(ServerSideClosed):
+            for message in connection:
+                time.sleep(0.005)
+                connection.send(message)
+
+    with server(late_echo, compression=None) as url, connect(url, agent=WHATWG) as conn:
+        conn.send("warm-up")
+        assert conn.recv(timeout=WAIT) == "warm-up"
+        reads = 0
+        read_ready = conn._read_ready
+        assert read_ready is not None
+
+        def counted() -> None:
+            nonlocal reads
+            reads += 1
+            read_ready()
+
+        conn._read_ready = counted
+        for n in range(64):
+            conn.send(str(n))
+            assert conn.recv(timeout=WAIT) == str(n)
+    assert 64 <= reads <= 64 + 64 // wsapi.sync.POLL_FIRST_RUN + 2, reads
+
+
+def test_ctrl_c_as_a_read_delivers_loses_no_message() -> None:
+    """Ctrl-C that lands as recv()'s own read of the socket hands it a message: recv()
+    raises KeyboardInterrupt, and the next recv() returns that message, then the next."""
+    with server(echo, compression=None) as url, connect(url, agent=WHATWG) as conn:
+        conn.send("warm-up")
+        assert conn.recv(timeout=WAIT) == "warm-up"
+        read_ready = conn._read_ready
+        transport = conn._transport
+        assert read_ready is not None
+        assert transport is not None
+
+        def interrupted() -> None:
+            read_ready()
+            if conn._inbox or conn._caught is not None:
+                raise KeyboardInterrupt
+
+        interruptions = 0
+        for n in range(5):  # (Should the loop take the socket back meanwhile: again.)
+            conn.send(f"m{n}")
+            select.select([transport._fd], [], [], WAIT)  # The echo waits in the socket.
+            conn._read_ready = interrupted
+            try:
+                received = conn.recv(timeout=WAIT)
+            except KeyboardInterrupt:
+                interruptions += 1
+                conn._read_ready = read_ready
+                conn.send(f"after m{n}")
+                select.select([transport._fd], [], [], WAIT)
+                received = conn.recv(timeout=WAIT)
+                assert conn.recv(timeout=WAIT) == f"after m{n}"
+            conn._read_ready = read_ready
+            assert received == f"m{n}"
+    assert interruptions > 0
 
 
 def test_a_ping_is_answered_while_no_thread_reads() -> None:

@@ -330,7 +330,7 @@ class ConnectionPump(PumpTimers):
         """Send a message: ``text`` with ``payload`` the UTF-8 of the string, else binary."""
         self.engine.send_message(payload, text)
         self._flush(len(payload))
-        if self._log_payload if self._pumping else payload_logger.isEnabledFor(logging.DEBUG):
+        if self._log_payload if self._pumping else _payloads_logged():
             _log_payload(">", bytes(payload).decode() if text else bytes(payload))
 
     def send_ping(self, data: bytes = b"") -> None:

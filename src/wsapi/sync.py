@@ -26,12 +26,12 @@ takes from the inbox (resuming the pump once it is below the mark); with the inb
 reads the socket itself (rule 5), or waits on a condition variable in slices of
 ``WAIT_SLICE`` (so that Ctrl-C interrupts it everywhere).
 
-Rule 3: sending. ``send()`` hands its message to the stream's write algorithm (rule 5),
-which frames and writes it; while the stream holds more than its ``SEND_HIGH_WATER_MARK``
-unsent, the next messages wait in the connection's outbox, which the loop hands over as
-the connection drains, and ``send()`` blocks while the outbox holds more than
-``SEND_HIGH_WATER_MARK`` bytes (text counted in characters). So a producer faster than the
-network waits, and holds about twice the mark of unsent data.
+Rule 3: sending. ``send()`` encodes its message and hands it to the stream's write
+algorithm (rule 5), which frames and writes it; while the stream holds more than its
+``SEND_HIGH_WATER_MARK`` unsent, the next messages wait in the connection's outbox, which
+the loop hands over as the connection drains, and ``send()`` blocks while the outbox holds
+more than ``SEND_HIGH_WATER_MARK`` bytes (of UTF-8, for text). So a producer faster than
+the network waits, and holds about twice the mark of unsent data.
 
 Rule 4: any thread. Any thread may call any method: one may ``recv()`` while others
 ``send()``; ``close()`` from any thread closes the connection, and the end of the
@@ -48,17 +48,20 @@ thread holding it; a callback or timer a program's thread schedules wakes the lo
 ``send()`` runs the stream's write algorithm in its own thread (one ``send(2)`` when the
 socket takes the frame). ``recv()`` with an empty inbox takes the socket's reading over:
 the loop's reader goes off, one thread at a time polls the socket (without the lock) and
-reads it into the pump (with it), which delivers to the inbox as the loop would (the others
+reads it into the pump (with it), which delivers to the inbox as the loop would (the first
+message of a read made with the inbox empty goes straight to the reading thread; the others
 wait on the condition); its reads land in the loop thread's read buffer, which the lock
-keeps to one thread at a time. A poll is interrupted by Ctrl-C as a wait is; it lasts at
-most ``WAIT_SLICE``, so a socket the loop closed meanwhile is seen. Reading stays with the
-program's threads between calls, so a round trip costs no change of the loop's
-registrations; once no thread has called ``recv()`` for ``RECLAIM_AFTER``, or on
-``close()``, the loop reads the socket again, so that Pings, the server's Close and
-keepalive are answered while the program does not read. This is for plain TCP on the socket
-transport of the default loop (with epoll or poll); elsewhere (TLS, proxies, Windows) the
-loop's thread does all the I/O and the program's threads hand messages to it (the outbox,
-``call_soon_threadsafe``) and take them from the inbox.
+keeps to one thread at a time. It reads before it polls, unless a read found nothing lately
+(``POLL_FIRST_RUN``): then it polls first, and a round trip is one ``send(2)``, one
+``poll(2)`` and one ``recv(2)``, with no other thread woken. A poll is interrupted by
+Ctrl-C as a wait is; it lasts at most ``WAIT_SLICE``, so a socket the loop closed meanwhile
+is seen. Reading stays with the program's threads between calls, so a round trip costs no
+change of the loop's registrations; once no thread has called ``recv()`` for
+``RECLAIM_AFTER``, or on ``close()``, the loop reads the socket again, so that Pings, the
+server's Close and keepalive are answered while the program does not read. This is for
+plain TCP on the socket transport of the default loop (with epoll or poll); elsewhere (TLS,
+proxies, Windows) the loop's thread does all the I/O and the program's threads hand
+messages to it (the outbox, ``call_soon_threadsafe``) and take them from the inbox.
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ import selectors
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from types import TracebackType
@@ -83,7 +86,8 @@ from .connection import Connect, ConnectionClosed
 from .connection import Connection as AsyncConnection
 from .protocol.constants import CloseCode
 from .socket_transport import SocketTransport
-from .websocketstream import OPEN, WebSocketStream, _message_size
+from .webidl import usv_utf8
+from .websocketstream import OPEN, QUEUE_ENTRY_SIZE, WebSocketStream
 
 __all__ = [
     "EXIT_CLOSE_TIMEOUT",
@@ -106,7 +110,7 @@ readable counts them) a connection's inbox holds before the pump stops handing m
 a program that reads slowly holds about 2 MiB of a fast server's messages."""
 
 SEND_HIGH_WATER_MARK: Final = 64 * 1024
-"""Bytes (characters for text) handed to the loop and not yet written, above which
+"""Bytes (of UTF-8, for text) handed to the loop and not yet written, above which
 ``send()`` blocks: the stream's own mark, so that a blocking producer holds about what an
 async one does."""
 
@@ -124,6 +128,11 @@ RECLAIM_AFTER: Final = 0.05
 """Seconds after which the loop reads a connection's socket again once no thread has
 called ``recv()`` (rule 5): how long a Ping, or the server's Close, may wait unread while
 the program does not read (twice this at most)."""
+
+POLL_FIRST_RUN: Final = 16
+"""recv() calls that poll the socket before they read it once a read found nothing yet
+(rule 5): a program that waits for each answer then makes one system call fewer per
+message; the next read that comes first finds out whether that still holds."""
 
 THREAD_START_TIMEOUT: Final = 10.0
 """Seconds ``connect()`` waits for the background thread's loop to start (it takes
@@ -351,15 +360,16 @@ class _Stream(WebSocketStream):
     """A WebSocketStream whose messages go straight to its blocking connection's inbox
     (rule 2) rather than through its readable, which stays empty."""
 
-    __slots__ = ("_connection",)
+    # ``_on_message``, a slot, stands for the stream's method of that name: the
+    # connection's ``_deliver``, which the pump then calls with each message (no call in
+    # between).
+    __slots__ = ("_connection", "_on_message")
 
     def __init__(self, connection: Connection, *args: Any, **options: Any) -> None:
         self._connection = connection
+        self._on_message = connection._deliver  # type: ignore[method-assign]
         connection._stream = self
         super().__init__(*args, **options)
-
-    def _on_message(self, data: str | bytes) -> None:
-        self._connection._deliver(data)
 
 
 class Connection:
@@ -370,6 +380,8 @@ class Connection:
     __slots__ = (
         "__weakref__",
         "_background",
+        "_catching",
+        "_caught",
         "_condition",
         "_conn",
         "_delivery_paused",
@@ -385,6 +397,8 @@ class Connection:
         "_owned",
         "_poller",
         "_polling",
+        "_polls_first",
+        "_read_ready",
         "_reclaim_timer",
         "_recvs",
         "_recvs_seen",
@@ -411,7 +425,7 @@ class Connection:
         self._ended: ConnectionClosed | None = None
         # Not yet handed to the stream, behind a write that waits for the connection's
         # buffer to drain (rule 3); whether one does.
-        self._outbox: deque[tuple[Message, int]] = deque()
+        self._outbox: deque[tuple[bytes, bool]] = deque()
         self._outgoing_bytes = 0
         self._writing_scheduled = False
         self._draining = False
@@ -420,6 +434,7 @@ class Connection:
         self._loop_lock: _LoopLock | None = None
         self._transport: SocketTransport | None = None
         self._poller: Any = None
+        self._read_ready: Callable[[], None] | None = None  # The transport's one read.
         # Rule 5: the loop's reader is off and recv() reads the socket; a thread does now;
         # recv() calls made, and their count at the loop's last look.
         self._owned = False
@@ -427,6 +442,12 @@ class Connection:
         self._recvs = 0
         self._recvs_seen = 0
         self._waiting = 0  # Threads waiting on the condition for a message.
+        # Under the loop lock, while a thread in recv() reads the socket with the inbox
+        # empty: the next message goes to that thread (_caught), not through the inbox.
+        self._catching = False
+        self._caught: Message | None = None
+        # recv() calls left that poll the socket before they read it (POLL_FIRST_RUN).
+        self._polls_first = 0
         self._reclaim_timer: asyncio.TimerHandle | None = None
 
     async def _open(self, opening: Connect) -> None:
@@ -443,6 +464,7 @@ class Connection:
             self._poller = select.poll()
             self._poller.register(transport._fd, select.POLLIN)
             self._transport = transport
+            self._read_ready = transport._read_ready
             self._loop_lock = lock
 
     @property
@@ -462,78 +484,117 @@ class Connection:
         ``timeout`` seconds (None: no limit) and raises ``TimeoutError`` then, leaving the
         connection open; ``ConnectionClosed`` once every message has been read and the
         connection is closed."""
-        with self._mutex:
+        self._recvs += 1
+        inbox = self._inbox
+        mutex = self._mutex
+        if inbox or self._ended is not None:  # (A look; the take is under the lock.)
             message = self._take()
-        if message is not None:
-            self._recvs += 1
-            return message
+            if message is not None:
+                return message
         deadline = None if timeout is None else time.monotonic() + timeout
-        if self._loop_lock is not None:
-            return self._recv_in_thread(timeout, deadline)
-        with self._mutex:
+        loop_lock = self._loop_lock
+        if loop_lock is None:
             while True:
                 message = self._take()
                 if message is not None:
                     return message
-                self._wait(_wait_time(timeout, deadline))
-
-    def _recv_in_thread(self, timeout: float | None, deadline: float | None) -> Message:
-        """recv() with an empty inbox where the program's threads read the socket (rule
-        5): this one does, unless another thread is at it (whose messages then come
-        through the inbox)."""
-        loop_lock = self._loop_lock
+                with mutex:
+                    if not inbox and self._ended is None:
+                        self._wait(_wait_time(timeout, deadline))
+        # The program's threads read the socket (rule 5): this one does, unless another
+        # thread waits on it (whose messages then come through the inbox).
         transport = self._transport
-        assert loop_lock is not None
+        read_ready = self._read_ready
         assert transport is not None
+        assert read_ready is not None
         lock = loop_lock.lock
-        mutex = self._mutex
-        polling = False  # This thread is the one that waits on the socket and reads it.
+        polling = False  # This thread is the one that waits on the socket.
         try:
             while True:
                 if loop_lock.loop_waits:
                     loop_lock.let_the_loop_first()
-                with lock:
-                    if not polling and not self._polling:
-                        if transport._reading:
-                            self._take_reading_over()
-                        polling = self._polling = self._owned
-                    # Nothing to read while the pump holds reading back, or at the end.
-                    can_read = polling and not (
-                        transport._paused or transport._eof or transport._closing
-                    )
+                lock.acquire()
+                try:
+                    can_read = polling or not self._polling
                     if can_read:
                         if transport._reading:
-                            transport._stop_reading()  # (The pump resumed it meanwhile.)
+                            if self._owned:
+                                transport._stop_reading()  # (The pump resumed it meanwhile.)
+                            else:
+                                self._take_reading_over()
+                        # Nothing to read while the pump holds reading back, or at the end.
+                        can_read = self._owned and not (
+                            transport._paused or transport._eof or transport._closing
+                        )
+                    message = None
+                    read = can_read and (polling or not self._polls_first)
+                    if read:
                         # One read (it does not block) into the pump, which hands its
-                        # messages to the inbox.
-                        transport._read_ready()
-                    with mutex:
+                        # messages to the inbox; with the inbox empty, the first straight
+                        # to this thread (_deliver).
+                        if inbox:
+                            read_ready()
+                        else:
+                            self._catching = True
+                            try:
+                                read_ready()
+                            except BaseException:  # (Ctrl-C.)
+                                self._catching = False
+                                self._keep_caught()
+                                raise
+                            self._catching = False
+                            message = self._caught
+                            self._caught = None
+                    elif can_read:
+                        self._polls_first -= 1  # (The answer is seldom there yet: poll.)
+                    if message is None and (inbox or self._ended is not None):
                         message = self._take()
                     if message is not None:
-                        self._recvs += 1
                         if polling:
-                            polling = False
-                            self._stop_polling()
+                            polling = self._polling = False
+                            if self._waiting:
+                                self._wake_one()  # (As _stop_polling.)
                         return message
-                wait = _wait_time(timeout, deadline)
+                    if can_read and not polling:
+                        polling = self._polling = True
+                        if read:  # It found nothing yet: the next calls poll first.
+                            self._polls_first = POLL_FIRST_RUN
+                finally:
+                    lock.release()
+                wait = WAIT_SLICE if deadline is None else _wait_time(timeout, deadline)
                 if can_read:
                     self._poller.poll(wait * 1000.0)
                 else:
                     with mutex:
-                        if not self._inbox and self._ended is None:
+                        if not inbox and self._ended is None:
                             self._wait(wait)
         finally:
             if polling:
                 with lock:
                     self._stop_polling()
 
+    def _keep_caught(self) -> None:
+        """Under the loop lock, as an exception leaves recv(): the message the pump handed
+        it goes to the front of the inbox (it was empty then), for the next call."""
+        caught = self._caught
+        if caught is not None:
+            self._caught = None
+            size = caught.__sizeof__() + QUEUE_ENTRY_SIZE
+            with self._mutex:
+                self._inbox.appendleft((caught, size))
+                self._inbox_bytes += size
+
     def _stop_polling(self) -> None:
         """Under the loop lock: this thread leaves the socket; a thread waiting in recv()
         may poll it in its turn."""
         self._polling = False
         if self._waiting:
-            with self._mutex:
-                self._condition.notify()
+            self._wake_one()
+
+    def _wake_one(self) -> None:
+        """Wake a thread waiting on the condition (for a message, or for the socket)."""
+        with self._mutex:
+            self._condition.notify()
 
     def _wait(self, wait: float) -> None:
         """With the condition held: wait at most ``wait`` seconds for it to be notified
@@ -583,19 +644,24 @@ class Connection:
         self._stream._start_closing(code, "")
 
     def _take(self) -> Message | None:
-        """With the condition held: the inbox's next message; None while it is empty and
-        the connection open; ``ConnectionClosed`` once it is empty and closed."""
-        inbox = self._inbox
-        if not inbox:
-            if self._ended is not None:
-                raise self._closed()
-            return None
-        message, size = inbox.popleft()
-        self._inbox_bytes -= size
-        if self._delivery_paused and self._inbox_bytes < RECEIVE_HIGH_WATER_MARK:
-            self._delivery_paused = False
-            self._loop.call_soon_threadsafe(self._resume_delivery)
-        return message
+        """The inbox's next message, taken under the mutex; None while it is empty and the
+        connection open; ``ConnectionClosed`` once it is empty and closed."""
+        mutex = self._mutex
+        mutex.acquire()
+        try:
+            inbox = self._inbox
+            if not inbox:
+                if self._ended is not None:
+                    raise self._closed()
+                return None
+            message, size = inbox.popleft()
+            self._inbox_bytes -= size
+            if self._delivery_paused and self._inbox_bytes < RECEIVE_HIGH_WATER_MARK:
+                self._delivery_paused = False
+                self._loop.call_soon_threadsafe(self._resume_delivery)
+            return message
+        finally:
+            mutex.release()
 
     def __iter__(self) -> Iterator[Message]:
         return self
@@ -616,8 +682,16 @@ class Connection:
         # closes, the messages still to come are dropped.)
         if self._stream._ready_state != OPEN:
             return
-        size = _message_size(data)
-        with self._mutex:
+        if self._catching:  # The thread reading the socket in recv() takes it.
+            self._catching = False
+            self._caught = data
+            return
+        # The stream's _message_size: sys.getsizeof(), which is __sizeof__() for str and
+        # bytes (the garbage collector does not track them).
+        size = data.__sizeof__() + QUEUE_ENTRY_SIZE
+        mutex = self._mutex
+        mutex.acquire()
+        try:
             self._inbox.append((data, size))
             self._inbox_bytes += size
             pause = self._inbox_bytes >= RECEIVE_HIGH_WATER_MARK
@@ -625,6 +699,8 @@ class Connection:
                 self._delivery_paused = True
             if self._waiting:
                 self._condition.notify()
+        finally:
+            mutex.release()
         if pause:
             pump = self._stream._pump
             if pump is not None:
@@ -653,41 +729,59 @@ class Connection:
         """Send ``message`` (``str`` as text, bytes-like as binary). Blocks while more than
         ``SEND_HIGH_WATER_MARK`` bytes wait to be sent; ``ConnectionClosed`` once the
         connection is closing or closed."""
-        if isinstance(message, (str, bytes)):
-            size = len(message)
+        # Steps 4-5 of the stream's write algorithm, in the calling thread: the message's
+        # bytes (a copy of a buffer, which the caller may reuse), or the UTF-8 of its text
+        # (lone surrogates replaced, as a USVString's are).
+        data: bytes
+        if type(message) is str or isinstance(message, str):
+            try:
+                data = message.encode()
+            except UnicodeEncodeError:
+                data = usv_utf8(message)
+            text = True
+        elif isinstance(message, bytes):
+            data = message
+            text = False
         elif isinstance(message, (bytearray, memoryview)):
-            message = bytes(message)  # Copied now: the caller may reuse its buffer.
-            size = len(message)
+            data = bytes(message)
+            text = False
         else:
             raise TypeError(
                 f"send() takes str, bytes, bytearray or memoryview, not {type(message).__name__}"
             )
         loop_lock = self._loop_lock
         if loop_lock is None:
-            self._send_through_the_loop(message, size)
+            self._send_through_the_loop(data, text)
             return
         stream = self._stream
+        lock = loop_lock.lock
         while True:
             if loop_lock.loop_waits:
                 loop_lock.let_the_loop_first()
-            with loop_lock.lock:
+            lock.acquire()
+            try:
                 if stream._ready_state != OPEN:
                     break  # The close is on its way: ConnectionClosed once it is.
                 if self._outgoing_bytes <= SEND_HIGH_WATER_MARK:
                     if self._draining:
                         # Behind the write that waits: the loop hands it over (_drained).
-                        self._outbox.append((message, size))
-                        self._outgoing_bytes += size
+                        self._outbox.append((data, text))
+                        self._outgoing_bytes += len(data)
                     else:
-                        self._hand_over(message)  # Framed and written in this thread.
+                        # Framed and written in this thread (_hand_over, inlined).
+                        waiter = stream._send_data(data, text)
+                        if waiter is not None:
+                            self._drain_first(waiter)
                     return
+            finally:
+                lock.release()
             with self._mutex:
                 if self._outgoing_bytes > SEND_HIGH_WATER_MARK and self._ended is None:
                     self._condition.wait(WAIT_SLICE)
         self._wait_closed()
         raise self._closed()
 
-    def _send_through_the_loop(self, message: Message, size: int) -> None:
+    def _send_through_the_loop(self, data: bytes, text: bool) -> None:
         """send() where the loop's thread does the writing: through the outbox."""
         condition = self._condition
         stream = self._stream
@@ -698,8 +792,8 @@ class Connection:
                     break
                 if self._outgoing_bytes <= SEND_HIGH_WATER_MARK:
                     closing = False
-                    self._outbox.append((message, size))
-                    self._outgoing_bytes += size
+                    self._outbox.append((data, text))
+                    self._outgoing_bytes += len(data)
                     if self._writing_scheduled:
                         return
                     self._writing_scheduled = True
@@ -721,21 +815,26 @@ class Connection:
             with condition:
                 if not outbox:
                     return
-                message, size = outbox.popleft()
+                data, text = outbox.popleft()
                 was_full = self._outgoing_bytes > SEND_HIGH_WATER_MARK
-                self._outgoing_bytes -= size
+                self._outgoing_bytes -= len(data)
                 if was_full and self._outgoing_bytes <= SEND_HIGH_WATER_MARK:
                     condition.notify_all()
-            self._hand_over(message)
+            self._hand_over(data, text)
 
-    def _hand_over(self, message: Message) -> None:
-        """On the loop, or under its lock: the stream's write algorithm (its writable's
-        sink), which sends the message (once closing, nothing) and says when its buffer is
-        above the stream's mark: the next messages wait until it drains."""
-        waiter = self._stream._write(message, None)
+    def _hand_over(self, data: bytes, text: bool) -> None:
+        """On the loop, or under its lock: step 6 of the stream's write algorithm (its
+        writable's sink), which sends the message (once closing, nothing) and says when
+        its buffer is above the stream's mark: the next messages wait until it drains."""
+        waiter = self._stream._send_data(data, text)
         if waiter is not None:
-            self._draining = True
-            waiter.add_done_callback(self._drained)
+            self._drain_first(waiter)
+
+    def _drain_first(self, waiter: asyncio.Future[None]) -> None:
+        """The stream's buffer is above its mark: the next messages wait in the outbox
+        until ``waiter`` resolves (it has drained)."""
+        self._draining = True
+        waiter.add_done_callback(self._drained)
 
     def _drained(self, waiter: asyncio.Future[None]) -> None:
         self._draining = False

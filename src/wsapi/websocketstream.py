@@ -444,12 +444,18 @@ class WebSocketStream:
                 "a WebSocketStream writes str (a text message) or bytes, bytearray or "
                 f"memoryview (a binary message), not {type(chunk).__name__}"
             )
+        return self._send_data(data, text)
+
+    def _send_data(self, data: bytes | bytearray, text: bool) -> asyncio.Future[None] | None:
+        """Step 6 of "to write chunk": send ``data`` (the UTF-8 of a text message when
+        ``text``, else a binary message's bytes); a future that resolves once the stream's
+        buffer is below its mark, or None when it is already."""
         pump = self._pump
         # 6.2. "If the closing handshake has not yet started, Send a WebSocket Message to
         # stream comprised of data using opcode."
         if pump is None or not pump.can_send():
             return None
-        pump.send_message(data, text=text)
+        pump.send_message(data, text)
         # 6.1. "Wait until there is sufficient buffer space in stream to send the message"
         # (rule 3), then 6.3 resolve the promise.
         if pump.untransmitted() <= SEND_HIGH_WATER_MARK:
