@@ -286,6 +286,7 @@ async def test_payload_logging_follows_the_logger_while_open(
     """Payload logging is read afresh for each read and each send outside the pump: turned
     on mid-connection, the next messages both ways are logged; the logger disabled, none."""
     logger = logging.getLogger("wsapi.payload")
+    level = logger.level  # (The library's own, INFO: the other tests rely on it.)
 
     async def exchange(ws: WebSocket, text: str) -> None:
         got: asyncio.Future[object] = asyncio.get_running_loop().create_future()
@@ -306,7 +307,7 @@ async def test_payload_logging_follows_the_logger_while_open(
                 await exchange(ws, "quiet-3")
         finally:
             logger.disabled = False
-            logger.setLevel(logging.NOTSET)
+            logger.setLevel(level)
         ws.close()
         assert (await asyncio.wait_for(ws.closed, WAIT)).wasClean
     text = caplog.text
