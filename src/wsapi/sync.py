@@ -87,7 +87,7 @@ from .connection import Connection as AsyncConnection
 from .protocol.constants import CloseCode
 from .socket_transport import SocketTransport
 from .webidl import usv_utf8
-from .websocketstream import OPEN, QUEUE_ENTRY_SIZE, WebSocketStream
+from .websocketstream import OPEN, QUEUE_ENTRY_SIZE, WebSocketStream, _message_size
 
 __all__ = [
     "EXIT_CLOSE_TIMEOUT",
@@ -579,7 +579,7 @@ class Connection:
         caught = self._caught
         if caught is not None:
             self._caught = None
-            size = caught.__sizeof__() + QUEUE_ENTRY_SIZE
+            size = _message_size(caught)
             with self._mutex:
                 self._inbox.appendleft((caught, size))
                 self._inbox_bytes += size
@@ -733,11 +733,8 @@ class Connection:
         # bytes (a copy of a buffer, which the caller may reuse), or the UTF-8 of its text
         # (lone surrogates replaced, as a USVString's are).
         data: bytes
-        if type(message) is str or isinstance(message, str):
-            try:
-                data = message.encode()
-            except UnicodeEncodeError:
-                data = usv_utf8(message)
+        if isinstance(message, str):
+            data = usv_utf8(message)
             text = True
         elif isinstance(message, bytes):
             data = message
