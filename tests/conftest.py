@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import os
 import traceback
 from collections.abc import Callable, Coroutine, Generator
@@ -19,6 +20,18 @@ from support import TIMEOUT
 
 REPORTS: list[dict[str, Any]] = []
 """What event loops reported to their exception handler during the running test."""
+
+SERVER_ERRORS: list[logging.LogRecord] = []
+"""What the ``websockets`` servers of the running test logged as errors (a connection
+handler that raised, above all)."""
+
+
+class _RecordServerErrors(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        SERVER_ERRORS.append(record)
+
+
+logging.getLogger("websockets.server").addHandler(_RecordServerErrors(logging.ERROR))
 
 _DEFAULT_EXCEPTION_HANDLER = asyncio.BaseEventLoop.default_exception_handler
 
@@ -55,7 +68,15 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     """Fail a test during which an event loop's exception handler was called, showing what
     it was given; a test that expects a report captures it (support.capture_reports)."""
     REPORTS.clear()
+    SERVER_ERRORS.clear()
     yield
+    if SERVER_ERRORS:
+        errors = "\n".join(
+            record.getMessage() + (f": {record.exc_info[1]!r}" if record.exc_info else "")
+            for record in SERVER_ERRORS
+        )
+        SERVER_ERRORS.clear()
+        pytest.fail(f"a websockets server of the test logged errors:\n{errors}", pytrace=False)
     if REPORTS:
         count = len(REPORTS)
         reports = "\n\n".join(_describe(context) for context in REPORTS)

@@ -4,10 +4,12 @@ block's own close, ConnectionClosed, ping, and receive backpressure, against rea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
 from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosedOK
 
 import wsapi
 from servers import websocket_server
@@ -218,9 +220,10 @@ async def test_a_slow_consumer_slows_the_server() -> None:
 
     async def flood(connection: ServerConnection) -> None:
         nonlocal sent
-        while True:
-            await connection.send(message)
-            sent += 1
+        with contextlib.suppress(ConnectionClosedOK):  # Until the client closes.
+            while True:
+                await connection.send(message)
+                sent += 1
 
     async with (
         websocket_server(flood, max_size=None, compression=None) as server,

@@ -113,27 +113,7 @@ async def open_connection(
         if code not in (errno.EINPROGRESS, errno.EINTR):
             raise OSError(code, os.strerror(code))
         # The connect goes on in the background; the socket turns writable when it is done.
-        # The protocol starts in that callback, not a turn of the loop later in this task.
-        fd = sock.fileno()
-        waiter: asyncio.Future[tuple[SocketTransport, _P]] = loop.create_future()
-
-        def writable() -> None:
-            if waiter.done():  # (Cancelled.)
-                loop.remove_writer(fd)
-                return
-            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            try:
-                if code != 0:
-                    raise OSError(code, os.strerror(code))
-                started = _start(loop, sock, protocol_factory, connecting=True)
-            except Exception as exc:  # The connect failed, or the protocol did.
-                loop.remove_writer(fd)
-                sock.close()
-                waiter.set_exception(exc)
-            else:
-                waiter.set_result(started)
-
-        loop.add_writer(fd, writable)
+        waiter = _watch_connect(loop, sock, protocol_factory)
     except BaseException:
         sock.close()
         raise
@@ -141,9 +121,42 @@ async def open_connection(
         return await waiter
     except BaseException:
         if waiter.cancelled():  # (Else the socket is closed, or the protocol's now.)
-            loop.remove_writer(fd)
+            loop.remove_writer(sock.fileno())
             sock.close()
         raise
+
+
+def _watch_connect(
+    loop: asyncio.AbstractEventLoop,
+    sock: socket.socket,
+    protocol_factory: Callable[[], _P],
+) -> asyncio.Future[tuple[SocketTransport, _P]]:
+    """A future for the end of ``sock``'s connect, and the protocol started on it. The
+    protocol starts in the loop's callback, not a turn of the loop later in the awaiting
+    task. (A function of its own: a callback made inside the coroutine would be kept in the
+    coroutine's compiled scope, which it refers to, a cycle only the garbage collector
+    frees, with the connection's objects in it.)"""
+    fd = sock.fileno()
+    waiter: asyncio.Future[tuple[SocketTransport, _P]] = loop.create_future()
+
+    def writable() -> None:
+        if waiter.done():  # (Cancelled.)
+            loop.remove_writer(fd)
+            return
+        code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        try:
+            if code != 0:
+                raise OSError(code, os.strerror(code))
+            started = _start(loop, sock, protocol_factory, connecting=True)
+        except Exception as exc:  # The connect failed, or the protocol did.
+            loop.remove_writer(fd)
+            sock.close()
+            waiter.set_exception(exc)
+        else:
+            waiter.set_result(started)
+
+    loop.add_writer(fd, writable)
+    return waiter
 
 
 def _start(

@@ -28,7 +28,6 @@ cdef class WebSocket(EventTarget):
     cdef public object _failure
     cdef public bint _full
     cdef public object _loop
-    cdef public object _mark_stale
     cdef public object _message_origin
     cdef public Py_ssize_t _never_sent
     cdef public object _opened

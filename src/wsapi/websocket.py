@@ -54,7 +54,7 @@ import logging
 import math
 import weakref
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Generator, Sequence
 from types import TracebackType
 from typing import Any, Final, Generic, Literal, Protocol, TypeVar, overload
 
@@ -139,7 +139,6 @@ class WebSocket(EventTarget):
         "_failure",
         "_full",
         "_loop",
-        "_mark_stale",
         "_message_origin",
         "_never_sent",
         "_opened",
@@ -288,8 +287,6 @@ class WebSocket(EventTarget):
         # and the bytes that will never be transmitted (sent after closing started).
         self._buffered_amount = 0
         self._buffered_stale = True
-        # What ends a snapshot, called after each callback that took one (made once).
-        self._mark_stale: Callable[[], None] = self._mark_buffered_stale
         self._never_sent = 0
         # Sends waiting behind a Blob whose bytes are being read from its file, in order.
         self._outbox: deque[tuple[Literal["text", "data", "close"], Any, int]] = deque()
@@ -713,9 +710,9 @@ class WebSocket(EventTarget):
             # marks it stale when it starts) the pump says when that is.
             pump = self._pump
             if pump is not None and pump.pumping():
-                pump.call_after_pump(self._mark_stale)
+                pump.call_after_pump(self._mark_buffered_stale)
             else:
-                self._loop.call_soon(self._mark_stale)
+                self._loop.call_soon(self._mark_buffered_stale)
 
     def _mark_buffered_stale(self) -> None:
         self._buffered_stale = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import socket
 import threading
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
@@ -155,6 +156,63 @@ async def test_unreferenced_websocket_keeps_delivering_events() -> None:
         gc.collect()
         assert await asyncio.wait_for(closed, 10 * TIMEOUT) == 4000
     assert received == ["late"]
+
+
+IN_A_CYCLE_WITH_ITS_CLOSE_EVENT = {
+    "WebSocket",
+    "CloseEvent",
+    "_EventListener",
+    "_EventHandlerCallback",
+}
+"""The objects a closed WebSocket may leave to the garbage collector: the close event's
+``target`` is the WebSocket, which keeps the event for ``closed``; with them, the
+listeners the program set."""
+
+
+async def test_closed_connection_is_freed_without_the_garbage_collector() -> None:
+    """Once its close event has fired, a WebSocket's connection (the opening, the pump, the
+    engine, the transport and its socket) is freed as soon as nothing refers to it: no
+    reference cycle leaves it for the garbage collector, whose runs cost a busy program
+    more for every connection it holds up."""
+
+    async def echo(connection: ServerConnection) -> None:
+        async for message in connection:
+            await connection.send(message)
+
+    loop = asyncio.get_running_loop()
+    async with serve(echo, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        gc.collect()
+        gc.disable()
+        try:
+            ws = WebSocket(f"ws://127.0.0.1:{port}/", agent=AGENT)
+            opened: asyncio.Future[None] = loop.create_future()
+            ws.onopen = lambda _: opened.set_result(None)
+            await asyncio.wait_for(opened, 10 * TIMEOUT)
+            echoed: asyncio.Future[object] = loop.create_future()
+            ws.onmessage = lambda event: echoed.set_result(event.data)
+            ws.send("x")
+            assert await asyncio.wait_for(echoed, 10 * TIMEOUT) == "x"
+            closed: asyncio.Future[int] = loop.create_future()
+            ws.onclose = lambda event: closed.set_result(event.code)
+            ws.close(1000)
+            assert await asyncio.wait_for(closed, 10 * TIMEOUT) == 1000
+            await asyncio.sleep(0)  # (The loop drops the handles of the callbacks it ran.)
+            del ws
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+            left = {
+                type(thing).__qualname__
+                for thing in gc.garbage
+                if str(getattr(type(thing), "__module__", "")).startswith("wsapi")
+                or isinstance(thing, socket.socket)
+            }
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+    assert left - IN_A_CYCLE_WITH_ITS_CLOSE_EVENT == set()
+    assert "WebSocket" in left  # (The test sees what the collector found.)
 
 
 async def test_use_from_another_thread_raises() -> None:
