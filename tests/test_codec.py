@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
@@ -81,6 +82,44 @@ def test_mask_key_differs_across_calls() -> None:
     assert all(len(key) == 4 for key in keys)
     # 3000 random 32-bit keys collide with probability ~1e-3; demand near-uniqueness.
     assert len(set(keys)) >= 2998
+
+
+def frame_key() -> bytes:
+    """The masking key of a frame from the compiled frame writer."""
+    assert codec_module.encode_masked_frame is not None
+    return codec_module.encode_masked_frame(0x81, b"x")[2:6]
+
+
+DRAWS = [
+    pytest.param(codec_module.mask_key, id="pure pool"),
+    pytest.param(
+        frame_key,
+        id="compiled pool",
+        marks=pytest.mark.skipif(not codec_module.SPEEDUPS, reason="the pure-Python build"),
+    ),
+]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+@pytest.mark.parametrize("draw", DRAWS)
+def test_a_forked_child_draws_other_keys_than_its_parent(draw: Callable[[], bytes]) -> None:
+    """After fork(), the child's masking keys and nonces are not its parent's: both would
+    otherwise go on drawing the same bytes from the pool they shared at the fork."""
+    draw()  # (The pool is filled, with most of it left.)
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child)
+        try:
+            os.write(write_end, b"".join(draw() for _ in range(4)))
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        in_child = pipe.read()
+    assert os.waitpid(child, 0)[1] == 0
+    in_parent = b"".join(draw() for _ in range(4))
+    assert len(in_child) == len(in_parent) > 0
+    assert in_child != in_parent
 
 
 # encode_frame_header

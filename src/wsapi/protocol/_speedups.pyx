@@ -55,6 +55,18 @@ cdef bytes _key_pool = b""
 cdef Py_ssize_t _key_pos = KEY_POOL_SIZE
 
 
+def _forget_keys():
+    """A forked child must not use the keys its parent uses too: it starts a pool of its
+    own."""
+    global _key_pool, _key_pos
+    _key_pool = b""
+    _key_pos = KEY_POOL_SIZE
+
+
+if hasattr(os, "register_at_fork"):  # (Not on Windows, which has no fork.)
+    os.register_at_fork(after_in_child=_forget_keys)
+
+
 def encode_masked_frame(int first_byte, data):
     """One masked frame as a single ``bytes``: the header (``first_byte`` holds FIN, RSV1-3
     and the opcode), a fresh masking key, and ``data`` masked with it -- what

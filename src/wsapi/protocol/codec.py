@@ -27,6 +27,7 @@ __all__ = [
     "encode_masked_frame",
     "mask_key",
     "parse_frame_header",
+    "random_bytes",
 ]
 
 # RFC 6455 5.3: "The masking key MUST be derived from a strong source of entropy". One
@@ -38,15 +39,32 @@ _mask_pool = b""
 _mask_pos = MASK_POOL_SIZE
 
 
-def mask_key() -> bytes:
-    """Return a fresh 4-byte masking key from the CSPRNG pool."""
+def random_bytes(n: int) -> bytes:
+    """``n`` bytes (at most ``MASK_POOL_SIZE``) from the pool of CSPRNG bytes, each used
+    once: masking keys, and the nonce of the opening handshake."""
     global _mask_pool, _mask_pos
-    if _mask_pos >= len(_mask_pool):
+    if _mask_pos + n > len(_mask_pool):
         _mask_pool = os.urandom(MASK_POOL_SIZE)
         _mask_pos = 0
-    key = _mask_pool[_mask_pos : _mask_pos + 4]
-    _mask_pos += 4
-    return key
+    drawn = _mask_pool[_mask_pos : _mask_pos + n]
+    _mask_pos += n
+    return drawn
+
+
+def mask_key() -> bytes:
+    """Return a fresh 4-byte masking key from the CSPRNG pool."""
+    return random_bytes(4)
+
+
+def _forget_pool() -> None:
+    """A forked child must not draw what its parent draws too (the same keys and nonces in
+    two processes): it starts a pool of its own."""
+    global _mask_pool, _mask_pos
+    _mask_pool, _mask_pos = b"", MASK_POOL_SIZE
+
+
+if hasattr(os, "register_at_fork"):  # (Not on Windows, which has no fork.)
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def apply_mask(data: bytes | bytearray | memoryview, key: bytes) -> bytes:

@@ -12,7 +12,6 @@ import base64
 import binascii
 import functools
 import hashlib
-import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 import h11
 
 from ._build import compiled
+from .codec import random_bytes
 from .constants import MAX_HANDSHAKE_RESPONSE_SIZE
 from .deflate import EXTENSION_NAME, DeflateParameters, parse_response
 
@@ -127,7 +127,7 @@ def build_request(
     # 4.1: "The request MUST include a header field with the name |Sec-WebSocket-Key|. The
     # value of this header field MUST be a nonce consisting of a randomly selected 16-byte
     # value that has been base64-encoded" -- chosen randomly for each connection.
-    key = binascii.b2a_base64(os.urandom(16), newline=False)
+    key = binascii.b2a_base64(random_bytes(16), newline=False)
     start = template.key_at
     data = b"".join((template.data[:start], key, template.data[start + len(key) :]))
     return HandshakeRequest(data, key.decode("ascii"), protocols, template.event, extensions)
