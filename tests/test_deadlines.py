@@ -6,11 +6,14 @@ import asyncio
 import gc
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from support import capture_reports
+from wsapi import UserAgent, WebSocket
 from wsapi.deadlines import COMPACT_ABOVE, Deadlines, deadlines_of
+from wsapi.echo import start_echo_server
 
 
 async def test_timers_run_in_deadline_order_at_their_time() -> None:
@@ -27,7 +30,8 @@ async def test_timers_run_in_deadline_order_at_their_time() -> None:
     await asyncio.sleep(0.15)
     assert [name for name, _ in ran] == ["a", "a2", "b", "c"]  # Ties keep their order.
     for (_, at), due in zip(ran, (0.02, 0.02, 0.04, 0.06), strict=True):
-        assert due <= at < due + 0.05  # Not early; late only by the loop's own margin.
+        # Not early (but for the rounding of clock readings); late only by the loop's margin.
+        assert due - 1e-9 <= at < due + 0.05
     assert len(deadlines) == 0
 
 
@@ -157,3 +161,62 @@ async def test_no_loop_timer_is_left_once_every_timer_is_cancelled() -> None:
     assert deadlines._armed is None
     assert armed.cancelled()
     assert deadlines._heap == []
+
+
+async def test_the_last_timer_of_an_ended_connection_leaves_the_loop_timer_armed() -> None:
+    """keep_armed: the loop's timer stays when a connection's last timer goes, and serves the
+    next timer set for a later time; when it comes due with nothing left, it just ends."""
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(loop)
+    closing = deadlines.call_later(0.05, lambda: None)
+    armed = deadlines._armed
+    assert armed is not None
+    deadlines.cancel(closing, keep_armed=True)
+    assert deadlines._armed is armed
+    assert not armed.cancelled()
+    assert len(deadlines) == 0
+    ran: list[str] = []
+    deadlines.call_later(0.1, lambda: ran.append("next"))
+    assert deadlines._armed is armed  # Not re-armed for a later deadline.
+    await asyncio.sleep(0.07)  # The old loop timer fires: it arms itself for the live one.
+    assert ran == []
+    assert deadlines._armed is not None
+    assert deadlines._armed is not armed
+    await asyncio.sleep(0.1)
+    assert ran == ["next"]
+    assert deadlines._armed is None  # Nothing left: no loop timer.
+
+
+async def test_a_connection_that_ends_keeps_the_loop_timer_for_the_next() -> None:
+    """A connection's close leaves the loop's timer armed (its close timer's), and the next
+    connection's opening, and its end, need no other timer of the loop."""
+    loop = asyncio.get_running_loop()
+    async with await start_echo_server() as server:
+        made: list[asyncio.TimerHandle] = []
+        call_at = loop.call_at
+
+        def counting_call_at(
+            when: float, callback: Callable[..., object], *args: object, **kwargs: Any
+        ) -> asyncio.TimerHandle:
+            handle = call_at(when, callback, *args, **kwargs)
+            if getattr(callback, "__name__", None) == "_run_due":  # (Not the server's.)
+                made.append(handle)
+            return handle
+
+        loop.call_at = counting_call_at  # type: ignore[method-assign]
+        try:
+            for _ in range(3):
+                ws = WebSocket(server.url, agent=UserAgent(proxy=None))
+                await ws.opened
+                ws.close()
+                assert (await ws.closed).wasClean
+        finally:
+            del loop.call_at
+        armed = deadlines_of(loop)._armed
+        assert armed is not None
+        assert not armed.cancelled()
+        # The first connection: its opening's timer and its close timer; each one after it,
+        # its close timer only (its opening found the previous close timer armed).
+        assert len(made) == 2 + 2
+        deadlines_of(loop)._armed = None
+        armed.cancel()

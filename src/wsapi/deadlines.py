@@ -10,7 +10,10 @@ and the loop has one timer armed for all of them, at the earliest deadline. Canc
 entry leaves that loop timer as it is (re-arming it is the cost this saves): the loop may
 wake once for a deadline no longer wanted, and then arms itself for the earliest live one.
 When no entry is left, the loop's timer is cancelled too: a loop with any timer scheduled
-looks at the clock on each of its turns, which a busy connection would pay for nothing.
+looks at the clock on each of its turns, which a busy connection would pay for nothing. The
+exception is the last timer of a connection that has ended (``keep_armed``): the next
+connection's opening nearly always sets a timer soon after, which then needs no new timer
+of the loop; if none comes, the loop wakes once, when the old one is due.
 
 A cancelled entry stays in the heap until it comes to the top or the heap is compacted
 (once more than half of it is cancelled entries, so it stays within twice what is live);
@@ -78,9 +81,10 @@ class Deadlines:
             self._arm(when)
         return timer
 
-    def cancel(self, timer: Timer) -> None:
+    def cancel(self, timer: Timer, *, keep_armed: bool = False) -> None:
         """Drop ``timer`` if it has not run (its entry goes when it comes to the top, or at
-        the next compaction)."""
+        the next compaction). ``keep_armed``: leave the loop's timer as it is even when no
+        entry is left (the timer's connection has ended)."""
         if timer.callback is None:
             return
         timer.callback = None
@@ -91,7 +95,7 @@ class Deadlines:
             # which spares each of its turns the look at the clock that any timer costs.)
             heap.clear()
             self._cancelled = 0
-            if self._armed is not None:
+            if self._armed is not None and not keep_armed:
                 self._armed.cancel()
                 self._armed = None
         elif self._cancelled > COMPACT_ABOVE and 2 * self._cancelled > len(heap):

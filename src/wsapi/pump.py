@@ -282,7 +282,7 @@ class ConnectionPump(PumpTimers):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
-        self._cancel_timer()
+        self._cancel_timer(ended=True)
         self._stop_keepalive()
         transport = self.transport
         if transport is not None and not transport.is_closing():
@@ -545,7 +545,7 @@ class ConnectionPump(PumpTimers):
                     # taken now rather than by a read a turn of the loop later (a peek,
                     # which reads nothing; the transport is closed next, as on any end of
                     # stream after the closing handshake).
-                    self._cancel_timer()
+                    self._cancel_timer(ended=True)
                     engine.receive_eof()
                     continue
                 # RFC 6455 7.1.1: the server closes TCP first; wait for it, but not forever.
@@ -573,7 +573,7 @@ class ConnectionPump(PumpTimers):
         """The end of RFC 6455 7.1.7 "Fail the WebSocket Connection", whoever failed it (the
         engine, for the peer's violations, or ``fail_the_websocket_connection``): "the client
         MUST _Close the WebSocket Connection_, and MAY report the problem to the user"."""
-        self._cancel_timer()
+        self._cancel_timer(ended=True)
         self._stop_keepalive()
         self._left_connecting()
         kind: FailureKind

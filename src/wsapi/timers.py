@@ -122,9 +122,11 @@ class PumpTimers(BufferedReceiver):
         if previous is not None:
             self._deadlines.cancel(previous)
 
-    def _cancel_timer(self) -> None:
+    def _cancel_timer(self, *, ended: bool = False) -> None:
+        """Cancel the timer of the phase; ``ended``: the connection has ended (its last
+        timer goes, see ``Deadlines.cancel``'s ``keep_armed``)."""
         if self._timer is not None:
-            self._deadlines.cancel(self._timer)
+            self._deadlines.cancel(self._timer, keep_armed=ended)
             self._timer = None
 
     def adopt_open_timer(self, timer: Timer) -> None:
