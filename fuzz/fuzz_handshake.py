@@ -60,8 +60,9 @@ def _outcome(module: ModuleType, options: int, response: bytes, cuts: bytes | No
     None): its events but the ``RefusalBodyExpected`` ones (when they come depends on the
     chunks)."""
     # One key for every run, so that every run reads the same bytes: the accept value may
-    # land anywhere in a mutated input (a header's value, a frame after the head).
-    with mock.patch("os.urandom", bytes):
+    # land anywhere in a mutated input (a header's value, a frame after the head). (Each
+    # build has its own handshake module: the one whose build_request this engine calls.)
+    with mock.patch.dict(module.build_request.__globals__, {"random_bytes": bytes}):
         engine = module.ClientConnection(
             "example.test",
             "/chat",

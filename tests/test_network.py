@@ -114,8 +114,9 @@ async def test_close_while_tls_stalls_is_an_abort_not_a_timeout() -> None:
 
 
 async def test_an_open_connection_holds_no_timer_of_the_loop() -> None:
-    """Once open (no keepalive), and again once closed, no timer of the connection is left,
-    nor the loop's shared one: a loop with a timer looks at the clock on every turn."""
+    """Once open (no keepalive), no timer of the connection is left, nor the loop's shared
+    one: a loop with a timer looks at the clock on every turn. Once closed, no timer of the
+    connection is left; the loop's stays armed for the next connection."""
     loop = asyncio.get_running_loop()
     deadlines = deadlines_of(loop)
     async with await start_echo_server() as server:
@@ -128,7 +129,7 @@ async def test_an_open_connection_holds_no_timer_of_the_loop() -> None:
         assert len(deadlines) == 1  # Waiting for the server's Close.
         await asyncio.wait_for(ws.closed, 10 * TIMEOUT)
         assert len(deadlines) == 0
-        assert deadlines._armed is None
+        assert deadlines._armed is not None
 
 
 async def test_handshake_response_that_never_ends_is_bounded() -> None:
