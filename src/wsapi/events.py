@@ -574,10 +574,9 @@ def _flatten(method: str, options: object) -> bool:
 def _settable(cls: type[EventTarget], name: str) -> bool:
     """Whether ``cls`` declares ``name`` as an attribute that takes assignments (a data
     descriptor: an event handler, a property with a setter, a slot), not a method."""
-    for klass in cls.__mro__:
-        if name in vars(klass):
-            return hasattr(type(vars(klass)[name]), "__set__")
-    return False
+    # (The class attribute as the class gives it: a descriptor gives itself, an event
+    # handler too; a name no class declares gives None.)
+    return hasattr(type(getattr(cls, name, None)), "__set__")
 
 
 def _not_a_handler(cls: type[EventTarget], name: str) -> str:
