@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from support import TIMEOUT, Log, Reader, Writer, raw_server, wait_closed, wait_opened
 from wsapi import UserAgent, WebSocket
+from wsapi.deadlines import deadlines_of
 
 MiB = 1024 * 1024
 
@@ -92,7 +93,12 @@ async def within(
 
 async def nothing_left(fds: set[int], tasks: set[asyncio.Task[object]], what: str) -> None:
     """Assert that no file descriptor but ``fds`` and no task but ``tasks`` is left, once
-    closed transports have let go of their sockets (a callback or two, ``SETTLE`` at most)."""
+    closed transports have let go of their sockets (a callback or two, ``SETTLE`` at most).
+    The loop's timer descriptor (``deadlines.py``), made with the loop's first timer and
+    kept with the loop, is the loop's, not a leak."""
+    deadlines = deadlines_of.get(asyncio.get_running_loop())
+    if deadlines is not None and deadlines._timer_fd >= 0:
+        fds = fds | {deadlines._timer_fd}
     deadline = time.monotonic() + SETTLE
     while (open_fds() - fds or other_tasks() - tasks) and time.monotonic() < deadline:
         await asyncio.sleep(0.01)

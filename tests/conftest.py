@@ -23,7 +23,7 @@ REPORTS: list[dict[str, Any]] = []
 
 SERVER_ERRORS: list[logging.LogRecord] = []
 """What the ``websockets`` servers of the running test logged as errors (a connection
-handler that raised, above all)."""
+handler that raised, above all): they fail it, unless it is marked ``server_errors``."""
 
 
 class _RecordServerErrors(logging.Handler):
@@ -70,6 +70,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     REPORTS.clear()
     SERVER_ERRORS.clear()
     yield
+    if item.get_closest_marker("server_errors") is not None:
+        SERVER_ERRORS.clear()
     if SERVER_ERRORS:
         errors = "\n".join(
             record.getMessage() + (f": {record.exc_info[1]!r}" if record.exc_info else "")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
+import os
+import sys
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -14,11 +17,20 @@ from support import capture_reports
 from wsapi import UserAgent, WebSocket
 from wsapi.deadlines import COMPACT_ABOVE, Deadlines, deadlines_of
 from wsapi.echo import start_echo_server
+from wsapi.protocol.codec import SPEEDUPS
+from wsapi.socket_transport import socket_transport_used_on
 
 
-async def test_timers_run_in_deadline_order_at_their_time() -> None:
+@pytest.fixture(params=[True, False], ids=["timer fd", "asyncio timer"])
+def timer_fd(request: pytest.FixtureRequest) -> bool:
+    """Whether the Deadlines wait on a timer descriptor where there is one (the default loop
+    on Linux, compiled or on Python 3.13), or on an asyncio timer."""
+    return bool(request.param)
+
+
+async def test_timers_run_in_deadline_order_at_their_time(timer_fd: bool) -> None:
     loop = asyncio.get_running_loop()
-    deadlines = Deadlines(loop)
+    deadlines = Deadlines(loop, timer_fd=timer_fd)
     ran: list[tuple[str, float]] = []
     start = loop.time()
 
@@ -35,9 +47,9 @@ async def test_timers_run_in_deadline_order_at_their_time() -> None:
     assert len(deadlines) == 0
 
 
-async def test_a_cancelled_timer_never_runs_and_lets_go_of_its_callback() -> None:
+async def test_a_cancelled_timer_never_runs_and_lets_go_of_its_callback(timer_fd: bool) -> None:
     loop = asyncio.get_running_loop()
-    deadlines = Deadlines(loop)
+    deadlines = Deadlines(loop, timer_fd=timer_fd)
     ran: list[str] = []
 
     class Owner:
@@ -58,9 +70,9 @@ async def test_a_cancelled_timer_never_runs_and_lets_go_of_its_callback() -> Non
     assert ran == ["other"]
 
 
-async def test_an_earlier_timer_rearms_the_loop_timer() -> None:
+async def test_an_earlier_timer_rearms_the_loop_timer(timer_fd: bool) -> None:
     loop = asyncio.get_running_loop()
-    deadlines = Deadlines(loop)
+    deadlines = Deadlines(loop, timer_fd=timer_fd)
     ran: list[str] = []
     deadlines.call_later(10.0, lambda: ran.append("late"))
     deadlines.call_later(0.01, lambda: ran.append("early"))
@@ -69,9 +81,9 @@ async def test_an_earlier_timer_rearms_the_loop_timer() -> None:
     assert len(deadlines) == 1
 
 
-async def test_a_cancelled_head_does_not_hold_back_the_next_live_timer() -> None:
+async def test_a_cancelled_head_does_not_hold_back_the_next_live_timer(timer_fd: bool) -> None:
     loop = asyncio.get_running_loop()
-    deadlines = Deadlines(loop)
+    deadlines = Deadlines(loop, timer_fd=timer_fd)
     ran: list[str] = []
     first = deadlines.call_later(0.01, lambda: ran.append("first"))
     deadlines.call_later(0.03, lambda: ran.append("second"))
@@ -80,11 +92,11 @@ async def test_a_cancelled_head_does_not_hold_back_the_next_live_timer() -> None
     assert ran == ["second"]
 
 
-async def test_cancelled_entries_are_compacted() -> None:
+async def test_cancelled_entries_are_compacted(timer_fd: bool) -> None:
     """However many timers are set and cancelled, the heap stays within twice what is live
     (plus COMPACT_ABOVE): a connection per millisecond does not grow it."""
     loop = asyncio.get_running_loop()
-    deadlines = Deadlines(loop)
+    deadlines = Deadlines(loop, timer_fd=timer_fd)
     live = [deadlines.call_later(30.0, lambda: None) for _ in range(5)]
     for _ in range(10_000):
         deadlines.cancel(deadlines.call_later(30.0, lambda: None))
@@ -95,9 +107,9 @@ async def test_cancelled_entries_are_compacted() -> None:
     assert len(deadlines) == 0
 
 
-async def test_a_failing_callback_is_reported_and_the_others_still_run() -> None:
+async def test_a_failing_callback_is_reported_and_the_others_still_run(timer_fd: bool) -> None:
     loop = asyncio.get_running_loop()
-    deadlines = Deadlines(loop)
+    deadlines = Deadlines(loop, timer_fd=timer_fd)
     reported = capture_reports()
     ran: list[str] = []
 
@@ -112,9 +124,9 @@ async def test_a_failing_callback_is_reported_and_the_others_still_run() -> None
     assert isinstance(reported[0]["exception"], ValueError)
 
 
-async def test_a_callback_may_set_another_timer() -> None:
+async def test_a_callback_may_set_another_timer(timer_fd: bool) -> None:
     loop = asyncio.get_running_loop()
-    deadlines = Deadlines(loop)
+    deadlines = Deadlines(loop, timer_fd=timer_fd)
     ran: list[str] = []
     deadlines.call_later(0.01, lambda: deadlines.call_later(0.01, lambda: ran.append("again")))
     await asyncio.sleep(0.06)
@@ -150,7 +162,7 @@ def test_a_loop_that_is_gone_is_said_so() -> None:
 async def test_no_loop_timer_is_left_once_every_timer_is_cancelled() -> None:
     """An idle loop holds no timer: each turn of a loop with one looks at the clock."""
     loop = asyncio.get_running_loop()
-    deadlines = Deadlines(loop)
+    deadlines = Deadlines(loop, timer_fd=False)
     first = deadlines.call_later(30.0, lambda: None)
     second = deadlines.call_later(10.0, lambda: None)
     armed = deadlines._armed
@@ -167,7 +179,7 @@ async def test_the_last_timer_of_an_ended_connection_leaves_the_loop_timer_armed
     """keep_armed: the loop's timer stays when a connection's last timer goes, and serves the
     next timer set for a later time; when it comes due with nothing left, it just ends."""
     loop = asyncio.get_running_loop()
-    deadlines = Deadlines(loop)
+    deadlines = Deadlines(loop, timer_fd=False)
     closing = deadlines.call_later(0.05, lambda: None)
     armed = deadlines._armed
     assert armed is not None
@@ -212,11 +224,78 @@ async def test_a_connection_that_ends_keeps_the_loop_timer_for_the_next() -> Non
                 assert (await ws.closed).wasClean
         finally:
             del loop.call_at
-        armed = deadlines_of(loop)._armed
+        deadlines = deadlines_of(loop)
+        if deadlines._timer_fd >= 0:
+            assert made == []  # No asyncio timer at all: the timer descriptor's.
+            assert deadlines._armed_at < math.inf  # Still armed, for a close timer's time.
+            return
+        armed = deadlines._armed
         assert armed is not None
         assert not armed.cancelled()
         # The first connection: its opening's timer and its close timer; each one after it,
         # its close timer only (its opening found the previous close timer armed).
         assert len(made) == 2 + 2
-        deadlines_of(loop)._armed = None
+        deadlines._armed = None
         armed.cancel()
+
+
+async def test_on_the_default_loop_timers_wait_on_a_timer_descriptor() -> None:
+    """On the default loop on Linux (the compiled build, or Python 3.13), the timers wait on
+    one timer descriptor that the loop watches: no asyncio timer is scheduled, and it stays
+    armed when no entry is left (a kernel timer costs the loop's turns nothing)."""
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(loop)
+    if deadlines._timer_fd < 0:
+        assert not socket_transport_used_on(loop) or not (SPEEDUPS or sys.version_info >= (3, 13))
+        pytest.skip("no timer descriptor here (another loop, or pure Python before 3.13)")
+    ran: list[float] = []
+    start = loop.time()
+    deadlines.call_later(0.03, lambda: ran.append(loop.time() - start))
+    assert deadlines._armed is None
+    late = deadlines.call_later(10.0, lambda: None)
+    deadlines.cancel(late)
+    await asyncio.sleep(0.08)
+    assert len(ran) == 1
+    assert 0.03 - 1e-9 <= ran[0] < 0.08
+    cancelled = deadlines.call_later(0.01, lambda: ran.append(-1.0))
+    deadlines.cancel(cancelled)
+    assert deadlines._armed_at < math.inf  # (It stays armed, and fires for nothing.)
+    await asyncio.sleep(0.04)
+    assert len(ran) == 1
+    assert deadlines._armed_at == math.inf  # Fired, with nothing left to arm it for.
+
+
+def test_the_timer_descriptor_goes_when_asyncio_run_ends() -> None:
+    """asyncio.run() closes the loop's timer descriptor as it ends the loop (not the garbage
+    collector, whose run may come many loops later), and a timer still set then waits on
+    an asyncio timer instead."""
+    fds = set(os.listdir("/proc/self/fd"))
+    made: list[int] = []
+    ran: list[str] = []
+
+    async def program() -> None:
+        loop = asyncio.get_running_loop()
+        deadlines = deadlines_of(loop)
+        made.append(deadlines._timer_fd)
+        deadlines.cancel(deadlines.call_later(10.0, lambda: None))
+
+        async def at_the_end() -> AsyncIterator[None]:
+            try:
+                yield
+            finally:
+                # (shutdown_asyncgens() finalizes this with the descriptor's guard.)
+                deadlines.call_later(0.01, lambda: ran.append("ran"))
+                await asyncio.sleep(0.05)
+
+        generator = at_the_end()
+        await generator.__anext__()
+
+    gc.disable()
+    try:
+        asyncio.run(program())
+        if made[0] < 0:
+            pytest.skip("no timer descriptor here (pure Python before 3.13)")
+        assert set(os.listdir("/proc/self/fd")) == fds
+    finally:
+        gc.enable()
+    assert ran == ["ran"]

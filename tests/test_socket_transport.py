@@ -13,9 +13,11 @@ import importlib
 import importlib.util
 import logging
 import os
+import select
 import socket
 import struct
 import sys
+import time
 from collections.abc import AsyncIterator
 from types import ModuleType
 
@@ -567,3 +569,34 @@ def test_stream_ended_peeks_for_the_end_of_stream(calls: ModuleType) -> None:
         os.close(closed)
         assert not stream_ended(closed)  # (A closed descriptor: no end of stream seen.)
     assert not stream_ended(-1)
+
+
+@pytest.mark.parametrize("calls", socket_call_modules(), ids=lambda module: module.__name__)
+def test_timer_fd_expires_at_its_time_once(calls: ModuleType) -> None:
+    """timer_fd_open, timer_fd_arm, timer_fd_expired (Python and compiled): a disarmed
+    descriptor has not expired; armed for a time, it expires then, once (each expiry is
+    read once); armed for a time past, at once. -1 where there is no timer descriptor."""
+    fd = calls.timer_fd_open()
+    if fd < 0:
+        assert calls is socket_calls
+        assert not hasattr(os, "timerfd_create")
+        pytest.skip("no timer descriptor here (Python before 3.13, pure Python)")
+    try:
+        assert not calls.timer_fd_expired(fd)
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        start = time.monotonic()
+        calls.timer_fd_arm(fd, start + 0.03)
+        assert poller.poll(0) == []
+        assert poller.poll(5000) != []
+        assert time.monotonic() - start >= 0.03 - 1e-3
+        assert calls.timer_fd_expired(fd)
+        assert not calls.timer_fd_expired(fd)  # Read: it waits for the next arming.
+        calls.timer_fd_arm(fd, start - 1.0)  # A time past.
+        assert poller.poll(1000) != []
+        assert calls.timer_fd_expired(fd)
+    finally:
+        os.close(fd)
+    with pytest.raises(OSError, match="Bad file descriptor") as closed:
+        calls.timer_fd_arm(fd, time.monotonic() + 1.0)  # A closed descriptor.
+    assert closed.value.errno == errno.EBADF

@@ -95,6 +95,7 @@ async def test_sni_names_the_host() -> None:
     assert seen == ["localhost"]
 
 
+@pytest.mark.server_errors  # (A TLS ClientHello is no HTTP request to the server.)
 async def test_tls_handshake_with_a_plain_server_fails() -> None:
     """wss: to a server that does not speak TLS fails with kind "tls"."""
     async with websocket_server() as server:

@@ -1,7 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """The compiled twin of the socket transport's system calls (``socket_calls.py``, same names
 and behaviour): ``recv_into``, one ``recv(2)`` from C with the GIL held, ``send``, one
-``send(2)``, and ``stream_ended``, the peek at a socket for its end of stream.
+``send(2)``, and ``stream_ended``, the peek at a socket for its end of stream; the timer
+descriptor's ``timer_fd_open``, ``timer_fd_arm`` and ``timer_fd_expired`` (Linux
+``timerfd``, on every Python version).
 
 Wired in at one place: ``socket_transport.pxd`` cimports them (``_socket.pxd``), so the
 compiled socket transport calls them at C level.
@@ -113,3 +115,64 @@ cpdef Py_ssize_t send(int fd, data) except -1:
     # (OSError picks the subclass of the code: BlockingIOError, BrokenPipeError, ...)
     code = EAGAIN if n == -EAGAIN else <int> -n
     raise OSError(code, os.strerror(code))
+
+
+cdef extern from *:
+    """
+    #if defined(__linux__)
+    #include <errno.h>
+    #include <stdint.h>
+    #include <time.h>
+    #include <unistd.h>
+    #include <sys/timerfd.h>
+    static int wsapi_timer_fd_open(void) {
+        return timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    }
+    /* 0, or -errno. */
+    static int wsapi_timer_fd_arm(int fd, double when) {
+        struct itimerspec spec = {{0, 0}, {0, 0}};
+        if (when < 1e-9) when = 1e-9;  /* (An all-zero time disarms.) */
+        spec.it_value.tv_sec = (time_t) when;
+        spec.it_value.tv_nsec = (long) ((when - (double) spec.it_value.tv_sec) * 1e9);
+        if (spec.it_value.tv_nsec >= 1000000000L) spec.it_value.tv_nsec = 999999999L;
+        if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
+        return timerfd_settime(fd, TFD_TIMER_ABSTIME, &spec, NULL) == 0 ? 0 : -errno;
+    }
+    /* 1: expired (read, which resets it); 0: not; -errno on an error. */
+    static int wsapi_timer_fd_expired(int fd) {
+        uint64_t count;
+        if (read(fd, &count, sizeof count) == (ssize_t) sizeof count) return 1;
+        return (errno == EAGAIN || errno == EINTR) ? 0 : -errno;
+    }
+    #else
+    static int wsapi_timer_fd_open(void) { return -1; }
+    static int wsapi_timer_fd_arm(int fd, double when) { (void) fd; (void) when; return -38; }
+    static int wsapi_timer_fd_expired(int fd) { (void) fd; return -38; }
+    #endif
+    """
+    int wsapi_timer_fd_open()
+    int wsapi_timer_fd_arm(int fd, double when)
+    int wsapi_timer_fd_expired(int fd)
+
+
+cpdef int timer_fd_open() except -2:
+    """The compiled twin of ``socket_calls.timer_fd_open``: a non-blocking timer descriptor
+    on the monotonic clock, disarmed; -1 where there is none (not Linux)."""
+    return wsapi_timer_fd_open()
+
+
+cpdef timer_fd_arm(int fd, double when):
+    """The compiled twin of ``socket_calls.timer_fd_arm``: arm ``fd`` to expire at
+    ``when``."""
+    cdef int result = wsapi_timer_fd_arm(fd, when)
+    if result < 0:
+        raise OSError(-result, os.strerror(-result))
+
+
+cpdef bint timer_fd_expired(int fd) except -1:
+    """The compiled twin of ``socket_calls.timer_fd_expired``: whether ``fd`` has expired
+    since it was last asked (one read)."""
+    cdef int result = wsapi_timer_fd_expired(fd)
+    if result < 0:
+        raise OSError(-result, os.strerror(-result))
+    return result == 1

@@ -9,11 +9,15 @@ comes or the heap is rebuilt. Here a timer is an entry in a heap of tuples (comp
 and the loop has one timer armed for all of them, at the earliest deadline. Cancelling an
 entry leaves that loop timer as it is (re-arming it is the cost this saves): the loop may
 wake once for a deadline no longer wanted, and then arms itself for the earliest live one.
-When no entry is left, the loop's timer is cancelled too: a loop with any timer scheduled
-looks at the clock on each of its turns, which a busy connection would pay for nothing. The
-exception is the last timer of a connection that has ended (``keep_armed``): the next
-connection's opening nearly always sets a timer soon after, which then needs no new timer
-of the loop; if none comes, the loop wakes once, when the old one is due.
+
+On the default loop on Linux the loop's timer is a timer descriptor (``timerfd``) that the
+loop watches as it watches a socket: arming it is one system call, and it stays armed when
+no entry is left (a kernel timer costs the loop's turns nothing). Elsewhere it is an asyncio
+timer, which is cancelled when no entry is left: a loop with any timer scheduled looks at
+the clock on each of its turns, which a busy connection would pay for nothing. The exception
+is the last timer of a connection that has ended (``keep_armed``): the next connection's
+opening nearly always sets a timer soon after, which then needs no new timer of the loop; if
+none comes, the loop wakes once, when the old one is due.
 
 A cancelled entry stays in the heap until it comes to the top or the heap is compacted
 (once more than half of it is cancelled entries, so it stays within twice what is live);
@@ -27,10 +31,18 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
+import os
 import weakref
 from collections.abc import Callable
 
-from .loops import PerLoop
+from .loops import PerLoop, at_loop_end
+from .socket_transport import (
+    arm_timer_fd,
+    open_timer_fd,
+    socket_transport_used_on,
+    timer_fd_has_expired,
+)
 
 __all__ = ["Deadlines", "Timer", "deadlines_of"]
 
@@ -52,16 +64,42 @@ class Timer:
 class Deadlines:
     """The timers of one event loop's connections (``deadlines_of(loop)``)."""
 
-    __slots__ = ("_armed", "_armed_at", "_cancelled", "_heap", "_loop", "_order")
+    __slots__ = (
+        "__weakref__",
+        "_armed",
+        "_armed_at",
+        "_cancelled",
+        "_heap",
+        "_loop",
+        "_order",
+        "_release_timer_fd",
+        "_timer_fd",
+    )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, timer_fd: bool = True) -> None:
+        """``timer_fd``: wait on a timer descriptor where there is one (else, and with
+        False, on an asyncio timer)."""
         # Weak: the loop's entry in deadlines_of must not keep the loop alive.
         self._loop = weakref.ref(loop)
         self._heap: list[tuple[float, int, Timer]] = []
         self._order = itertools.count()  # Ties keep their order; Timers are never compared.
         self._cancelled = 0
+        # The loop's timer: the asyncio timer, or the timer descriptor's (-1: none), and
+        # when it is due (infinity: not armed).
         self._armed: asyncio.TimerHandle | None = None
-        self._armed_at = 0.0
+        self._armed_at = math.inf
+        # (A loop with a clock of its own, as tests make, keeps asyncio timers.)
+        own_clock = type(loop).time is not asyncio.BaseEventLoop.time
+        usable = timer_fd and not own_clock and socket_transport_used_on(loop)
+        self._timer_fd = open_timer_fd() if usable else -1
+        self._release_timer_fd: weakref.finalize[[int], Deadlines] | None = None
+        if self._timer_fd >= 0:
+            loop.add_reader(self._timer_fd, self._timer_fd_ready)
+            # Closed when asyncio.run() ends the loop, else with this object (which the
+            # loop's watch holds: with the loop).
+            self._release_timer_fd = weakref.finalize(self, os.close, self._timer_fd)
+            if asyncio._get_running_loop() is loop:
+                at_loop_end(loop, _close_timer_fd)
 
     def __len__(self) -> int:
         """Timers set and not yet run or cancelled."""
@@ -77,7 +115,7 @@ class Deadlines:
         """Run ``callback`` at ``when`` (the loop's clock), unless cancelled."""
         timer = Timer(when, callback)
         heapq.heappush(self._heap, (when, next(self._order), timer))
-        if self._armed is None or when < self._armed_at:
+        if when < self._armed_at:
             self._arm(when)
         return timer
 
@@ -98,21 +136,46 @@ class Deadlines:
             if self._armed is not None and not keep_armed:
                 self._armed.cancel()
                 self._armed = None
+                self._armed_at = math.inf
         elif self._cancelled > COMPACT_ABOVE and 2 * self._cancelled > len(heap):
             heap[:] = [entry for entry in heap if entry[2].callback is not None]
             heapq.heapify(heap)
             self._cancelled = 0
 
     def _arm(self, when: float) -> None:
+        self._armed_at = when
+        if self._timer_fd >= 0:
+            arm_timer_fd(self._timer_fd, when)
+            return
         if self._armed is not None:
             self._armed.cancel()
         loop = self._loop()
         assert loop is not None, "the event loop is gone"
-        self._armed_at = when
         self._armed = loop.call_at(when, self._run_due)
+
+    def close_timer_fd(self) -> None:
+        """Close the timer descriptor (the loop is ending): the timers still set, and any
+        set after, wait on an asyncio timer."""
+        fd, self._timer_fd = self._timer_fd, -1
+        if fd < 0:
+            return
+        loop = self._loop()
+        if loop is not None and not loop.is_closed():
+            loop.remove_reader(fd)
+        if self._release_timer_fd is not None:
+            self._release_timer_fd()
+        self._armed_at = math.inf
+        live = [when for when, _, timer in self._heap if timer.callback is not None]
+        if live:
+            self._arm(min(live))
+
+    def _timer_fd_ready(self) -> None:
+        if timer_fd_has_expired(self._timer_fd):
+            self._run_due()
 
     def _run_due(self) -> None:
         self._armed = None
+        self._armed_at = math.inf
         loop = self._loop()
         assert loop is not None, "the event loop is gone"
         heap = self._heap
@@ -137,6 +200,12 @@ class Deadlines:
                 loop.call_exception_handler(
                     {"message": f"wsapi timer callback {callback!r} failed", "exception": exc}
                 )
+
+
+async def _close_timer_fd(loop: asyncio.AbstractEventLoop) -> None:
+    deadlines = deadlines_of.get(loop)
+    if deadlines is not None:
+        deadlines.close_timer_fd()
 
 
 deadlines_of: PerLoop[Deadlines] = PerLoop(Deadlines)

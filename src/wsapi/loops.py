@@ -1,14 +1,16 @@
 """Values kept for each event loop: the connection throttle's queues, the connections'
-timers, the registry of open sockets (a connection belongs to one loop)."""
+timers, the registry of open sockets (a connection belongs to one loop); and what runs when
+``asyncio.run()`` ends a loop (``at_loop_end``)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
-__all__ = ["PerLoop"]
+__all__ = ["PerLoop", "at_loop_end"]
 
 T = TypeVar("T")
 
@@ -41,3 +43,34 @@ class PerLoop(Generic[T]):
     def get(self, loop: asyncio.AbstractEventLoop) -> T | None:
         """The value of ``loop`` if one was made, else None (none is made)."""
         return self._values.get(loop)
+
+
+_guards: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[AsyncGenerator[None, None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def at_loop_end(
+    loop: asyncio.AbstractEventLoop, step: Callable[[asyncio.AbstractEventLoop], Awaitable[None]]
+) -> None:
+    """Run ``step(loop)`` when the loop's ``shutdown_asyncgens()`` runs -- the step of
+    ``asyncio.run()`` after the program's tasks are cancelled and before the loop closes,
+    while the loop can still run. ``loop`` is the running loop. (An async generator the
+    loop finalizes then; the loop holds its generators weakly, this module strongly, and
+    neither ``step`` nor the generator may hold the loop, which would never go.)"""
+    guard = _guard(step)
+    # The first step registers the generator with the running loop (its firstiter hook)
+    # and stops at the yield.
+    first_step: Any = guard.asend(None)
+    with contextlib.suppress(StopIteration):
+        first_step.send(None)
+    _guards.setdefault(loop, []).append(guard)
+
+
+async def _guard(
+    step: Callable[[asyncio.AbstractEventLoop], Awaitable[None]],
+) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await step(asyncio.get_running_loop())

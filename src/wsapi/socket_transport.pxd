@@ -2,7 +2,14 @@
 # extension type with these fields.
 
 # The system calls: the compiled twin of socket_calls.py, which socket_transport.py imports.
-from wsapi._socket cimport recv_into, send, stream_ended
+from wsapi._socket cimport (
+    recv_into,
+    send,
+    stream_ended,
+    timer_fd_arm,
+    timer_fd_expired,
+    timer_fd_open,
+)
 
 cdef class BufferedReceiver:
     cpdef get_buffer(self, Py_ssize_t sizehint)
@@ -36,3 +43,8 @@ cdef class SocketTransport:
 # The pump's calls (pump.pxd cimports them).
 cpdef Py_ssize_t write_to_socket(int fd, data) except -1
 cpdef bint peek_end_of_stream(int fd) except -1
+
+# The timer descriptor of the connections' timers (deadlines.py calls them).
+cpdef int open_timer_fd() except -2
+cpdef arm_timer_fd(int fd, double when)
+cpdef bint timer_fd_has_expired(int fd) except -1

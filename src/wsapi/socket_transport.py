@@ -37,14 +37,24 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from .socket_calls import recv_into, send, stream_ended
+from .socket_calls import (
+    recv_into,
+    send,
+    stream_ended,
+    timer_fd_arm,
+    timer_fd_expired,
+    timer_fd_open,
+)
 
 __all__ = [
     "BufferedProtocolLike",
     "BufferedReceiver",
     "SocketTransport",
+    "arm_timer_fd",
     "open_connection",
+    "open_timer_fd",
     "socket_transport_used_on",
+    "timer_fd_has_expired",
 ]
 
 logger = logging.getLogger("wsapi")
@@ -195,6 +205,23 @@ def peek_end_of_stream(fd: int) -> bool:
     """The pump's peek at a socket for its end of stream after the closing handshake:
     ``socket_calls.stream_ended``, compiled as the transport's own calls are."""
     return stream_ended(fd)
+
+
+def open_timer_fd() -> int:
+    """A timer descriptor for the connections' timers of the default loop (``deadlines.py``),
+    or -1 where there is none: ``socket_calls.timer_fd_open``, compiled as the transport's
+    own calls are (the compiled build has one on every Python version, on Linux)."""
+    return timer_fd_open()
+
+
+def arm_timer_fd(fd: int, when: float) -> None:
+    """Arm the timer descriptor ``fd`` for ``when`` (the loop's clock)."""
+    timer_fd_arm(fd, when)
+
+
+def timer_fd_has_expired(fd: int) -> bool:
+    """Whether the timer descriptor ``fd`` has expired since it was last asked."""
+    return timer_fd_expired(fd)
 
 
 class SocketTransport:

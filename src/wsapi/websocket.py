@@ -49,12 +49,10 @@ an extension type, calling its pump and the dispatch of its message events at C 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
-import weakref
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Generator, Sequence
+from collections.abc import Awaitable, Generator, Sequence
 from types import TracebackType
 from typing import Any, Final, Generic, Literal, Protocol, TypeVar, overload
 
@@ -76,7 +74,7 @@ from .events import (
     fire_a_simple_event,
     trusted_close_event,
 )
-from .loops import PerLoop
+from .loops import PerLoop, at_loop_end
 from .opening import establish_a_websocket_connection
 from .protocol.constants import CloseCode
 from .protocol.events import CloseReceived, Opened
@@ -908,9 +906,6 @@ def ping(ws: WebSocket, data: bytes = b"") -> None:
 # The end of an event loop (rule 4).
 
 _background_tasks: set[asyncio.Task[Any]] = set()
-_guards: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 class Disappearing(Protocol):
@@ -927,32 +922,12 @@ class Disappearing(Protocol):
 
 
 def _new_registry(loop: asyncio.AbstractEventLoop) -> set[Disappearing]:
-    _install_guard(loop)
+    at_loop_end(loop, _make_disappear_all)
     return set()
 
 
 # The open sockets of each loop, which the end of the loop makes disappear.
 _registry: PerLoop[set[Disappearing]] = PerLoop(_new_registry)
-
-
-def _install_guard(loop: asyncio.AbstractEventLoop) -> None:
-    """Start an async generator that the loop finalizes in ``shutdown_asyncgens()`` -- the
-    step of ``asyncio.run()`` after the program's tasks are cancelled and before the loop
-    closes, while the loop can still run a closing handshake."""
-    guard = _loop_guard()
-    # The first step registers the generator with the running loop (its firstiter hook)
-    # and stops at the yield.
-    first_step: Any = guard.asend(None)
-    with contextlib.suppress(StopIteration):
-        first_step.send(None)
-    _guards[loop] = guard
-
-
-async def _loop_guard() -> AsyncGenerator[None, None]:
-    try:
-        yield
-    finally:
-        await _make_disappear_all(asyncio.get_running_loop())
 
 
 async def _make_disappear_all(loop: asyncio.AbstractEventLoop) -> None:

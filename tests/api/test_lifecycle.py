@@ -81,6 +81,7 @@ def test_open_websocket_says_going_away_when_asyncio_run_ends() -> None:
     assert events == ["close 1001 True"]
 
 
+@pytest.mark.server_errors  # (The run ends during the handshake: the server sees it cut.)
 def test_connecting_websocket_fails_when_asyncio_run_ends() -> None:
     """A WebSocket still connecting when asyncio.run() ends fails quietly: error, then
     close 1006, and no warning."""
