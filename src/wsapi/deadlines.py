@@ -98,7 +98,7 @@ class Deadlines:
             # Closed when asyncio.run() ends the loop, else with this object (which the
             # loop's watch holds: with the loop).
             self._release_timer_fd = weakref.finalize(self, os.close, self._timer_fd)
-            if asyncio._get_running_loop() is loop:
+            if _running_loop() is loop:
                 at_loop_end(loop, _close_timer_fd)
 
     def __len__(self) -> int:
@@ -129,8 +129,9 @@ class Deadlines:
         self._cancelled += 1
         heap = self._heap
         if self._cancelled == len(heap):
-            # None left: nor is the loop's timer. (An idle loop then holds no timer at all,
-            # which spares each of its turns the look at the clock that any timer costs.)
+            # None left: nor is the loop's asyncio timer, if it has one. (An idle loop then
+            # holds no timer at all, which spares each of its turns the look at the clock
+            # that any timer costs. A timer descriptor costs the turns nothing: it stays.)
             heap.clear()
             self._cancelled = 0
             if self._armed is not None and not keep_armed:
@@ -200,6 +201,13 @@ class Deadlines:
                 loop.call_exception_handler(
                     {"message": f"wsapi timer callback {callback!r} failed", "exception": exc}
                 )
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 async def _close_timer_fd(loop: asyncio.AbstractEventLoop) -> None:
