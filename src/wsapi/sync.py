@@ -551,9 +551,8 @@ class Connection:
                         message = self._take()
                     if message is not None:
                         if polling:
-                            polling = self._polling = False
-                            if self._waiting:
-                                self._wake_one()  # (As _stop_polling.)
+                            polling = False
+                            self._stop_polling()
                         return message
                     if can_read and not polling:
                         polling = self._polling = True
@@ -589,12 +588,8 @@ class Connection:
         may poll it in its turn."""
         self._polling = False
         if self._waiting:
-            self._wake_one()
-
-    def _wake_one(self) -> None:
-        """Wake a thread waiting on the condition (for a message, or for the socket)."""
-        with self._mutex:
-            self._condition.notify()
+            with self._mutex:
+                self._condition.notify()
 
     def _wait(self, wait: float) -> None:
         """With the condition held: wait at most ``wait`` seconds for it to be notified
@@ -765,10 +760,7 @@ class Connection:
                         self._outbox.append((data, text))
                         self._outgoing_bytes += len(data)
                     else:
-                        # Framed and written in this thread (_hand_over, inlined).
-                        waiter = stream._send_data(data, text)
-                        if waiter is not None:
-                            self._drain_first(waiter)
+                        self._hand_over(data, text)  # Framed and written in this thread.
                     return
             finally:
                 lock.release()
@@ -825,13 +817,8 @@ class Connection:
         its buffer is above the stream's mark: the next messages wait until it drains."""
         waiter = self._stream._send_data(data, text)
         if waiter is not None:
-            self._drain_first(waiter)
-
-    def _drain_first(self, waiter: asyncio.Future[None]) -> None:
-        """The stream's buffer is above its mark: the next messages wait in the outbox
-        until ``waiter`` resolves (it has drained)."""
-        self._draining = True
-        waiter.add_done_callback(self._drained)
+            self._draining = True
+            waiter.add_done_callback(self._drained)
 
     def _drained(self, waiter: asyncio.Future[None]) -> None:
         self._draining = False
