@@ -708,7 +708,7 @@ def test_the_slots_it_resets_are_the_websockets() -> None:
         "_was_opened", "_buffered_stale",
         # Kept across connections.
         "_agent", "_binary_type", "_buffered_amount", "_closed", "_drain_waiters", "_loop",
-        "_message_origin", "_opened", "_outbox", "_outbox_size",
+        "_mark_stale", "_message_origin", "_opened", "_outbox", "_outbox_size",
         "_protocols", "_registry", "_thread", "_url", "_whatwg",
     }  # fmt: skip
 

@@ -31,6 +31,7 @@ cdef class WebSocket(EventTarget):
     cdef public object _message_origin
     cdef public Py_ssize_t _never_sent
     cdef public object _opened
+    cdef public object _mark_stale
     cdef public object _outbox
     cdef public Py_ssize_t _outbox_size
     cdef public object _protocol

@@ -52,7 +52,7 @@ import asyncio
 import logging
 import math
 from collections import deque
-from collections.abc import Awaitable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from types import TracebackType
 from typing import Any, Final, Generic, Literal, Protocol, TypeVar, overload
 
@@ -137,6 +137,7 @@ class WebSocket(EventTarget):
         "_failure",
         "_full",
         "_loop",
+        "_mark_stale",
         "_message_origin",
         "_never_sent",
         "_opened",
@@ -285,6 +286,9 @@ class WebSocket(EventTarget):
         # and the bytes that will never be transmitted (sent after closing started).
         self._buffered_amount = 0
         self._buffered_stale = True
+        # What ends a snapshot, called after each callback that took one (made once: a
+        # bound method made per send() is a measurable share of a round trip).
+        self._mark_stale: Callable[[], None] = self._mark_buffered_stale
         self._never_sent = 0
         # Sends waiting behind a Blob whose bytes are being read from its file, in order
         # (made by the first send that waits: an empty deque is 0.6 KiB).
@@ -709,9 +713,9 @@ class WebSocket(EventTarget):
             # marks it stale when it starts) the pump says when that is.
             pump = self._pump
             if pump is not None and pump.pumping():
-                pump.call_after_pump(self._mark_buffered_stale)
+                pump.call_after_pump(self._mark_stale)
             else:
-                self._loop.call_soon(self._mark_buffered_stale)
+                self._loop.call_soon(self._mark_stale)
 
     def _mark_buffered_stale(self) -> None:
         self._buffered_stale = True

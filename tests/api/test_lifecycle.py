@@ -166,8 +166,8 @@ IN_A_CYCLE_WITH_ITS_CLOSE_EVENT = {
     "_EventHandlerCallback",
 }
 """The objects a closed WebSocket may leave to the garbage collector: the close event's
-``target`` is the WebSocket, which keeps the event for ``closed``; with them, the
-listeners the program set."""
+``target`` is the WebSocket, which keeps the event for ``closed`` (and a bound method of
+its own, ``_mark_stale``); with them, the listeners the program set."""
 
 
 async def test_closed_connection_is_freed_without_the_garbage_collector() -> None:
