@@ -18,7 +18,7 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from types import ModuleType
 
 import pytest
@@ -213,35 +213,92 @@ async def test_refused_connect_raises_and_leaves_nothing() -> None:
     assert made == []
 
 
+@contextlib.contextmanager
+def full_listener() -> Iterator[tuple[socket.socket, int]]:
+    """A listener on 127.0.0.1 whose accept queue is full (one connection, never accepted,
+    fills a queue of length 0): the SYN of the next connect is dropped, which stays
+    pending. Yields the listener and its port."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)):
+            yield listener, port
+
+
 async def test_cancelled_pending_connect_closes_its_socket() -> None:
     """Cancelled while the TCP handshake is pending (the server's accept queue is full), the
     connect closes its socket and stops watching it; no protocol is made."""
     on_carried_loop()
     loop = asyncio.get_running_loop()
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        port = listener.getsockname()[1]
-        # The first connection fills the queue of a listener that never accepts.
-        filler = socket.create_connection(("127.0.0.1", port))
+    with full_listener() as (_, port):
         made: list[Probe] = []
 
         def factory() -> Probe:
             made.append(Probe())
             return made[-1]
 
-        try:
-            task = asyncio.ensure_future(open_connection(loop, factory, "127.0.0.1", port))
-            await asyncio.sleep(0.2 * TIMEOUT)
-            assert not task.done(), "the connect did not stay pending"
-            open_fds = _socket_fds()
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            assert len(_socket_fds()) == len(open_fds) - 1
-            assert made == []
-        finally:
-            filler.close()
+        task = asyncio.ensure_future(open_connection(loop, factory, "127.0.0.1", port))
+        await asyncio.sleep(0.2 * TIMEOUT)
+        assert not task.done(), "the connect did not stay pending"
+        open_fds = _socket_fds()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert len(_socket_fds()) == len(open_fds) - 1
+        assert made == []
+
+
+async def test_loopback_connect_starts_the_protocol_without_a_turn_of_the_loop() -> None:
+    """On loopback the TCP handshake is done inside connect() (which still answers
+    EINPROGRESS): open_connection starts the protocol at once, its coroutine ends at its
+    first step, and the transport reads as usual."""
+    on_carried_loop()
+
+    async def greets(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"hello")
+        await writer.drain()
+        assert await reader.read() == b""
+        writer.close()
+
+    async with tcp_server(greets) as port:
+        probe = Probe()
+        steps = open_connection(asyncio.get_running_loop(), lambda: probe, "127.0.0.1", port)
+        with pytest.raises(StopIteration) as ended:
+            steps.send(None)
+        transport, protocol = ended.value.value
+        assert protocol is probe
+        assert probe.log == ["made"]
+        await asyncio.wait_for(probe.data_arrived.wait(), TIMEOUT)
+        assert bytes(probe.received) == b"hello"
+        transport.close()
+        assert await asyncio.wait_for(probe.lost, TIMEOUT) is None
+
+
+async def test_connect_not_done_at_once_is_waited_for() -> None:
+    """A connect still pending when connect() returns (the listener's accept queue is full,
+    so the SYN is dropped; the kernel sends it again about a second later, once the queue
+    has room) starts the protocol when the TCP handshake completes; the transport then reads
+    as usual."""
+    on_carried_loop()
+    loop = asyncio.get_running_loop()
+    with full_listener() as (listener, port):
+        probe = Probe()
+        task = asyncio.ensure_future(open_connection(loop, lambda: probe, "127.0.0.1", port))
+        await asyncio.sleep(0.2 * TIMEOUT)
+        assert not task.done(), "the connect did not stay pending"
+        assert probe.log == []
+        listener.accept()[0].close()  # The filler's place in the queue frees.
+        transport, _ = await asyncio.wait_for(task, 5 * TIMEOUT)
+        assert probe.log == ["made"]
+        listener.setblocking(False)
+        accepted, _ = await loop.sock_accept(listener)
+        with accepted:
+            accepted.sendall(b"hello")
+            await asyncio.wait_for(probe.data_arrived.wait(), TIMEOUT)
+            assert bytes(probe.received) == b"hello"
+            transport.close()
+            assert await asyncio.wait_for(probe.lost, TIMEOUT) is None
 
 
 async def test_protocol_that_fails_to_start_leaves_nothing() -> None:

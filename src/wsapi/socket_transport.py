@@ -118,7 +118,9 @@ async def open_connection(
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         code = sock.connect_ex((host, port))
-        if code == 0:  # (Connected at once, as can happen on loopback.)
+        if code == 0 or (code == errno.EINPROGRESS and _connected(sock)):
+            # Connected at once: on loopback, the TCP handshake is done inside connect(),
+            # which still answers EINPROGRESS. No turn of the loop waits for it then.
             return _start(loop, sock, protocol_factory, connecting=False)
         if code not in (errno.EINPROGRESS, errno.EINTR):
             raise OSError(code, os.strerror(code))
@@ -134,6 +136,15 @@ async def open_connection(
             loop.remove_writer(sock.fileno())
             sock.close()
         raise
+
+
+def _connected(sock: socket.socket) -> bool:
+    """Whether ``sock``'s connect is done and succeeded: it has a peer."""
+    try:
+        sock.getpeername()
+    except OSError:  # ENOTCONN: still connecting, or failed (the writable socket tells).
+        return False
+    return True
 
 
 def _watch_connect(
