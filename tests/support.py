@@ -8,6 +8,7 @@ import hashlib
 import importlib.util
 import os
 import re
+import select
 import socket
 import ssl
 import struct
@@ -203,6 +204,20 @@ HANDLER_GRACE = 2 * TIMEOUT
 """How long raw_server waits, once its test is done, for its handlers to finish."""
 
 
+async def _take_in_accepted(server: asyncio.Server) -> None:
+    """Let ``server`` take in the connections the kernel accepted for it: a server closed
+    before would fail them ("Error on transport creation"). A client connected on loopback
+    without a turn of its own loop can end its test that early."""
+    listener = server.sockets[0].fileno()
+    for _ in range(100):  # (One turn of the loop accepts all that wait.)
+        if not select.select([listener], [], [], 0)[0]:
+            break
+        await asyncio.sleep(0)
+    # Then a turn for the task that makes each one's transport, and one for connection_made.
+    for _ in range(2):
+        await asyncio.sleep(0)
+
+
 @asynccontextmanager
 async def raw_server(handler: RawHandler, *, cut_off: bool = False) -> AsyncIterator[str]:
     """A raw TCP server on 127.0.0.1 that runs ``handler`` per connection (a misbehaving
@@ -232,12 +247,7 @@ async def raw_server(handler: RawHandler, *, cut_off: bool = False) -> AsyncIter
     async def stop(*, cancel: bool) -> int:
         """Close the server and end its handlers: cancel them, or wait for them and cancel
         (and count) those still running after the grace time."""
-        # A connection the kernel accepted is taken in by two turns of the loop (the
-        # listening socket's callback, then the task that makes its transport); a server
-        # closed before would fail it ("Error on transport creation"). A client connected
-        # on loopback without a turn of its own loop can end its test that early.
-        for _ in range(2):
-            await asyncio.sleep(0)
+        await _take_in_accepted(server)
         server.close()
         pending: set[asyncio.Task[None]] = set(tasks)
         overdue = 0
