@@ -204,6 +204,19 @@ HANDLER_GRACE = 2 * TIMEOUT
 """How long raw_server waits, once its test is done, for its handlers to finish."""
 
 
+def lookup_done_at_once(loop: asyncio.AbstractEventLoop) -> Callable[..., asyncio.Future[Any]]:
+    """A stand-in for ``loop.getaddrinfo`` (set it on the loop with ``monkeypatch``) whose
+    answer, 127.0.0.1 for any name, is there before anyone awaits it: the connecting task
+    still waits a turn on it, and a cancellation in that turn meets a lookup that is done."""
+
+    def getaddrinfo(host: str, port: int, **_: Any) -> asyncio.Future[Any]:
+        answer = loop.create_future()
+        answer.set_result([(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))])
+        return answer
+
+    return getaddrinfo
+
+
 async def _take_in_accepted(server: asyncio.Server) -> None:
     """Let ``server`` take in the connections the kernel accepted for it: a server closed
     before would fail them ("Error on transport creation"). A client connected on loopback

@@ -34,6 +34,7 @@ from support import (
     answer_close,
     both_standards,
     capture_reports,
+    lookup_done_at_once,
     raw_server,
     read_client_frame,
     read_request,
@@ -535,6 +536,24 @@ async def test_reconnect_closes_and_opens_at_once() -> None:
     assert log.types() == ["open", "close", "open", "close"]
 
 
+async def test_reconnect_as_the_lookup_completes_opens_the_next_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """reconnect() in the turn in which the name's lookup is done (the connecting task is
+    cancelled, and asyncio.wait_for() before Python 3.12 returns the lookup all the same):
+    the connection made anyway is failed at once, and the next one opens."""
+    loop = asyncio.get_running_loop()
+    async with echo_on() as port:
+        monkeypatch.setattr(loop, "getaddrinfo", lookup_done_at_once(loop))
+        ws = ReconnectingWebSocket(f"ws://localhost:{port}/", agent=agent(), **FAST)
+        log = Recorder(ws)
+        await asyncio.sleep(0)  # The task's first step: it waits on the lookup's result.
+        ws.reconnect()
+        await opened(ws)
+        await stop(ws)
+    assert log.types() == ["error", "close", "open", "close"]
+
+
 async def test_reconnect_while_waiting_and_after_the_end() -> None:
     """reconnect() while waiting attempts at once; on an ended object it starts again."""
     async with echo_on() as port:
@@ -703,9 +722,9 @@ def test_the_slots_it_resets_are_the_websockets() -> None:
     assert set(WebSocket.__slots__) == {
         "__dict__",
         # Reset for each connection.
-        "_abort_reason", "_close_event", "_connect_task", "_extensions", "_fail_required",
-        "_failure", "_full", "_never_sent", "_protocol", "_pump", "_ready_state",
-        "_was_opened", "_buffered_stale",
+        "_abort_reason", "_close_event", "_connect_abandoned", "_connect_task", "_extensions",
+        "_fail_required", "_failure", "_full", "_never_sent", "_protocol", "_pump",
+        "_ready_state", "_was_opened", "_buffered_stale",
         # Kept across connections.
         "_agent", "_binary_type", "_buffered_amount", "_closed", "_drain_waiters", "_loop",
         "_mark_stale", "_message_origin", "_opened", "_outbox", "_outbox_size",

@@ -24,6 +24,7 @@ from support import (
     accept,
     agent,
     close_payload,
+    lookup_done_at_once,
     raw_server,
     read_client_frame,
     read_request,
@@ -136,6 +137,32 @@ async def test_abort_during_handshake_should_work() -> None:
         controller = AbortController()
         wss = WebSocketStream(url, signal=controller.signal, agent=WHATWG)
         await asyncio.sleep(0)  # Give the connection a chance to start.
+        controller.abort()
+        for outcome in (wss.opened, wss.closed):
+            error = await rejection(outcome)  # type: ignore[arg-type]
+            assert isinstance(error, DOMException)
+            assert error.name == "AbortError"
+
+
+async def test_abort_as_the_lookup_completes_fails_what_the_connect_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not WPT's: aborting in the turn in which the name's lookup is done (asyncio.wait_for()
+    before Python 3.12 then returns the result instead of the cancellation). The connection
+    the task makes all the same is failed at once: the server sees the end of the stream,
+    and both promises reject with AbortError."""
+    loop = asyncio.get_running_loop()
+
+    async def waits_for_the_end(reader: Reader, writer: Writer) -> None:
+        await reader.read()
+
+    async with raw_server(waits_for_the_end) as url:
+        monkeypatch.setattr(loop, "getaddrinfo", lookup_done_at_once(loop))
+        controller = AbortController()
+        wss = WebSocketStream(
+            url.replace("127.0.0.1", "localhost"), signal=controller.signal, agent=WHATWG
+        )
+        await asyncio.sleep(0)  # The task's first step: it waits on the lookup's result.
         controller.abort()
         for outcome in (wss.opened, wss.closed):
             error = await rejection(outcome)  # type: ignore[arg-type]

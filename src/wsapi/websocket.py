@@ -130,6 +130,7 @@ class WebSocket(EventTarget):
         "_buffered_stale",
         "_close_event",
         "_closed",
+        "_connect_abandoned",
         "_connect_task",
         "_drain_waiters",
         "_extensions",
@@ -274,6 +275,7 @@ class WebSocket(EventTarget):
         self._pump: ConnectionPump | None = None
         self._failure: ConnectionFailure | None = None
         self._abort_reason = "the connection was aborted"
+        self._connect_abandoned = False
         self._was_opened = False
         self._fail_required = False
         self._full = False
@@ -596,6 +598,11 @@ class WebSocket(EventTarget):
     def _on_connect(self, pump: ConnectionPump) -> None:
         """The connection's pump exists: sends made from the open event's listeners use it."""
         self._pump = pump
+        if self._connect_abandoned:
+            # The connecting task was cancelled, and its connect completed all the same:
+            # asyncio.wait_for() before Python 3.12 returns a result that is there when the
+            # cancellation comes. What it made is failed at once.
+            pump.fail_the_websocket_connection(None, self._abort_reason, "aborted")
 
     def _on_open(self, event: Opened) -> None:
         """ "When the WebSocket connection is established, the user agent must queue a task
@@ -763,6 +770,7 @@ class WebSocket(EventTarget):
         if pump is not None:
             pump.fail_the_websocket_connection(None, reason, "aborted")
         elif self._connect_task is not None:
+            self._connect_abandoned = True
             self._connect_task.cancel(reason)
 
     def _close_with_prejudice(self) -> None:

@@ -25,6 +25,7 @@ from support import (
     close_and_wait,
     close_payload,
     echo_server,
+    lookup_done_at_once,
     open_socket,
     raises_dom,
     raw_server,
@@ -108,6 +109,30 @@ async def test_close_invalid_code_while_connecting() -> None:
         assert ws.readyState == WebSocket.CONNECTING
         await wait_opened(ws)
         await close_and_wait(ws)
+
+
+async def test_close_while_connecting_closes_a_connect_that_completes_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """close() cancels the connecting task; should its connect complete anyway (the name's
+    lookup is done as the task is cancelled: asyncio.wait_for() before Python 3.12 then
+    returns the result instead of the cancellation), the connection it made is failed at
+    once: the server sees the end of the stream, and the events are those of a close()
+    while connecting."""
+    loop = asyncio.get_running_loop()
+
+    async def waits_for_the_end(reader: Reader, writer: Writer) -> None:
+        await reader.read()  # The request, if it came, then the end of the stream.
+
+    async with raw_server(waits_for_the_end) as url:
+        monkeypatch.setattr(loop, "getaddrinfo", lookup_done_at_once(loop))
+        ws = WebSocket(url.replace("127.0.0.1", "localhost"), agent=agent())
+        log = Log(ws)
+        await asyncio.sleep(0)  # The task's first step: it waits on the lookup's result.
+        ws.close()
+        event = await wait_closed(ws)
+        assert (event.code, event.wasClean) == (1006, False)
+        assert log.types() == ["error", "close"]
 
 
 @pytest.mark.parametrize(
