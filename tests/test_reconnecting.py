@@ -536,6 +536,7 @@ async def test_reconnect_closes_and_opens_at_once() -> None:
     assert log.types() == ["open", "close", "open", "close"]
 
 
+@pytest.mark.server_errors  # (The first connection is cut during its handshake.)
 async def test_reconnect_as_the_lookup_completes_opens_the_next_connection(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
