@@ -723,9 +723,9 @@ def test_the_slots_it_resets_are_the_websockets() -> None:
     assert set(WebSocket.__slots__) == {
         "__dict__",
         # Reset for each connection.
-        "_abort_reason", "_close_event", "_connect_abandoned", "_connect_task", "_extensions",
-        "_fail_required", "_failure", "_full", "_never_sent", "_protocol", "_pump",
-        "_ready_state", "_was_opened", "_buffered_stale",
+        "_abort_reason", "_close_event", "_connect_task", "_extensions", "_fail_required",
+        "_failure", "_full", "_never_sent", "_protocol", "_pump", "_ready_state",
+        "_was_opened", "_buffered_stale",
         # Kept across connections.
         "_agent", "_binary_type", "_buffered_amount", "_closed", "_drain_waiters", "_loop",
         "_mark_stale", "_message_origin", "_opened", "_outbox", "_outbox_size",

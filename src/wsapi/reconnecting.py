@@ -381,8 +381,7 @@ class ReconnectingWebSocket(WebSocket):
         self._timer = None
         self._failure = None
         self._fail_required = self._full = self._was_opened = False
-        self._abort_reason = "the connection was aborted"
-        self._connect_abandoned = False
+        self._abort_reason = None
         self._never_sent = 0
         self._buffered_stale = True
         task = self._loop.create_task(self._establish(None), name=f"wsapi connect {self.url}")

@@ -21,7 +21,6 @@ cdef class WebSocket(EventTarget):
     cdef public bint _buffered_stale
     cdef public object _close_event
     cdef public object _closed
-    cdef public bint _connect_abandoned
     cdef public object _connect_task
     cdef public list _drain_waiters
     cdef public object _extensions

@@ -130,7 +130,6 @@ class WebSocket(EventTarget):
         "_buffered_stale",
         "_close_event",
         "_closed",
-        "_connect_abandoned",
         "_connect_task",
         "_drain_waiters",
         "_extensions",
@@ -274,8 +273,9 @@ class WebSocket(EventTarget):
         self._message_origin = parsed.origin(unicode=not whatwg)
         self._pump: ConnectionPump | None = None
         self._failure: ConnectionFailure | None = None
-        self._abort_reason = "the connection was aborted"
-        self._connect_abandoned = False
+        # Why the API gave the connection up (close(), or make disappear) while it was
+        # connecting; None while it has not.
+        self._abort_reason: str | None = None
         self._was_opened = False
         self._fail_required = False
         self._full = False
@@ -335,7 +335,8 @@ class WebSocket(EventTarget):
         # the end of the program right away) never ran the code that reports the failure.
         # (The first step removes this callback: a callback costs a turn of the loop.)
         if task.cancelled() and self._pump is None and self._ready_state != CLOSED:
-            fail_without_a_connection(self, ConnectionFailure("aborted", self._abort_reason))
+            reason = self._abort_reason or "the connection was aborted"
+            fail_without_a_connection(self, ConnectionFailure("aborted", reason))
 
     # Attributes.
 
@@ -598,11 +599,12 @@ class WebSocket(EventTarget):
     def _on_connect(self, pump: ConnectionPump) -> None:
         """The connection's pump exists: sends made from the open event's listeners use it."""
         self._pump = pump
-        if self._connect_abandoned:
-            # The connecting task was cancelled, and its connect completed all the same:
-            # asyncio.wait_for() before Python 3.12 returns a result that is there when the
-            # cancellation comes. What it made is failed at once.
-            pump.fail_the_websocket_connection(None, self._abort_reason, "aborted")
+        reason = self._abort_reason
+        if reason is not None:
+            # The API gave the connection up and cancelled the connecting task, whose
+            # connect completed all the same: asyncio.wait_for() before Python 3.12 returns
+            # a result that is there when the cancellation comes. What it made is failed.
+            pump.fail_the_websocket_connection(None, reason, "aborted")
 
     def _on_open(self, event: Opened) -> None:
         """ "When the WebSocket connection is established, the user agent must queue a task
@@ -770,7 +772,6 @@ class WebSocket(EventTarget):
         if pump is not None:
             pump.fail_the_websocket_connection(None, reason, "aborted")
         elif self._connect_task is not None:
-            self._connect_abandoned = True
             self._connect_task.cancel(reason)
 
     def _close_with_prejudice(self) -> None:

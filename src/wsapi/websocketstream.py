@@ -137,7 +137,6 @@ class WebSocketStream:
         "_abort_reason",
         "_agent",
         "_closed",
-        "_connect_abandoned",
         "_connect_task",
         "_failure",
         "_handshake_aborted",
@@ -215,10 +214,9 @@ class WebSocketStream:
         self._write_waiter: asyncio.Future[None] | None = None
         self._sink_close: asyncio.Future[None] | None = None
         self._connect_task: asyncio.Task[None] | None = None
-        # Whether the connecting task was cancelled (close() or the signal while
-        # connecting), and why.
-        self._connect_abandoned = False
-        self._abort_reason = ""
+        # Why the connecting task was cancelled (close() or the signal while connecting);
+        # None while it was not.
+        self._abort_reason: str | None = None
         self._signal: AbortSignal | None = None
         # 6. "Set this's opened promise and closed promise to new promises."
         self._opened: asyncio.Future[WebSocketOpenInfo] = loop.create_future()
@@ -384,7 +382,6 @@ class WebSocketStream:
         if pump is not None:
             pump.fail_the_websocket_connection(None, reason, "aborted")
         elif self._connect_task is not None:
-            self._connect_abandoned = True
             self._abort_reason = reason
             self._connect_task.cancel(reason)
 
@@ -495,10 +492,11 @@ class WebSocketStream:
     def _on_connect(self, pump: ConnectionPump) -> None:
         """The connection's pump exists (before any event)."""
         self._pump = pump
-        if self._connect_abandoned:
+        reason = self._abort_reason
+        if reason is not None:
             # The connecting task was cancelled, and its connect completed all the same
             # (asyncio.wait_for() before Python 3.12): what it made is failed at once.
-            pump.fail_the_websocket_connection(None, self._abort_reason, "aborted")
+            pump.fail_the_websocket_connection(None, reason, "aborted")
 
     def _on_open(self, event: Opened) -> None:
         """ "When the WebSocket connection is established for a WebSocketStream stream"."""
